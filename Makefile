@@ -1,0 +1,46 @@
+# The two commands a new user runs: `make demo` and `make test`. Everything they need is set up here.
+VENV   ?= .venv
+PYTHON ?= python3
+PY     := $(VENV)/bin/python
+STAMP  := $(VENV)/.installed-stamp
+
+.PHONY: demo test lint format system services bench clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+## demo: set up and run opsbook against the bundled sample service (SQLite store)
+demo: $(STAMP)
+	$(VENV)/bin/opsbook demo
+
+## system: Debian packages the tests need (promtool from `prometheus`)
+system:
+	@bash scripts/ensure-system.sh
+
+## services: start PostgreSQL and Redis if they are down
+services:
+	@bash scripts/ensure-services.sh
+
+## lint: ruff format check, ruff lint, strict mypy on src/
+lint: $(STAMP)
+	$(VENV)/bin/ruff format --check src tests bench
+	$(VENV)/bin/ruff check src tests bench
+	$(VENV)/bin/mypy
+
+## test: everything above, then the whole test suite
+test: $(STAMP) system services lint
+	@$(VENV)/bin/pytest -n auto -q; rc=$$?; \
+	if [ $$rc -eq 5 ]; then echo "pytest ran no tests: that is a failure" >&2; exit 1; fi; exit $$rc
+
+format: $(STAMP)
+	$(VENV)/bin/ruff format src tests bench
+	$(VENV)/bin/ruff check --fix src tests bench
+
+bench: $(STAMP)
+	@echo "no benchmarks yet (they arrive with the probe engine issue)"
+
+clean:
+	rm -rf $(VENV) build dist .pytest_cache .mypy_cache .ruff_cache opsbook.db*

@@ -1,0 +1,3 @@
+"""opsbook: turn an operations runbook into running software."""
+
+__version__ = "0.1.0"

@@ -1,0 +1,3 @@
+from opsbook.cli.app import run
+
+run()

@@ -1,0 +1,1 @@
+"""The command line: a thin Typer adapter over the domains. Only ``app.py`` catches errors."""

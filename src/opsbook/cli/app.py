@@ -1,0 +1,83 @@
+"""The Typer root and the CLI's one error boundary (STYLE.md R13).
+
+``main()`` runs the command and turns an ``OpsbookError`` into red lines on stderr with exit code
+2 (usage and config mistakes) or 1 (failures). Click's own usage errors keep click's exit code 2.
+Any other exception is a bug and keeps its traceback.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Sequence
+
+import click
+import typer
+from rich.console import Console
+from rich.markup import escape
+
+from opsbook import __version__
+from opsbook.cli import check, db, demo, serve
+from opsbook.cli.context import CliContext
+from opsbook.errors import ConfigError, OpsbookError
+
+app = typer.Typer(
+    name="opsbook",
+    help="Turn an operations runbook into running software.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"opsbook {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def root(
+    ctx: typer.Context,
+    version: bool = typer.Option(
+        False, "--version", callback=_version, is_eager=True, help="Print the version and exit."
+    ),
+) -> None:
+    ctx.obj = CliContext(console=Console(), err_console=Console(stderr=True))
+
+
+app.command("check")(check.check)
+app.command("serve")(serve.serve)
+app.command("demo")(demo.demo)
+app.add_typer(db.app, name="db")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the CLI with ``argv`` (default ``sys.argv[1:]``) and return the exit code."""
+    err = Console(stderr=True)
+    command = typer.main.get_command(app)
+    args = list(sys.argv[1:] if argv is None else argv)
+    try:
+        result = command.main(args=args, prog_name="opsbook", standalone_mode=False)
+    except ConfigError as exc:
+        for problem in exc.problems:
+            err.print(f"[red]{escape(str(problem))}[/red]", highlight=False, soft_wrap=True)
+        n = len(exc.problems)
+        err.print(f"[red]{n} error{'s' if n != 1 else ''}[/red]", highlight=False)
+        return exc.exit_code
+    except OpsbookError as exc:
+        err.print(f"[red]error: {escape(str(exc))}[/red]", highlight=False, soft_wrap=True)
+        return exc.exit_code
+    except click.exceptions.Exit as exc:
+        return exc.exit_code
+    except click.ClickException as exc:
+        exc.show()
+        return exc.exit_code
+    except click.exceptions.Abort:
+        err.print("[red]aborted[/red]")
+        return 1
+    return result if isinstance(result, int) else 0
+
+
+def run() -> None:
+    """Console-script entry point."""
+    sys.exit(main())

@@ -1,0 +1,107 @@
+"""Secrets as a type, and redacted forms of anything that may carry one (STYLE.md R18).
+
+``Secret`` masks both ``str`` and ``repr``: an f-string in a log line cannot leak it. The one place
+that needs the plaintext calls ``.reveal()``. ``redact_url`` masks passwords, tokens in query
+strings, and the path of webhook URLs (Slack, Discord and friends keep the token in the path).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from typing import Any
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+
+from pydantic import GetCoreSchemaHandler
+from pydantic_core import core_schema
+
+MASK = "***"
+
+# Query parameters whose value is a credential in the URLs people paste into configs.
+_SECRET_PARAMS = frozenset(
+    {"password", "pass", "passwd", "pwd", "token", "access_token", "api_key", "apikey", "key",
+     "secret", "sig", "signature", "auth", "sslpassword", "routing_key", "integration_key"}
+)
+# Hosts whose URL path is itself the credential (incoming webhooks).
+_PATH_SECRET_HOSTS = ("hooks.slack.com", "discord.com", "discordapp.com", "webhook.office.com",
+                      "api.telegram.org", "hooks.zapier.com", "events.pagerduty.com")
+_KEYWORD_DSN = re.compile(r"(?i)\b(password|sslpassword)\s*=\s*('(?:[^'\\]|\\.)*'|\S+)")
+
+
+class Secret:
+    """A string that never shows itself. Compare with ``==``; read with ``reveal()``."""
+
+    __slots__ = ("_value",)
+
+    def __init__(self, value: str) -> None:
+        self._value = value
+
+    def reveal(self) -> str:
+        return self._value
+
+    def __str__(self) -> str:
+        return MASK
+
+    def __repr__(self) -> str:
+        return f"Secret('{MASK}')"
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Secret) and other._value == self._value
+
+    def __hash__(self) -> int:
+        return hash(self._value)
+
+    def __bool__(self) -> bool:
+        return bool(self._value)
+
+    @classmethod
+    def __get_pydantic_core_schema__(
+        cls, source: type[Any], handler: GetCoreSchemaHandler
+    ) -> core_schema.CoreSchema:
+        return core_schema.no_info_after_validator_function(
+            lambda v: v if isinstance(v, Secret) else Secret(v),
+            core_schema.union_schema([core_schema.is_instance_schema(cls), core_schema.str_schema()]),
+            serialization=core_schema.plain_serializer_function_ser_schema(lambda s: MASK),
+        )
+
+
+def redact_url(url: str) -> str:
+    """``url`` with its password, credential query parameters and webhook token path masked.
+
+    Works for DSNs too (``postgresql+psycopg://user:pw@host/db``). Text that is not a URL is
+    returned unchanged except for libpq keyword DSNs (``password=...``), which are masked.
+    """
+    if "://" not in url:
+        return _KEYWORD_DSN.sub(lambda m: f"{m.group(1)}={MASK}", url)
+    try:
+        parts = urlsplit(url)
+        host = parts.hostname or ""
+        port = parts.port
+    except ValueError:
+        return MASK
+    netloc = parts.netloc
+    if parts.password is not None or (parts.username and parts.scheme in {"apprise", "mailto"}):
+        userinfo = f"{parts.username}:{MASK}" if parts.username else MASK
+        hostport = parts.netloc.rsplit("@", 1)[1]
+        netloc = f"{userinfo}@{hostport}"
+    elif "@" in parts.netloc and parts.username and not parts.password:
+        # A lone userinfo can be a token (https://TOKEN@host, redis://:pw@ handled above).
+        hostport = parts.netloc.rsplit("@", 1)[1]
+        netloc = f"{parts.username}@{hostport}" if parts.scheme.startswith(("postgres", "mysql")) else f"{MASK}@{hostport}"
+    path = parts.path
+    if any(host == h or host.endswith("." + h) for h in _PATH_SECRET_HOSTS) and path not in {"", "/"}:
+        first = path.strip("/").split("/", 1)[0]
+        path = f"/{first}/{MASK}"
+    query = parts.query
+    if query:
+        pairs = parse_qsl(query, keep_blank_values=True)
+        query = urlencode([(k, MASK if k.lower() in _SECRET_PARAMS else v) for k, v in pairs], safe="*")
+    del port
+    return urlunsplit((parts.scheme, netloc, path, query, parts.fragment))
+
+
+def mask_values(text: str, secrets: Iterable[str]) -> str:
+    """``text`` with every occurrence of each secret value replaced by the mask (longest first)."""
+    for value in sorted({s for s in secrets if len(s) >= 4}, key=len, reverse=True):
+        text = text.replace(value, MASK)
+    return text
