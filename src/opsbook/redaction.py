@@ -25,6 +25,8 @@ _SECRET_PARAMS = frozenset(
 # Hosts whose URL path is itself the credential (incoming webhooks).
 _PATH_SECRET_HOSTS = ("hooks.slack.com", "discord.com", "discordapp.com", "webhook.office.com",
                       "api.telegram.org", "hooks.zapier.com", "events.pagerduty.com")
+# DSN schemes whose user name is an account name, not a token.
+_USER_IS_NOT_SECRET = ("postgres", "mysql", "mariadb", "sqlite", "redis", "rediss", "amqp", "smtp")
 _KEYWORD_DSN = re.compile(r"(?i)\b(password|sslpassword)\s*=\s*('(?:[^'\\]|\\.)*'|\S+)")
 
 
@@ -68,36 +70,39 @@ class Secret:
 def redact_url(url: str) -> str:
     """``url`` with its password, credential query parameters and webhook token path masked.
 
-    Works for DSNs too (``postgresql+psycopg://user:pw@host/db``). Text that is not a URL is
-    returned unchanged except for libpq keyword DSNs (``password=...``), which are masked.
+    Works for DSNs too (``postgresql+psycopg://user:pw@host/db``). Text without ``://`` is treated
+    as a libpq keyword DSN (``host=x password=y``): only its password is masked.
     """
     if "://" not in url:
         return _KEYWORD_DSN.sub(lambda m: f"{m.group(1)}={MASK}", url)
     try:
         parts = urlsplit(url)
         host = parts.hostname or ""
-        port = parts.port
     except ValueError:
         return MASK
     netloc = parts.netloc
-    if parts.password is not None or (parts.username and parts.scheme in {"apprise", "mailto"}):
-        userinfo = f"{parts.username}:{MASK}" if parts.username else MASK
-        hostport = parts.netloc.rsplit("@", 1)[1]
-        netloc = f"{userinfo}@{hostport}"
-    elif "@" in parts.netloc and parts.username and not parts.password:
-        # A lone userinfo can be a token (https://TOKEN@host, redis://:pw@ handled above).
-        hostport = parts.netloc.rsplit("@", 1)[1]
-        netloc = f"{parts.username}@{hostport}" if parts.scheme.startswith(("postgres", "mysql")) else f"{MASK}@{hostport}"
+    if "@" in netloc:
+        _, hostport = netloc.rsplit("@", 1)
+        if parts.password is not None:
+            netloc = f"{parts.username}:{MASK}@{hostport}" if parts.username else f"{MASK}@{hostport}"
+        elif not parts.scheme.startswith(_USER_IS_NOT_SECRET):
+            # https://TOKEN@host: a lone userinfo is a credential everywhere but in DSNs.
+            netloc = f"{MASK}@{hostport}"
     path = parts.path
-    if any(host == h or host.endswith("." + h) for h in _PATH_SECRET_HOSTS) and path not in {"", "/"}:
+    if _is_path_secret_host(host) and path not in {"", "/"}:
         first = path.strip("/").split("/", 1)[0]
         path = f"/{first}/{MASK}"
     query = parts.query
     if query:
         pairs = parse_qsl(query, keep_blank_values=True)
-        query = urlencode([(k, MASK if k.lower() in _SECRET_PARAMS else v) for k, v in pairs], safe="*")
-    del port
-    return urlunsplit((parts.scheme, netloc, path, query, parts.fragment))
+        masked = [(k, MASK if k.lower() in _SECRET_PARAMS else v) for k, v in pairs]
+        query = urlencode(masked, safe="*")
+    rest = f"{path}{'?' + query if query else ''}{'#' + parts.fragment if parts.fragment else ''}"
+    return f"{parts.scheme}://{netloc}{rest}"
+
+
+def _is_path_secret_host(host: str) -> bool:
+    return any(host == h or host.endswith("." + h) for h in _PATH_SECRET_HOSTS)
 
 
 def mask_values(text: str, secrets: Iterable[str]) -> str:

@@ -1,0 +1,75 @@
+"""The import rules of STYLE.md R1/R5, checked on the source tree (DESIGN.md's one-way flow)."""
+
+from __future__ import annotations
+
+import ast
+import importlib
+from pathlib import Path
+
+import pytest
+
+SRC = Path(__file__).resolve().parents[1] / "src" / "opsbook"
+ROOT_HELPERS = {"opsbook", "opsbook.errors", "opsbook.clock", "opsbook.redaction", "opsbook.types"}
+EDGE = ("fastapi", "starlette", "typer", "click", "uvicorn", "opsbook.web", "opsbook.cli")
+# What each domain may import from opsbook besides the root helpers (its earlier stages).
+ALLOWED: dict[str, tuple[str, ...]] = {
+    "config": (),
+    "store": ("opsbook.config",),
+    "demo": (),
+}
+
+
+def _imports(path: Path) -> set[str]:
+    names: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_text(), filename=str(path))):
+        if isinstance(node, ast.Import):
+            names.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            names.add(node.module)
+    return names
+
+
+def _domain_files() -> list[tuple[str, Path]]:
+    return [
+        (domain, path)
+        for domain in sorted(ALLOWED)
+        for path in sorted((SRC / domain).rglob("*.py"))
+        if "migrations" not in path.parts or path.name == "env.py"
+    ]
+
+
+@pytest.mark.parametrize(("domain", "path"), _domain_files(), ids=lambda v: str(v))
+def test_domains_import_only_earlier_stages_and_never_the_edges(domain: str, path: Path) -> None:
+    own = f"opsbook.{domain}"
+    allowed = (own, *ALLOWED[domain])
+    for name in _imports(path):
+        assert not name.startswith(EDGE), f"{path.relative_to(SRC)} imports {name} (an edge)"
+        if name.startswith("opsbook"):
+            ok = name in ROOT_HELPERS or any(name == a or name.startswith(a + ".") for a in allowed)
+            assert ok, f"{path.relative_to(SRC)} imports {name}; {domain} may import {allowed}"
+
+
+def test_every_domain_in_the_tree_has_import_rules() -> None:
+    domains = {p.name for p in SRC.iterdir() if p.is_dir() and (p / "__init__.py").exists()}
+    assert domains - {"web", "cli"} == set(ALLOWED)
+
+
+def _packages_with_all() -> list[str]:
+    found = []
+    for init in sorted(SRC.rglob("__init__.py")):
+        tree = ast.parse(init.read_text())
+        if any(
+            isinstance(n, ast.Assign) and any(getattr(t, "id", "") == "__all__" for t in n.targets)
+            for n in tree.body
+        ):
+            found.append(".".join(init.relative_to(SRC.parent).parent.parts))
+    return found
+
+
+@pytest.mark.parametrize("package", _packages_with_all())
+def test_public_surface_is_sorted_and_importable(package: str) -> None:
+    module = importlib.import_module(package)
+    names = list(module.__all__)
+    assert names == sorted(names), f"{package}.__all__ is not sorted"
+    missing = [n for n in names if not hasattr(module, n)]
+    assert not missing, f"{package}.__all__ lists names it does not define: {missing}"
