@@ -1,10 +1,90 @@
-"""`opsbook check` (placeholder: being written)."""
+"""`opsbook check`: validate a config file and summarise what it defines.
+
+Errors are not handled here: ``load`` raises ``ConfigError`` and the boundary in ``cli/app.py``
+prints one line per problem and exits 2.
+"""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import typer
+from rich.console import Console
+from rich.table import Table
+from rich.text import Text
+
+from opsbook.cli.context import get_context
+from opsbook.config import CheckSpec, Config, format_duration, load
 
 
-def check(ctx: typer.Context) -> None:
-    """Not yet written."""
-    raise typer.Exit(1)
+def check(
+    ctx: typer.Context,
+    file: Path = typer.Argument(Path("opsbook.yaml"), help="The config file to validate."),
+) -> None:
+    """Validate a config file and show the checks, components and severities it defines."""
+    cli = get_context(ctx)
+    config = load(file, environ=cli.environ)
+    print_summary(cli.console, config)
+    cli.console.print(Text(f"ok: {file} is valid", style="green"))
+
+
+def _count(count: int, one: str, many: str) -> str:
+    return f"{count} {one if count == 1 else many}"
+
+
+def _slo(spec: CheckSpec) -> str:
+    slo = spec.slo
+    latencies = (("p50", slo.p50), ("p95", slo.p95), ("p99", slo.p99))
+    parts = [f"{name} {format_duration(value)}" for name, value in latencies if value is not None]
+    if slo.availability is not None:
+        parts.append(f"{slo.availability:g}%")
+    return ", ".join(parts) or "-"
+
+
+def print_summary(console: Console, config: Config) -> None:
+    """Print the header line and one table each for checks, components and severities."""
+    console.print(
+        Text(
+            f"{config.service} · timezone {config.timezone} · "
+            f"{_count(len(config.checks), 'check', 'checks')} · "
+            f"{_count(len(config.components), 'component', 'components')} · "
+            f"{_count(len(config.severities), 'severity', 'severities')}",
+            style="bold",
+        )
+    )
+    checks = Table(title="Checks")
+    checks.add_column("id", no_wrap=True)
+    checks.add_column("kind")
+    # A cut-off URL hides the part that tells checks apart, so long targets fold instead.
+    checks.add_column("target", overflow="fold")
+    checks.add_column("every")
+    checks.add_column("timeout")
+    checks.add_column("SLO")
+    for check_id, spec in config.checks.items():
+        checks.add_row(
+            Text(check_id),
+            spec.kind,
+            Text(spec.target_display()),
+            "-" if spec.kind == "heartbeat" else format_duration(spec.every),
+            "-" if spec.kind == "heartbeat" else format_duration(spec.timeout),
+            Text(_slo(spec)),
+        )
+    components = Table("id", "name", "group", "checks", title="Components")
+    for component_id, component in config.components.items():
+        components.add_row(
+            Text(component_id),
+            Text(component.name),
+            Text(component.group or "-"),
+            Text(", ".join(component.checks) or "-"),
+        )
+    severities = Table("severity", "respond within", "page", "status impact", title="Severities")
+    for name, severity in config.severities.items():
+        severities.add_row(
+            name,
+            format_duration(severity.respond_within),
+            "yes" if severity.page else "no",
+            severity.status_impact.replace("_", " "),
+        )
+    for table in (checks, components, severities):
+        if table.row_count:
+            console.print(table)

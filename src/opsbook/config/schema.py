@@ -1,0 +1,90 @@
+"""The top-level ``opsbook.yaml`` models: frozen, and unknown keys are errors (STYLE.md R16)."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from opsbook.config.checks import CheckSpec
+from opsbook.config.fields import HttpUrl, ServiceName, SeverityName, Slug, Timezone
+from opsbook.config.located import UNKNOWN_CHECK, located_error
+from opsbook.config.structure import unknown_check_message
+from opsbook.config.units import Duration
+from opsbook.redaction import Secret
+
+StatusImpact = Literal["none", "degraded_performance", "partial_outage", "major_outage"]
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class ServerConfig(_Model):
+    host: str = "127.0.0.1"
+    port: int = Field(default=8080, ge=1, le=65535)
+    public_url: HttpUrl | None = None
+
+
+class StoreConfig(_Model):
+    """Where results live. ``url`` None means the store package's default (see store/)."""
+
+    url: Secret | None = None
+
+
+class Severity(_Model):
+    respond_within: Duration
+    page: bool = False
+    status_impact: StatusImpact = "none"
+    description: str = ""
+
+
+class Component(_Model):
+    name: str
+    description: str = ""
+    group: str | None = None
+    checks: list[str] = []
+
+
+def default_severities() -> dict[str, Severity]:
+    """The response times all five seed runbooks share."""
+    return {
+        "SEV1": Severity(
+            respond_within=timedelta(minutes=15), page=True, status_impact="major_outage"
+        ),
+        "SEV2": Severity(
+            respond_within=timedelta(hours=1), page=True, status_impact="partial_outage"
+        ),
+        "SEV3": Severity(respond_within=timedelta(hours=4)),
+        "SEV4": Severity(respond_within=timedelta(days=1)),
+    }
+
+
+class Config(_Model):
+    """A whole validated ``opsbook.yaml``. Build it with ``opsbook.config.load``."""
+
+    service: ServiceName
+    timezone: Timezone = "UTC"
+    server: ServerConfig = ServerConfig()
+    store: StoreConfig = StoreConfig()
+    severities: dict[SeverityName, Severity] = Field(
+        default_factory=default_severities, min_length=1
+    )
+    components: dict[Slug, Component] = {}
+    checks: dict[Slug, CheckSpec] = {}
+
+    @model_validator(mode="after")
+    def _known_checks(self) -> Config:
+        for name, component in self.components.items():
+            for i, ref in enumerate(component.checks):
+                if ref not in self.checks:
+                    raise located_error(
+                        unknown_check_message(ref, self.checks),
+                        "components",
+                        name,
+                        "checks",
+                        i,
+                        kind=UNKNOWN_CHECK,
+                    )
+        return self
