@@ -48,6 +48,7 @@ def root(
 app.command("check")(check.check)
 app.command("serve")(serve.serve)
 app.command("demo")(demo.demo)
+app.command("demo-service")(demo.demo_service)
 app.add_typer(db.app, name="db")
 
 

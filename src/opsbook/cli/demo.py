@@ -1,10 +1,232 @@
-"""`opsbook demo` (placeholder: being written)."""
+"""`opsbook demo` and `opsbook demo-service`: the bundled demo service, alone or watched by opsbook.
+
+``demo`` runs the demo service in a thread of this process and ``opsbook serve`` as a child
+process, so that stopping the demo (Ctrl-C, SIGTERM, ``--for``) stops both and leaves nothing
+behind. The demo's state lives under ``--data-dir`` (default ``.opsbook-demo/``).
+"""
 
 from __future__ import annotations
 
+import errno
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+from typing import Annotated
+
 import typer
 
+from opsbook.cli.context import CliContext, get_context
+from opsbook.cli.demo_panel import demo_panel, service_panel
+from opsbook.cli.stop import StopSignal
+from opsbook.config import load
+from opsbook.demo import DemoServer, create_demo_app
+from opsbook.errors import InputError, OpsbookError
 
-def demo(ctx: typer.Context) -> None:
-    """Not yet written."""
-    raise typer.Exit(1)
+HOST = "127.0.0.1"
+DEFAULT_CONFIG = Path("examples/demo/opsbook.yaml")
+# First start of `opsbook serve` creates the SQLite schema; give a slow CI machine room.
+START_TIMEOUT_S = 60.0
+STOP_TIMEOUT_S = 10.0
+LOG_TAIL_LINES = 20
+
+ConfigOpt = Annotated[
+    Path, typer.Option("--config", help="The opsbook.yaml that watches the demo service.")
+]
+PortOpt = Annotated[int, typer.Option("--port", help="Port for opsbook serve.", min=1, max=65535)]
+ServicePortOpt = Annotated[
+    int, typer.Option("--service-port", help="Port for the demo service.", min=1, max=65535)
+]
+ForOpt = Annotated[
+    float | None,
+    typer.Option("--for", help="Stop by itself this many seconds after start-up (for CI).", min=0),
+]
+DataDirOpt = Annotated[
+    Path, typer.Option("--data-dir", help="Where the demo keeps its SQLite store and logs.")
+]
+
+
+def demo(
+    ctx: typer.Context,
+    config: ConfigOpt = DEFAULT_CONFIG,
+    port: PortOpt = 8080,
+    service_port: ServicePortOpt = 8081,
+    duration_s: ForOpt = None,
+    data_dir: DataDirOpt = Path(".opsbook-demo"),
+) -> None:
+    """Run opsbook against the bundled demo service until Ctrl-C."""
+    cli = get_context(ctx)
+    if not config.is_file():
+        raise InputError(
+            f"--config: {config} does not exist (run from the opsbook repository root, "
+            f"or pass --config PATH to an opsbook.yaml)",
+            field="--config",
+        )
+    if port == service_port:
+        raise InputError(
+            f"--port and --service-port are both {port}; choose two different ports",
+            field="--port",
+        )
+    _require_free(port, option="--port", what="opsbook serve")
+    _require_free(service_port, option="--service-port", what="the demo service")
+
+    env = {
+        **cli.environ,
+        "OPSBOOK_DATABASE_URL": f"sqlite:///{(data_dir / 'opsbook.db').resolve()}",
+        "DEMO_URL": f"http://{HOST}:{service_port}",
+        "PYTHONUNBUFFERED": "1",
+    }
+    # A broken config gets its file:line errors here, before anything starts, instead of as the
+    # tail of the child's log.
+    load(config, environ=env)
+
+    data_dir.mkdir(parents=True, exist_ok=True)
+    service = _start_service(service_port, option="--service-port")
+    try:
+        _run_serve(
+            cli,
+            config=config,
+            port=port,
+            service=service,
+            env=env,
+            data_dir=data_dir,
+            duration_s=duration_s,
+        )
+    finally:
+        service.stop()
+    cli.console.print("Stopped.")
+
+
+def _run_serve(
+    cli: CliContext,
+    *,
+    config: Path,
+    port: int,
+    service: DemoServer,
+    env: dict[str, str],
+    data_dir: Path,
+    duration_s: float | None,
+) -> None:
+    """Run ``opsbook serve`` as a child until a stop signal, ``duration_s``, or its own exit."""
+    opsbook_url = f"http://{HOST}:{port}"
+    log_path = data_dir / "serve.log"
+    command = [sys.executable, "-m", "opsbook", "serve", "--config", str(config)]
+    command += ["--host", HOST, "--port", str(port)]
+    with StopSignal() as stop, log_path.open("wb") as log:
+        child = subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT)
+        try:
+            urls = [f"{service.url}/healthz", f"{opsbook_url}/health"]
+            with cli.console.status("Starting the demo service and opsbook serve..."):
+                _wait_until_up(urls, child=child, log=log_path, stop=stop)
+            if not stop.is_set():
+                panel = demo_panel(
+                    service_url=service.url, opsbook_url=opsbook_url, config=config, log=log_path
+                )
+                cli.console.print(panel)
+            reason = stop.wait(duration_s=duration_s, child=child)
+            if reason == "child":
+                raise OpsbookError(_died("opsbook serve", child, log_path))
+            cli.console.print(f"Stopping ({reason})...")
+        finally:
+            _stop_child(child)
+
+
+def demo_service(
+    ctx: typer.Context,
+    host: Annotated[str, typer.Option("--host", help="Interface to listen on.")] = HOST,
+    port: PortOpt = 8081,
+    duration_s: ForOpt = None,
+) -> None:
+    """Run only the demo service, with its fault API, until Ctrl-C."""
+    cli = get_context(ctx)
+    server = _start_service(port, option="--port", host=host)
+    try:
+        cli.console.print(service_panel(server.url))
+        with StopSignal() as stop:
+            reason = stop.wait(duration_s=duration_s)
+        cli.console.print(f"Stopping ({reason})...")
+    finally:
+        server.stop()
+
+
+def _require_free(port: int, *, option: str, what: str) -> None:
+    """Raise ``InputError`` naming ``option`` if something already listens on ``port``."""
+    with socket.socket() as probe:
+        # The servers we start set SO_REUSEADDR too, so a port in TIME_WAIT counts as free.
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind((HOST, port))
+        except OSError as exc:
+            raise InputError(
+                _in_use(port, option=option, what=what, exc=exc), field=option
+            ) from exc
+
+
+def _in_use(port: int, *, option: str, what: str, exc: OSError) -> str:
+    if exc.errno == errno.EADDRINUSE:
+        return (
+            f"{option}: port {port} is already in use; choose a free one for {what} with {option}"
+        )
+    return f"{option}: cannot listen on {HOST}:{port} ({exc.strerror}); try another {option}"
+
+
+def _start_service(port: int, *, option: str, host: str = HOST) -> DemoServer:
+    server = DemoServer(create_demo_app(), host=host, port=port)
+    try:
+        server.start()
+    except OSError as exc:
+        # Something took the port between our check and the bind.
+        raise InputError(
+            _in_use(port, option=option, what="the demo service", exc=exc), field=option
+        ) from exc
+    return server
+
+
+def _answers(url: str) -> bool:
+    try:
+        with urllib.request.urlopen(url, timeout=1) as response:
+            return bool(response.status == 200)
+    except (OSError, urllib.error.URLError):
+        return False
+
+
+def _wait_until_up(
+    urls: list[str], *, child: subprocess.Popen[bytes], log: Path, stop: StopSignal
+) -> None:
+    """Poll ``urls`` until each answers 200 or a stop signal arrives.
+
+    Raises ``OpsbookError`` with the end of ``log`` if ``child`` exits, or when time runs out.
+    """
+    deadline = time.monotonic() + START_TIMEOUT_S
+    pending = list(urls)
+    while pending and not stop.is_set():
+        if child.poll() is not None:
+            raise OpsbookError(_died("opsbook serve", child, log))
+        pending = [url for url in pending if not _answers(url)]
+        if pending and time.monotonic() > deadline:
+            raise OpsbookError(
+                f"{', '.join(pending)} did not answer within {START_TIMEOUT_S:g}s; see {log}"
+            )
+        if pending:
+            time.sleep(0.2)
+
+
+def _died(what: str, child: subprocess.Popen[bytes], log: Path) -> str:
+    tail = log.read_text(errors="replace").splitlines()[-LOG_TAIL_LINES:]
+    output = "\n".join(f"  {line}" for line in tail) if tail else "  (no output)"
+    return f"{what} exited with code {child.returncode}; the end of {log}:\n{output}"
+
+
+def _stop_child(child: subprocess.Popen[bytes]) -> None:
+    """SIGTERM (uvicorn's graceful shutdown), then SIGKILL if it does not stop in time."""
+    if child.poll() is not None:
+        return
+    child.terminate()
+    try:
+        child.wait(STOP_TIMEOUT_S)
+    except subprocess.TimeoutExpired:
+        child.kill()
+        child.wait()

@@ -1,0 +1,15 @@
+"""A sample service that answers like the seed runbooks' systems and breaks on request.
+
+Used by ``opsbook demo`` and the end-to-end tests to stage every incident the seeds describe. It
+owns its aiohttp app, fault model and metrics, and must not import fastapi, typer, opsbook.web or
+opsbook.cli.
+"""
+
+from __future__ import annotations
+
+from opsbook.demo.faults import ErrorSampler, Faults, apply_faults
+from opsbook.demo.runner import DemoServer
+from opsbook.demo.service import create_demo_app
+from opsbook.demo.state import DemoState
+
+__all__ = ["DemoServer", "DemoState", "ErrorSampler", "Faults", "apply_faults", "create_demo_app"]
