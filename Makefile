@@ -26,8 +26,8 @@ services:
 
 ## lint: ruff format check, ruff lint, strict mypy on src/
 lint: $(STAMP)
-	$(VENV)/bin/ruff format --check src tests bench
-	$(VENV)/bin/ruff check src tests bench
+	$(VENV)/bin/ruff format --check src tests
+	$(VENV)/bin/ruff check src tests
 	$(VENV)/bin/mypy
 
 ## test: everything above, then the whole test suite
@@ -36,8 +36,8 @@ test: $(STAMP) system services lint
 	if [ $$rc -eq 5 ]; then echo "pytest ran no tests: that is a failure" >&2; exit 1; fi; exit $$rc
 
 format: $(STAMP)
-	$(VENV)/bin/ruff format src tests bench
-	$(VENV)/bin/ruff check --fix src tests bench
+	$(VENV)/bin/ruff format src tests
+	$(VENV)/bin/ruff check --fix src tests
 
 bench: $(STAMP)
 	@echo "no benchmarks yet (they arrive with the probe engine issue)"

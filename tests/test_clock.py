@@ -23,4 +23,4 @@ def test_frozen_clock_moves_only_when_advanced() -> None:
 
 def test_frozen_clock_refuses_naive_time() -> None:
     with pytest.raises(ValueError, match="timezone-aware"):
-        FrozenClock(datetime(2026, 1, 1))  # noqa: DTZ001
+        FrozenClock(datetime(2026, 1, 1))

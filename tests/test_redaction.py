@@ -11,7 +11,10 @@ SECRET = "s3cr3t-Tok3n-xyz"
 @pytest.mark.parametrize(
     ("url", "shown"),
     [
-        ("postgresql+psycopg://postgres:pw@db:5432/app", "postgresql+psycopg://postgres:***@db:5432/app"),
+        (
+            "postgresql+psycopg://postgres:pw@db:5432/app",
+            "postgresql+psycopg://postgres:***@db:5432/app",
+        ),
         ("postgresql://postgres@db/app", "postgresql://postgres@db/app"),
         ("redis://:pw@localhost:6379/0", "redis://***@localhost:6379/0"),
         ("https://hooks.slack.com/services/T0/B0/XYZ", "https://hooks.slack.com/services/***"),

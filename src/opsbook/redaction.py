@@ -8,23 +8,46 @@ strings, and the path of webhook URLs (Slack, Discord and friends keep the token
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from typing import Any
-from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+from urllib.parse import parse_qsl, urlencode, urlsplit
 
-from pydantic import GetCoreSchemaHandler
+from pydantic import BaseModel, GetCoreSchemaHandler
 from pydantic_core import core_schema
 
 MASK = "***"
 
 # Query parameters whose value is a credential in the URLs people paste into configs.
 _SECRET_PARAMS = frozenset(
-    {"password", "pass", "passwd", "pwd", "token", "access_token", "api_key", "apikey", "key",
-     "secret", "sig", "signature", "auth", "sslpassword", "routing_key", "integration_key"}
+    {
+        "password",
+        "pass",
+        "passwd",
+        "pwd",
+        "token",
+        "access_token",
+        "api_key",
+        "apikey",
+        "key",
+        "secret",
+        "sig",
+        "signature",
+        "auth",
+        "sslpassword",
+        "routing_key",
+        "integration_key",
+    }
 )
 # Hosts whose URL path is itself the credential (incoming webhooks).
-_PATH_SECRET_HOSTS = ("hooks.slack.com", "discord.com", "discordapp.com", "webhook.office.com",
-                      "api.telegram.org", "hooks.zapier.com", "events.pagerduty.com")
+_PATH_SECRET_HOSTS = (
+    "hooks.slack.com",
+    "discord.com",
+    "discordapp.com",
+    "webhook.office.com",
+    "api.telegram.org",
+    "hooks.zapier.com",
+    "events.pagerduty.com",
+)
 # DSN schemes whose user name is an account name, not a token.
 _USER_IS_NOT_SECRET = ("postgres", "mysql", "mariadb", "sqlite", "redis", "rediss", "amqp", "smtp")
 _KEYWORD_DSN = re.compile(r"(?i)\b(password|sslpassword)\s*=\s*('(?:[^'\\]|\\.)*'|\S+)")
@@ -62,7 +85,9 @@ class Secret:
     ) -> core_schema.CoreSchema:
         return core_schema.no_info_after_validator_function(
             lambda v: v if isinstance(v, Secret) else Secret(v),
-            core_schema.union_schema([core_schema.is_instance_schema(cls), core_schema.str_schema()]),
+            core_schema.union_schema(
+                [core_schema.is_instance_schema(cls), core_schema.str_schema()]
+            ),
             serialization=core_schema.plain_serializer_function_ser_schema(lambda s: MASK),
         )
 
@@ -84,7 +109,9 @@ def redact_url(url: str) -> str:
     if "@" in netloc:
         _, hostport = netloc.rsplit("@", 1)
         if parts.password is not None:
-            netloc = f"{parts.username}:{MASK}@{hostport}" if parts.username else f"{MASK}@{hostport}"
+            netloc = (
+                f"{parts.username}:{MASK}@{hostport}" if parts.username else f"{MASK}@{hostport}"
+            )
         elif not parts.scheme.startswith(_USER_IS_NOT_SECRET):
             # https://TOKEN@host: a lone userinfo is a credential everywhere but in DSNs.
             netloc = f"{MASK}@{hostport}"
@@ -110,3 +137,31 @@ def mask_values(text: str, secrets: Iterable[str]) -> str:
     for value in sorted({s for s in secrets if len(s) >= 4}, key=len, reverse=True):
         text = text.replace(value, MASK)
     return text
+
+
+# A URL or DSN inside free text: scheme, "://", then everything up to whitespace or a quote.
+_URL_IN_TEXT = re.compile(r"([A-Za-z][A-Za-z0-9+.-]*://[^\s'\"<>]+)")
+
+
+def redact_text(text: str) -> str:
+    """``text`` with each URL in it passed through ``redact_url`` and DSN passwords masked."""
+    parts = _URL_IN_TEXT.split(text)
+    # re.split with one group alternates: text, url, text, url, ..., text
+    return "".join(redact_url(part) for part in parts)
+
+
+def secret_values(obj: object) -> list[str]:
+    """Every ``Secret``'s plaintext inside ``obj`` (a pydantic model, mapping or sequence)."""
+    found: list[str] = []
+    stack: list[object] = [obj]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, Secret):
+            found.append(item.reveal())
+        elif isinstance(item, BaseModel):
+            stack.extend(getattr(item, name) for name in type(item).model_fields)
+        elif isinstance(item, Mapping):
+            stack.extend(item.values())
+        elif isinstance(item, list | tuple | set | frozenset):
+            stack.extend(item)
+    return found

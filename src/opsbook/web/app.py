@@ -1,0 +1,108 @@
+"""``create_app(config)``: the one place the web process is assembled. No module-level app (R16)."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from collections.abc import AsyncIterator, Mapping
+from contextlib import asynccontextmanager
+from datetime import timedelta
+
+import structlog
+from fastapi import FastAPI
+from prometheus_client import CollectorRegistry
+from sqlalchemy.engine import Engine
+
+from opsbook import __version__
+from opsbook.clock import SYSTEM_CLOCK, Clock
+from opsbook.config import Config
+from opsbook.errors import StoreError
+from opsbook.store import create_engine, current_revision, display_url, ping, resolve_url, upgrade
+from opsbook.web import errors, health
+from opsbook.web.deps import Services
+from opsbook.web.metrics import Metrics
+from opsbook.web.middleware import RequestObserver
+from opsbook.web.runner import Runner
+
+log = structlog.get_logger(__name__)
+
+MIGRATION_RETRY_MAX = timedelta(seconds=30)
+
+
+def create_app(
+    config: Config,
+    *,
+    engine: Engine | None = None,
+    clock: Clock = SYSTEM_CLOCK,
+    environ: Mapping[str, str] | None = None,
+    registry: CollectorRegistry | None = None,
+) -> FastAPI:
+    """Build the app for ``config``. Nothing connects until the app starts.
+
+    The engine is created here (not at start-up) so an unsupported store URL raises
+    ``StoreError`` to the caller instead of failing inside the server. An engine passed in is
+    the caller's to dispose; one created here is disposed at shutdown.
+
+    Start-up migrates the store to head. If the store is unreachable the app still starts,
+    answers /ready with 503, and the runner retries the migration with backoff.
+    """
+    env = os.environ if environ is None else environ
+    owns_engine = engine is None
+    if engine is None:
+        engine = create_engine(resolve_url(config.store.url, environ=env))
+    runner = Runner(clock=clock)
+    metrics = Metrics(
+        registry if registry is not None else CollectorRegistry(),
+        store_up=lambda: _is_up(engine),
+        runner_up=lambda: runner.problem() is None,
+    )
+    services = Services(config=config, engine=engine, clock=clock, runner=runner, metrics=metrics)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        if not await _migrate(engine):
+            runner.add("migrations", lambda: _migrate_until_done(engine))
+        await runner.start()
+        try:
+            yield
+        finally:
+            await runner.stop()
+            if owns_engine:
+                await asyncio.to_thread(engine.dispose)
+
+    app = FastAPI(title="opsbook", version=__version__, lifespan=lifespan)
+    app.state.services = services
+    errors.install(app)
+    app.include_router(health.router)
+    app.add_middleware(RequestObserver, metrics=metrics, clock=clock, router=app.router)
+    return app
+
+
+def _is_up(engine: Engine) -> bool:
+    try:
+        ping(engine)
+    except StoreError:
+        return False
+    return True
+
+
+async def _migrate(engine: Engine) -> bool:
+    """Upgrade the store to head and log it. Returns False (and logs why) if it cannot."""
+    store = display_url(engine.url)
+    try:
+        before = await asyncio.to_thread(current_revision, engine)
+        await asyncio.to_thread(upgrade, engine)
+        after = await asyncio.to_thread(current_revision, engine)
+    except StoreError as exc:
+        log.error("migrations_failed", store=store, error=str(exc))
+        return False
+    log.info("migrations", store=store, from_revision=before, to_revision=after)
+    return True
+
+
+async def _migrate_until_done(engine: Engine) -> None:
+    delay = timedelta(seconds=1)
+    while not await _migrate(engine):
+        log.info("migrations_retry", retry_in_s=delay.total_seconds())
+        await asyncio.sleep(delay.total_seconds())
+        delay = min(delay * 2, MIGRATION_RETRY_MAX)

@@ -1,0 +1,90 @@
+"""Exception handlers: each error family becomes one status and one JSON body shape (R13).
+
+    {"error": {"message": "...", "field": "body.checks[0].url" | null, "location": "body" | null}}
+
+No stack traces and no input values are echoed back: a rejected value may be a secret.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import structlog
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from opsbook.errors import ConfigError, Conflict, InputError, NotFound, OpsbookError, StoreError
+
+log = structlog.get_logger(__name__)
+
+STATUS_BY_ERROR: tuple[tuple[type[OpsbookError], int], ...] = (
+    (InputError, 400),
+    (ConfigError, 400),
+    (NotFound, 404),
+    (Conflict, 409),
+    (StoreError, 503),
+)
+
+
+def error_body(
+    message: str, *, field: str | None = None, location: str | None = None
+) -> dict[str, dict[str, str | None]]:
+    return {"error": {"message": message, "field": field or None, "location": location or None}}
+
+
+def json_path(loc: Sequence[str | int]) -> str:
+    """``("body", "checks", 0, "url")`` -> ``body.checks[0].url``."""
+    path = ""
+    for part in loc:
+        if isinstance(part, int):
+            path += f"[{part}]"
+        else:
+            path += f".{part}" if path else str(part)
+    return path
+
+
+async def _opsbook_error(request: Request, exc: Exception) -> JSONResponse:
+    if not isinstance(exc, OpsbookError):  # pragma: no cover - registered for OpsbookError only
+        raise exc
+    status = next((code for cls, code in STATUS_BY_ERROR if isinstance(exc, cls)), 500)
+    field = getattr(exc, "field", None)
+    location = getattr(exc, "location", None)
+    if status >= 500:
+        log.warning("request_failed", error=str(exc), error_type=type(exc).__name__)
+    return JSONResponse(error_body(str(exc), field=field, location=location), status_code=status)
+
+
+async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
+    if not isinstance(exc, RequestValidationError):  # pragma: no cover
+        raise exc
+    errors = exc.errors()
+    first = errors[0] if errors else {"loc": (), "msg": "invalid request"}
+    loc = tuple(first.get("loc", ()))
+    field = json_path(loc)
+    message = f"{field}: {first.get('msg', 'invalid value')}" if field else str(first.get("msg"))
+    if len(errors) > 1:
+        message += f" (and {len(errors) - 1} more problem{'s' if len(errors) > 2 else ''})"
+    location = str(loc[0]) if loc else None
+    return JSONResponse(error_body(message, field=field, location=location), status_code=400)
+
+
+async def _http_error(request: Request, exc: Exception) -> JSONResponse:
+    if not isinstance(exc, StarletteHTTPException):  # pragma: no cover
+        raise exc
+    return JSONResponse(
+        error_body(str(exc.detail)), status_code=exc.status_code, headers=exc.headers
+    )
+
+
+async def _unexpected_error(request: Request, exc: Exception) -> JSONResponse:
+    log.error("unhandled_error", path=request.url.path, exc_info=exc)
+    return JSONResponse(error_body("internal error; see the server log"), status_code=500)
+
+
+def install(app: FastAPI) -> None:
+    app.add_exception_handler(OpsbookError, _opsbook_error)
+    app.add_exception_handler(RequestValidationError, _validation_error)
+    app.add_exception_handler(StarletteHTTPException, _http_error)
+    app.add_exception_handler(Exception, _unexpected_error)
