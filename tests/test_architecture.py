@@ -15,6 +15,7 @@ EDGE = ("fastapi", "starlette", "typer", "click", "uvicorn", "opsbook.web", "ops
 ALLOWED: dict[str, tuple[str, ...]] = {
     "config": (),
     "store": ("opsbook.config",),
+    "checks": ("opsbook.config", "opsbook.store"),
     "demo": (),
 }
 

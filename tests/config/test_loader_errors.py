@@ -154,11 +154,12 @@ def test_it_rejects_a_component_naming_an_unknown_check() -> None:
         (
             "{tcp: {host: db, port: 1}, postgres: {dsn: x}}",
             "a check needs exactly one kind key, got tcp and postgres "
-            "(accepted: http, tcp, postgres, redis, heartbeat)",
+            "(accepted: http, tcp, dns, tls, postgres, redis, heartbeat, metric, command)",
         ),
         (
             "{every: 5m}",
-            "a check needs exactly one kind key (http, tcp, postgres, redis, heartbeat)",
+            "a check needs exactly one kind key "
+            "(http, tcp, dns, tls, postgres, redis, heartbeat, metric, command)",
         ),
     ],
 )
@@ -171,7 +172,7 @@ def test_it_wants_exactly_one_kind_per_check(check: str, message: str) -> None:
 def test_it_reports_the_kind_error_alongside_other_errors_in_the_check() -> None:
     assert errors("service: shop\nchecks:\n  db: {every: 5x}\n") == [
         "opsbook.yaml:3:3: checks.db: a check needs exactly one kind key "
-        "(http, tcp, postgres, redis, heartbeat)",
+        "(http, tcp, dns, tls, postgres, redis, heartbeat, metric, command)",
         "opsbook.yaml:3:15: checks.db.every: '5x' is not a duration (use e.g. 30s, 5m, 1h)",
     ]
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import itertools
 from datetime import timedelta
-from typing import TypeAlias
+from typing import Literal, TypeAlias
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
@@ -46,6 +46,64 @@ class TcpSpec(_Model):
     port: int = Field(ge=1, le=65535)
 
 
+DnsRecordType = Literal["A", "AAAA", "CNAME", "MX", "NS", "TXT", "SOA", "SRV", "PTR", "CAA"]
+
+
+class DnsSpec(_Model):
+    """Resolve ``name`` as ``type``; ``server`` (``ip`` or ``ip:port``) overrides the system's."""
+
+    name: str = Field(min_length=1)
+    type: DnsRecordType = "A"
+    server: str | None = None
+    expect: list[str] = []
+
+
+class TlsSpec(_Model):
+    """Connect and read the certificate: days left, hostname match, chain validity."""
+
+    host: str = Field(min_length=1)
+    port: int = Field(default=443, ge=1, le=65535)
+    servername: str | None = None
+
+
+class RatioValue(_Model):
+    """Increase of ``numerator`` over increase of ``denominator`` between two scrapes."""
+
+    numerator: str
+    denominator: str
+
+
+class QuantileValue(_Model):
+    """The ``q`` quantile of a histogram from its bucket increases between two scrapes."""
+
+    histogram: str
+    q: float = Field(gt=0, lt=1)
+
+
+class MetricValue(_Model):
+    """One named value from a scrape: exactly one of ``sum``, ``ratio``, ``quantile``."""
+
+    sum: str | None = None
+    ratio: RatioValue | None = None
+    quantile: QuantileValue | None = None
+
+
+class MetricSpec(_Model):
+    """Scrape a Prometheus text endpoint and expose selected series as named values."""
+
+    url: HttpUrl
+    values: dict[str, MetricValue] = {}
+    bearer_token: Secret | None = None
+
+
+class CommandSpec(_Model):
+    """Run a local command; exit code 0 is up. ``run`` is an argv list or one shell line."""
+
+    run: list[str] | str
+    env: dict[str, str] = {}
+    cwd: str | None = None
+
+
 class PostgresSpec(_Model):
     dsn: Secret
 
@@ -70,7 +128,17 @@ class HeartbeatSpec(_Model):
         return self
 
 
-KindSpec: TypeAlias = HttpSpec | TcpSpec | PostgresSpec | RedisSpec | HeartbeatSpec
+KindSpec: TypeAlias = (
+    HttpSpec
+    | TcpSpec
+    | DnsSpec
+    | TlsSpec
+    | PostgresSpec
+    | RedisSpec
+    | HeartbeatSpec
+    | MetricSpec
+    | CommandSpec
+)
 
 
 class Slo(_Model):
@@ -97,9 +165,13 @@ class CheckSpec(_Model):
 
     http: HttpSpec | None = None
     tcp: TcpSpec | None = None
+    dns: DnsSpec | None = None
+    tls: TlsSpec | None = None
     postgres: PostgresSpec | None = None
     redis: RedisSpec | None = None
     heartbeat: HeartbeatSpec | None = None
+    metric: MetricSpec | None = None
+    command: CommandSpec | None = None
     every: Duration = timedelta(seconds=30)
     timeout: Duration = timedelta(seconds=10)
     retry_every: Duration | None = None
@@ -134,10 +206,9 @@ class CheckSpec(_Model):
     @property
     def spec(self) -> KindSpec:
         """The settings of this check's kind."""
-        for spec in (self.http, self.tcp, self.postgres, self.redis, self.heartbeat):
-            if spec is not None:
-                return spec
-        raise AssertionError("the validator guarantees one kind")
+        spec: KindSpec | None = getattr(self, self.kind)
+        assert spec is not None, "the validator guarantees one kind"
+        return spec
 
     def target_display(self) -> str:
         """What this check probes, safe to show: credentials in URLs and DSNs are masked."""
@@ -145,8 +216,14 @@ class CheckSpec(_Model):
         if isinstance(spec, HttpSpec):
             url = redact_url(spec.url)
             return url if spec.method == "GET" else f"{spec.method} {url}"
-        if isinstance(spec, TcpSpec):
+        if isinstance(spec, TcpSpec | TlsSpec):
             return f"{spec.host}:{spec.port}"
+        if isinstance(spec, DnsSpec):
+            return f"{spec.type} {spec.name}" + (f" @{spec.server}" if spec.server else "")
+        if isinstance(spec, MetricSpec):
+            return redact_url(spec.url)
+        if isinstance(spec, CommandSpec):
+            return spec.run if isinstance(spec.run, str) else " ".join(spec.run)
         if isinstance(spec, PostgresSpec):
             return redact_url(spec.dsn.reveal())
         if isinstance(spec, RedisSpec):

@@ -9,7 +9,17 @@ from __future__ import annotations
 import difflib
 from collections.abc import Collection, Iterable, Mapping
 
-CHECK_KINDS = ("http", "tcp", "postgres", "redis", "heartbeat")
+CHECK_KINDS = (
+    "http",
+    "tcp",
+    "dns",
+    "tls",
+    "postgres",
+    "redis",
+    "heartbeat",
+    "metric",
+    "command",
+)
 
 Loc = tuple[str | int, ...]
 
