@@ -4,7 +4,7 @@ PYTHON ?= python3
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed-stamp
 
-.PHONY: demo test lint format system services bench clean
+.PHONY: demo test lint format system services bench bench-peers bench-probes bench-scale clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -26,8 +26,8 @@ services:
 
 ## lint: ruff format check, ruff lint, strict mypy on src/
 lint: $(STAMP)
-	$(VENV)/bin/ruff format --check src tests
-	$(VENV)/bin/ruff check src tests
+	$(VENV)/bin/ruff format --check src tests bench
+	$(VENV)/bin/ruff check src tests bench
 	$(VENV)/bin/mypy
 
 ## test: everything above, then the whole test suite
@@ -36,11 +36,20 @@ test: $(STAMP) system services lint
 	if [ $$rc -eq 5 ]; then echo "pytest ran no tests: that is a failure" >&2; exit 1; fi; exit $$rc
 
 format: $(STAMP)
-	$(VENV)/bin/ruff format src tests
-	$(VENV)/bin/ruff check --fix src tests
+	$(VENV)/bin/ruff format src tests bench
+	$(VENV)/bin/ruff check --fix src tests bench
 
-bench: $(STAMP)
-	@echo "no benchmarks yet (they arrive with the probe engine issue)"
+## bench: every benchmark; each runs real peers in the same run and prints ratios (not run in CI)
+bench: bench-probes bench-scale
+
+bench-peers:
+	@bash scripts/ensure-bench.sh
+
+bench-probes: $(STAMP) bench-peers
+	$(PY) bench/probes.py
+
+bench-scale: $(STAMP) bench-peers
+	$(PY) bench/scale.py
 
 clean:
 	rm -rf $(VENV) build dist .pytest_cache .mypy_cache .ruff_cache opsbook.db*
