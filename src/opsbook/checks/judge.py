@@ -1,0 +1,50 @@
+"""Turn one observation into a result: up, degraded or down (pure; no I/O)."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from datetime import datetime
+
+from opsbook.checks.conditions import Subject, evaluate
+from opsbook.checks.models import Check, Observation, ProbeResult, State
+from opsbook.config.conditions import Condition, parse_condition
+
+DEFAULT_HTTP_CONDITIONS = (parse_condition("[STATUS] < 400"),)
+DEFAULT_CONDITIONS = (parse_condition("[CONNECTED] == true"),)
+"""What a check without ``conditions:`` requires: a non-error status for http, else a connection."""
+
+
+def default_conditions(kind: str) -> tuple[Condition, ...]:
+    return DEFAULT_HTTP_CONDITIONS if kind == "http" else DEFAULT_CONDITIONS
+
+
+def judge(check: Check, observation: Observation, *, started_at: datetime) -> ProbeResult:
+    """Decide the state of one probe of ``check``.
+
+    1. An observation with ``error`` is DOWN with that error; conditions are not evaluated.
+    2. Any failed condition (``conditions``, or the kind's default when empty) makes it DOWN,
+       with every failed one rendered in ``failed_conditions``.
+    3. Otherwise any ``degraded_when`` condition that holds makes it DEGRADED, rendered likewise.
+    4. Otherwise it is UP.
+    """
+    spec = check.spec
+    up = ProbeResult(
+        check_id=check.id,
+        started_at=started_at,
+        state=State.UP,
+        latency_ms=observation.latency_ms,
+        status=observation.status,
+        values=observation.values,
+        timings_ms=observation.timings_ms,
+    )
+    if observation.error is not None:
+        return replace(up, state=State.DOWN, error=observation.error)
+    subject = Subject(observation, now=started_at)
+    conditions = spec.conditions or default_conditions(spec.kind)
+    failed = [o.rendered for o in (evaluate(c, subject) for c in conditions) if not o.ok]
+    if failed:
+        return replace(up, state=State.DOWN, failed_conditions=tuple(failed))
+    degraded = [o.rendered for o in (evaluate(c, subject) for c in spec.degraded_when) if o.ok]
+    if degraded:
+        return replace(up, state=State.DEGRADED, failed_conditions=tuple(degraded))
+    return up
