@@ -10,12 +10,22 @@ from opsbook.checks.models import Check, Observation, ProbeResult, State
 from opsbook.config.conditions import Condition, parse_condition
 
 DEFAULT_HTTP_CONDITIONS = (parse_condition("[STATUS] < 400"),)
+DEFAULT_DNS_CONDITIONS = (
+    parse_condition("[DNS_RCODE] == NOERROR"),
+    parse_condition("has([BODY]) == true"),
+)
 DEFAULT_CONDITIONS = (parse_condition("[CONNECTED] == true"),)
-"""What a check without ``conditions:`` requires: a non-error status for http, else a connection."""
+"""What a check without ``conditions:`` requires: a non-error status for http, a NOERROR reply
+with an answer for dns, else a connection."""
 
 
 def default_conditions(kind: str) -> tuple[Condition, ...]:
-    return DEFAULT_HTTP_CONDITIONS if kind == "http" else DEFAULT_CONDITIONS
+    """What "up" means for a check that lists no conditions of its own."""
+    if kind == "http":
+        return DEFAULT_HTTP_CONDITIONS
+    if kind == "dns":
+        return DEFAULT_DNS_CONDITIONS
+    return DEFAULT_CONDITIONS
 
 
 def judge(check: Check, observation: Observation, *, started_at: datetime) -> ProbeResult:

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import re
+from datetime import UTC, datetime
 from collections.abc import Callable
 from typing import Any
 
 import pytest
 
+from opsbook.checks import State
+from opsbook.checks.judge import judge
 from opsbook.checks.probes import probe_for
 from opsbook.checks.probes.base import ProbeContext
 
@@ -25,22 +28,40 @@ async def test_it_resolves_and_reports_sorted_answers(
     assert obs.latency_ms > 0
 
 
-async def test_an_unknown_name_is_nxdomain(
+async def test_an_unknown_name_is_nxdomain_and_down_by_default(
     dns_server: str, context: ProbeContext, make_check: MakeCheck
 ) -> None:
     check = make_check("dns", {"name": "example.invalid", "server": dns_server})
     obs = await probe_for("dns").run(check, context=context)
-    assert obs.error == "DNS: no answer for example.invalid A (NXDOMAIN)"
-    assert (obs.dns_rcode, obs.body, obs.connected) == ("NXDOMAIN", "", True)
+    assert (obs.error, obs.dns_rcode, obs.body, obs.connected) == (None, "NXDOMAIN", "", True)
+    result = judge(check, obs, started_at=datetime.now(UTC))
+    assert result.state is State.DOWN
+    assert result.failed_conditions == (
+        "[DNS_RCODE] (NXDOMAIN) == NOERROR",
+        "has([BODY]) (false) == true",
+    )
 
 
-async def test_no_record_of_that_type_is_an_empty_noerror(
+async def test_a_pasted_gatus_nxdomain_condition_can_hold(
+    dns_server: str, context: ProbeContext, make_check: MakeCheck
+) -> None:
+    check = make_check(
+        "dns",
+        {"name": "example.invalid", "server": dns_server},
+        conditions=["[DNS_RCODE] == NXDOMAIN"],
+    )
+    obs = await probe_for("dns").run(check, context=context)
+    assert judge(check, obs, started_at=datetime.now(UTC)).state is State.UP
+
+
+async def test_no_record_of_that_type_is_an_empty_noerror_and_down_by_default(
     dns_server: str, context: ProbeContext, make_check: MakeCheck
 ) -> None:
     check = make_check("dns", {"name": "app.test", "type": "AAAA", "server": dns_server})
     obs = await probe_for("dns").run(check, context=context)
-    assert obs.error == "DNS: no answer for app.test AAAA (NOERROR)"
-    assert obs.dns_rcode == "NOERROR"
+    assert (obs.error, obs.dns_rcode, obs.body) == (None, "NOERROR", "")
+    result = judge(check, obs, started_at=datetime.now(UTC))
+    assert result.failed_conditions == ("has([BODY]) (false) == true",)
 
 
 @pytest.mark.parametrize(

@@ -1,6 +1,9 @@
 """The ``dns`` kind: resolve a name as one record type, at ``server`` or the system's resolver.
 
-Any rcode other than NOERROR, or NOERROR with no answer, is an error: the name does not resolve.
+The rcode is an observation, not an error: by default a check wants ``[DNS_RCODE] == NOERROR``
+and a non-empty answer (see ``judge.default_conditions``), and a pasted Gatus condition such as
+``[DNS_RCODE] == NXDOMAIN`` can hold. Only ``expect`` (answers that must be present) makes an
+answered query an error.
 """
 
 from __future__ import annotations
@@ -81,13 +84,10 @@ class DnsProbe:
             None,
         )
         failure: str | None = None
-        if rcode != "NOERROR" or not answers:
-            failure = f"DNS: no answer for {spec.name} {spec.type} ({rcode})"
-        elif missing := [e for e in spec.expect if e not in answers]:
-            failure = (
-                f"DNS: {spec.name} {spec.type} lacks {', '.join(missing)} "
-                f"(got {', '.join(answers)})"
-            )
+        missing = [e for e in spec.expect if e not in answers]
+        if missing:
+            got = ", ".join(answers) or f"no answer, {rcode}"
+            failure = f"DNS: {spec.name} {spec.type} lacks {', '.join(missing)} (got {got})"
         return Observation(
             latency_ms=latency_ms,
             connected=True,
