@@ -16,7 +16,7 @@ from rich.console import Console
 from rich.markup import escape
 
 from opsbook import __version__
-from opsbook.cli import check, db, demo, serve
+from opsbook.cli import check, db, demo, serve, status
 from opsbook.cli.context import CliContext
 from opsbook.errors import ConfigError, OpsbookError
 
@@ -47,6 +47,7 @@ def root(
 
 app.command("check")(check.check)
 app.command("serve")(serve.serve)
+app.command("status")(status.status)
 app.command("demo")(demo.demo)
 app.command("demo-service")(demo.demo_service)
 app.add_typer(db.app, name="db")

@@ -2,14 +2,27 @@
 
 from __future__ import annotations
 
+import ipaddress
 import itertools
-from datetime import timedelta
-from typing import Literal, TypeAlias
+import re
+from datetime import datetime, timedelta
+from typing import Annotated, Literal, TypeAlias
+from uuid import UUID
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from cronsim import CronSim, CronSimError
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    field_validator,
+    model_validator,
+)
 
+from opsbook.config.conditions import Condition, kind_condition_problem
 from opsbook.config.fields import CronText, HttpMethod, HttpUrl, Timezone
 from opsbook.config.located import CHECK_KIND, located_error
+from opsbook.config.selectors import MetricSelector
 from opsbook.config.structure import CHECK_KINDS, kind_problem
 from opsbook.config.units import Duration, Percent, format_duration
 from opsbook.redaction import Secret, redact_url
@@ -33,6 +46,8 @@ class HttpSpec(_Model):
     verify_tls: bool = True
     bearer_token: Secret | None = None
     basic_auth: BasicAuth | None = None
+    ca_file: str | None = None
+    """PEM file of extra trusted CAs, for certificates from a private CA."""
 
     @model_validator(mode="after")
     def _one_auth(self) -> HttpSpec:
@@ -57,6 +72,33 @@ class DnsSpec(_Model):
     server: str | None = None
     expect: list[str] = []
 
+    @field_validator("server")
+    @classmethod
+    def _server_address(cls, value: str | None) -> str | None:
+        if value is not None and dns_server_address(value) is None:
+            raise ValueError(
+                f"{value!r} is not a DNS server address (use an IP, ip:port or [ipv6]:port)"
+            )
+        return value
+
+
+def dns_server_address(text: str) -> tuple[str, int] | None:
+    """``"1.1.1.1"`` -> ``("1.1.1.1", 53)``; ``"[::1]:5353"`` -> ``("::1", 5353)``; else None."""
+    host, port = text, "53"
+    if text.startswith("["):
+        host, sep, port = text[1:].partition("]:")
+        if not sep:
+            host, port = text[1:].removesuffix("]"), "53"
+    elif text.count(":") == 1:
+        host, _, port = text.partition(":")
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        return None
+    if not port.isdigit() or not 1 <= int(port) <= 65535:
+        return None
+    return host, int(port)
+
 
 class TlsSpec(_Model):
     """Connect and read the certificate: days left, hostname match, chain validity."""
@@ -64,28 +106,37 @@ class TlsSpec(_Model):
     host: str = Field(min_length=1)
     port: int = Field(default=443, ge=1, le=65535)
     servername: str | None = None
+    ca_file: str | None = None
+    """PEM file of extra trusted CAs, for certificates from a private CA."""
 
 
 class RatioValue(_Model):
     """Increase of ``numerator`` over increase of ``denominator`` between two scrapes."""
 
-    numerator: str
-    denominator: str
+    numerator: MetricSelector
+    denominator: MetricSelector
 
 
 class QuantileValue(_Model):
     """The ``q`` quantile of a histogram from its bucket increases between two scrapes."""
 
-    histogram: str
+    histogram: MetricSelector
     q: float = Field(gt=0, lt=1)
 
 
 class MetricValue(_Model):
     """One named value from a scrape: exactly one of ``sum``, ``ratio``, ``quantile``."""
 
-    sum: str | None = None
+    sum: MetricSelector | None = None
     ratio: RatioValue | None = None
     quantile: QuantileValue | None = None
+
+    @model_validator(mode="after")
+    def _exactly_one(self) -> MetricValue:
+        count = sum(v is not None for v in (self.sum, self.ratio, self.quantile))
+        if count != 1:
+            raise ValueError(f"set exactly one of sum, ratio or quantile (found {count})")
+        return self
 
 
 class MetricSpec(_Model):
@@ -103,28 +154,110 @@ class CommandSpec(_Model):
     env: dict[str, str] = {}
     cwd: str | None = None
 
+    @model_validator(mode="after")
+    def _not_empty(self) -> CommandSpec:
+        if not (self.run if isinstance(self.run, list) else self.run.strip()):
+            raise located_error("must name a command", "run")
+        return self
+
 
 class PostgresSpec(_Model):
+    """Connect, ``SELECT 1``, and read connection, query and replication values."""
+
     dsn: Secret
 
 
+REDIS_VALUES = (
+    "used_memory_bytes",
+    "maxmemory_bytes",
+    "memory_pct",
+    "hit_rate_pct",
+    "connected_clients",
+)
+"""The values every redis check produces; queue names may not reuse them."""
+_VALUE_NAME = re.compile(r"[a-z_][a-z0-9_]*")
+
+
+def _uuid(value: object) -> object:
+    if isinstance(value, str):
+        try:
+            return UUID(value)
+        except ValueError:
+            raise ValueError(
+                f"{value!r} is not a UUID (use e.g. 0b2e4f2a-7a0e-4a43-9f33-6d0a3c1f5e21)"
+            ) from None
+    return value
+
+
+PingUuid = Annotated[UUID, BeforeValidator(_uuid)]
+
+
 class RedisSpec(_Model):
+    """PING plus memory, hit rate, clients, and ``queues``: value name -> key whose size is read.
+
+    A list ``[celery, mail]`` is short for ``{celery: celery, mail: mail}`` (Celery names each
+    queue's list after the queue).
+    """
+
     url: Secret
-    queues: list[str] = []
+    queues: dict[str, str] = {}
+
+    @field_validator("queues", mode="before")
+    @classmethod
+    def _list_is_shorthand(cls, value: object) -> object:
+        if isinstance(value, list) and all(isinstance(v, str) for v in value):
+            return {v: v for v in value}
+        return value
+
+    @model_validator(mode="after")
+    def _value_names(self) -> RedisSpec:
+        for name in self.queues:
+            if not _VALUE_NAME.fullmatch(name):
+                raise located_error(
+                    f"{name!r} is not a value name (use lowercase letters, digits and '_', "
+                    "e.g. default_depth)",
+                    "queues",
+                    name,
+                )
+            if name in REDIS_VALUES:
+                raise located_error(
+                    f"{name!r} is already a redis value; name the queue something else",
+                    "queues",
+                    name,
+                )
+        return self
 
 
 class HeartbeatSpec(_Model):
-    """A check that expects pings: every ``period``, or on a cron ``schedule``, plus ``grace``."""
+    """A check that expects pings: every ``period``, or on a cron ``schedule``, plus ``grace``.
+
+    ``uuid`` is the ping address; when absent one is derived from the service and check id.
+    ``methods: POST`` ignores GET and HEAD pings (link previews and crawlers send those).
+    """
 
     period: Duration | None = None
     schedule: CronText | None = None
     grace: Duration = timedelta(hours=1)
     timezone: Timezone | None = None
+    uuid: PingUuid | None = None
+    methods: Literal["any", "POST"] = "any"
 
     @model_validator(mode="after")
     def _period_or_schedule(self) -> HeartbeatSpec:
         if (self.period is None) == (self.schedule is None):
             raise ValueError("set exactly one of period or schedule")
+        if self.schedule is not None:
+            try:
+                CronSim(self.schedule, datetime(2000, 1, 1))
+            except CronSimError as exc:
+                reason = str(exc).lower()
+                raise located_error(
+                    f"{self.schedule!r} is not a cron schedule ({reason})", "schedule"
+                ) from None
+        for name in ("period", "grace"):
+            value: timedelta | None = getattr(self, name)
+            if value is not None and value <= timedelta():
+                raise located_error(f"{name} must be longer than 0s", name)
         return self
 
 
@@ -175,8 +308,8 @@ class CheckSpec(_Model):
     every: Duration = timedelta(seconds=30)
     timeout: Duration = timedelta(seconds=10)
     retry_every: Duration | None = None
-    conditions: list[str] = []
-    degraded_when: list[str] = []
+    conditions: list[Condition] = []
+    degraded_when: list[Condition] = []
     slo: Slo = Slo()
     labels: dict[str, str] = {}
 
@@ -185,6 +318,11 @@ class CheckSpec(_Model):
         message = kind_problem(k for k in CHECK_KINDS if getattr(self, k) is not None)
         if message:
             raise located_error(message, kind=CHECK_KIND)
+        placed = kind_condition_problem(
+            self.kind, conditions=self.conditions, degraded_when=self.degraded_when
+        )
+        if placed:
+            raise located_error(*placed)
         for name in ("every", "timeout", "retry_every"):
             value: timedelta | None = getattr(self, name)
             if value is not None and value <= timedelta():

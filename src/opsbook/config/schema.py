@@ -8,8 +8,10 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from opsbook.config.checks import CheckSpec
+from opsbook.config.engine import RetentionConfig, SchedulerConfig
 from opsbook.config.fields import HttpUrl, ServiceName, SeverityName, Slug, Timezone
 from opsbook.config.located import UNKNOWN_CHECK, located_error
+from opsbook.config.pings import PingsConfig
 from opsbook.config.structure import unknown_check_message
 from opsbook.config.units import Duration
 from opsbook.redaction import Secret
@@ -73,6 +75,9 @@ class Config(_Model):
     )
     components: dict[Slug, Component] = {}
     checks: dict[Slug, CheckSpec] = {}
+    scheduler: SchedulerConfig = SchedulerConfig()
+    retention: RetentionConfig = RetentionConfig()
+    pings: PingsConfig = PingsConfig()
 
     @model_validator(mode="after")
     def _known_checks(self) -> Config:

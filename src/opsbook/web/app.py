@@ -12,13 +12,21 @@ import structlog
 from fastapi import FastAPI
 from prometheus_client import CollectorRegistry
 from sqlalchemy.engine import Engine
+from sqlalchemy.exc import DBAPIError
 
 from opsbook import __version__
+from opsbook.checks.heartbeats_monitor import HeartbeatMonitor
+from opsbook.checks.judge import judge
+from opsbook.checks.models import Check
+from opsbook.checks.retention import retention_loop
+from opsbook.checks.scheduler import Scheduler
+from opsbook.checks.service import CheckStatus, StoreSink, current_states
 from opsbook.clock import SYSTEM_CLOCK, Clock
 from opsbook.config import Config
 from opsbook.errors import StoreError
 from opsbook.store import create_engine, current_revision, display_url, ping, resolve_url, upgrade
-from opsbook.web import errors, health
+from opsbook.web import errors, health, pings
+from opsbook.web.api import checks_router
 from opsbook.web.deps import Services
 from opsbook.web.metrics import Metrics
 from opsbook.web.middleware import RequestObserver
@@ -55,8 +63,10 @@ def create_app(
         registry if registry is not None else CollectorRegistry(),
         store_up=lambda: _is_up(engine),
         runner_up=lambda: runner.problem() is None,
+        check_states=lambda: _check_states(engine, config),
     )
     services = Services(config=config, engine=engine, clock=clock, runner=runner, metrics=metrics)
+    _add_probe_engine(runner, config, engine=engine, clock=clock, metrics=metrics)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -74,8 +84,41 @@ def create_app(
     app.state.services = services
     errors.install(app)
     app.include_router(health.router)
+    app.include_router(pings.router)
+    app.include_router(checks_router)
     app.add_middleware(RequestObserver, metrics=metrics, clock=clock, router=app.router)
     return app
+
+
+def _add_probe_engine(
+    runner: Runner, config: Config, *, engine: Engine, clock: Clock, metrics: Metrics
+) -> None:
+    """The scheduler (polled checks, plus the heartbeat monitor's tick) and hourly retention."""
+    checks = [Check(id=check_id, spec=spec) for check_id, spec in config.checks.items()]
+    monitor = HeartbeatMonitor(checks, engine=engine, clock=clock, timezone=config.timezone)
+    has_heartbeats = any(c.spec.heartbeat is not None for c in checks)
+    scheduler = Scheduler(
+        checks,
+        sink=StoreSink(engine, checks=checks, clock=clock),
+        judge=judge,
+        clock=clock,
+        concurrency=config.scheduler.concurrency,
+        flush_every=config.scheduler.flush_every,
+        flush_max=config.scheduler.flush_max,
+        tick=monitor.tick if has_heartbeats else None,
+        on_lateness=metrics.lateness.observe,
+    )
+    runner.add("scheduler", scheduler.run)
+    runner.add("retention", lambda: retention_loop(engine, retention=config.retention, clock=clock))
+
+
+def _check_states(engine: Engine, config: Config) -> list[CheckStatus]:
+    """Configured checks' states for /metrics; none when the store cannot answer."""
+    try:
+        with engine.begin() as conn:
+            return current_states(conn, check_ids=list(config.checks))
+    except DBAPIError:
+        return []
 
 
 def _is_up(engine: Engine) -> bool:

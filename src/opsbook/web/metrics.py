@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
@@ -19,6 +19,8 @@ from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
 from opsbook import __version__
+from opsbook.checks.models import State
+from opsbook.checks.service import CheckStatus
 
 # Route templates, not raw paths, label the HTTP series: /checks/{id} stays one series.
 UNMATCHED_ROUTE = "unmatched"
@@ -47,6 +49,45 @@ class _UpCollector(Collector):
         )
 
 
+LATENESS_BUCKETS = (0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
+
+UP_VALUE = {State.UP: 1.0, State.DEGRADED: 0.5, State.DOWN: 0.0}
+
+
+class _CheckCollector(Collector):
+    """Per-check gauges, read from ``check_state`` at scrape time (R20)."""
+
+    def __init__(self, states: Callable[[], Sequence[CheckStatus]]) -> None:
+        self._states = states
+
+    def describe(self) -> Iterable[Metric]:
+        return self._families([])
+
+    def collect(self) -> Iterable[Metric]:
+        return self._families(self._states())
+
+    def _families(self, states: Sequence[CheckStatus]) -> list[Metric]:
+        up = GaugeMetricFamily(
+            "opsbook_check_up",
+            "Last result of a check: 1 up, 0.5 degraded, 0 down.",
+            labels=["check"],
+        )
+        latency = GaugeMetricFamily(
+            "opsbook_check_latency_seconds", "Latency of a check's last result.", labels=["check"]
+        )
+        last = GaugeMetricFamily(
+            "opsbook_check_last_result_timestamp_seconds",
+            "When a check's last result started, in Unix seconds.",
+            labels=["check"],
+        )
+        for s in states:
+            up.add_metric([s.check_id], UP_VALUE[s.state])
+            if s.last_latency_ms is not None:
+                latency.add_metric([s.check_id], s.last_latency_ms / 1000)
+            last.add_metric([s.check_id], s.last_result_at.timestamp())
+        return [up, latency, last]
+
+
 class Metrics:
     """The app's collectors. ``observe_request`` is called once per HTTP request."""
 
@@ -56,6 +97,7 @@ class Metrics:
         *,
         store_up: Callable[[], bool],
         runner_up: Callable[[], bool],
+        check_states: Callable[[], Sequence[CheckStatus]] | None = None,
     ) -> None:
         self.registry = registry
         Info("opsbook_build", "opsbook version.", registry=registry).info({"version": __version__})
@@ -72,7 +114,15 @@ class Metrics:
             buckets=DURATION_BUCKETS,
             registry=registry,
         )
+        self.lateness = Histogram(
+            "opsbook_scheduler_lateness_seconds",
+            "How late probes start against their planned time (the scheduler's health).",
+            buckets=LATENESS_BUCKETS,
+            registry=registry,
+        )
         registry.register(_UpCollector(store_up=store_up, runner_up=runner_up))
+        if check_states is not None:
+            registry.register(_CheckCollector(check_states))
         ProcessCollector(registry=registry)
         PlatformCollector(registry=registry)
         GCCollector(registry=registry)

@@ -1,0 +1,217 @@
+"""10,000 checks every 30 s on one core, and a p95-over-90-days query.
+
+    .venv/bin/python bench/scale.py [--checks 10000] [--seconds 60]
+
+Part 1 runs ``opsbook serve`` pinned to one core with ``--checks`` HTTP checks (``every: 30s``, a
+status and a JSON body condition) against a local nginx pinned to the other core, waits one full
+cycle, then measures over ``--seconds``: CPU (% of one core), RSS, p99 schedule lateness (from
+opsbook's own ``opsbook_scheduler_lateness_seconds`` histogram), results per second, and storage
+growth in bytes per check per day (SQLite pages after a WAL checkpoint).
+Targets: p99 lateness < 250 ms, CPU < 50 %, RSS < 400 MB.
+
+Part 2 fills a store with 90 days of rollups for one check (hour buckets, plus two days of minute
+buckets, as retention keeps them) and times ``GET /api/v1/checks/{id}?windows=90d`` on a running
+server, 50 times. Target: < 50 ms.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sqlite3
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from collections.abc import Mapping
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from prometheus_client.parser import text_string_to_metric_families
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _peers import cpu_seconds, free_port, nginx, rss_bytes, wait_http
+from probes import MEASURED_CORE, TARGET_CORE, _pin
+
+LATENESS = "opsbook_scheduler_lateness_seconds"
+
+
+def _config(target: str, n: int, *, every: str) -> str:
+    lines = ["service: bench", "checks:"]
+    for i in range(n):
+        lines += [
+            f"  c{i:05d}:",
+            f"    http: {{url: '{target}?c={i}'}}",
+            f"    every: {every}",
+            "    timeout: 5s",
+            "    conditions: ['[STATUS] == 200', '[BODY].status == UP']",
+        ]
+    return "\n".join(lines) + "\n"
+
+
+def _buckets(url: str) -> dict[float, float]:
+    with urllib.request.urlopen(url, timeout=10) as response:
+        text = response.read().decode()
+    out: dict[float, float] = {}
+    for family in text_string_to_metric_families(text):
+        if family.name != LATENESS:
+            continue
+        for sample in family.samples:
+            if sample.name.endswith("_bucket"):
+                out[float(sample.labels["le"])] = sample.value
+    return out
+
+
+def _quantile(q: float, before: Mapping[float, float], after: Mapping[float, float]) -> float:
+    """PromQL histogram_quantile over the bucket increases between two scrapes."""
+    bounds = sorted(after)
+    counts = [after[b] - before.get(b, 0.0) for b in bounds]
+    total = counts[-1] if counts else 0.0
+    if total <= 0:
+        return float("nan")
+    rank = q * total
+    prev_bound, prev_count = 0.0, 0.0
+    for bound, count in zip(bounds, counts, strict=True):
+        if count >= rank:
+            if bound == float("inf"):
+                return prev_bound
+            return prev_bound + (bound - prev_bound) * (rank - prev_count) / (count - prev_count)
+        prev_bound, prev_count = bound, count
+    return prev_bound
+
+
+def _db_bytes(db: Path) -> int:
+    with sqlite3.connect(db, timeout=30) as conn:
+        conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        pages = conn.execute("PRAGMA page_count").fetchone()[0]
+        free = conn.execute("PRAGMA freelist_count").fetchone()[0]
+        size = conn.execute("PRAGMA page_size").fetchone()[0]
+    return int((pages - free) * size)
+
+
+def _results(db: Path) -> int:
+    with sqlite3.connect(db, timeout=30) as conn:
+        return int(conn.execute("SELECT count(*) FROM check_result").fetchone()[0])
+
+
+def _serve(config: Path, db: Path) -> tuple[subprocess.Popen[bytes], str]:
+    port = free_port()
+    env = {**os.environ, "OPSBOOK_DATABASE_URL": f"sqlite:///{db}"}
+    command = [sys.executable, "-m", "opsbook", "serve", "--config", str(config)]
+    process = subprocess.Popen([*command, "--port", str(port)], env=env, stderr=subprocess.DEVNULL)
+    return process, f"http://127.0.0.1:{port}"
+
+
+def scale(workdir: Path, target: str, *, checks: int, seconds: float) -> None:
+    config = workdir / "scale.yaml"
+    config.write_text(_config(target, checks, every="30s"))
+    db = workdir / "scale.db"
+    process, url = _serve(config, db)
+    try:
+        _pin(process.pid, MEASURED_CORE)
+        wait_http(f"{url}/ready", timeout_s=120)
+        print(f"  warming up: one full 30 s cycle of {checks} checks ...", flush=True)
+        time.sleep(35)
+        lateness0, bytes0, results0 = _buckets(f"{url}/metrics"), _db_bytes(db), _results(db)
+        cpu0, t0 = cpu_seconds(process.pid), time.monotonic()
+        time.sleep(seconds)
+        cpu1, t1 = cpu_seconds(process.pid), time.monotonic()
+        lateness1, rss = _buckets(f"{url}/metrics"), rss_bytes(process.pid)
+        time.sleep(2)  # last flush
+        bytes1, results1 = _db_bytes(db), _results(db)
+    finally:
+        process.terminate()
+        process.wait(timeout=60)
+    elapsed = t1 - t0
+    cpu_pct = 100 * (cpu1 - cpu0) / elapsed
+    p99_ms = 1000 * _quantile(0.99, lateness0, lateness1)
+    per_day = (bytes1 - bytes0) / checks / elapsed * 86400
+    rate = (results1 - results0) / (elapsed + 2)
+    print(f"  results per second       {rate:10.0f}   (expected {checks / 30:.0f})")
+    print(f"  p99 schedule lateness    {p99_ms:10.1f} ms (target < 250 ms)")
+    print(f"  CPU, one core            {cpu_pct:10.1f} %  (target < 50 %)")
+    print(f"  RSS                      {rss / 2**20:10.0f} MB (target < 400 MB)")
+    print(f"  storage growth           {per_day:10.0f} bytes per check per day (raw + rollups)")
+
+
+def _seed_rollups(db: Path, check_id: str, now: datetime) -> None:
+    """90 days of hour rollups and 2 days of minute rollups, as if probed every 30 s."""
+    rows = []
+    hour = now.replace(minute=0, second=0, microsecond=0) - timedelta(days=90)
+    while hour < now:
+        rows.append((check_id, "hour", hour, 120))
+        hour += timedelta(hours=1)
+    minute = now.replace(second=0, microsecond=0) - timedelta(days=2)
+    while minute < now:
+        rows.append((check_id, "minute", minute, 2))
+        minute += timedelta(minutes=1)
+    histogram = json.dumps({"150": 40, "160": 50, "170": 25, "200": 5})
+    with sqlite3.connect(db) as conn:
+        conn.executemany(
+            "INSERT INTO check_rollup (check_id, resolution, bucket_start, n_up, n_degraded,"
+            " n_down, up_seconds, degraded_seconds, down_seconds, histogram, latency_sum_ms,"
+            " latency_max_ms) VALUES (?, ?, ?, ?, 0, 0, ?, 0, 0, ?, ?, 500)",
+            [
+                (
+                    cid,
+                    res,
+                    start.replace(tzinfo=None).isoformat(sep=" "),
+                    n,
+                    n * 30,
+                    histogram,
+                    n * 20.0,
+                )
+                for cid, res, start, n in rows
+            ],
+        )
+
+
+def query_90d(workdir: Path, target: str) -> None:
+    config = workdir / "query.yaml"
+    config.write_text(_config(target, 1, every="1h").replace("timeout: 5s", "timeout: 5s"))
+    db = workdir / "query.db"
+    process, url = _serve(config, db)
+    try:
+        wait_http(f"{url}/ready", timeout_s=60)
+        _seed_rollups(db, "c00000", datetime.now(UTC))
+        api = f"{url}/api/v1/checks/c00000?windows=90d"
+        timings = []
+        for _ in range(50):
+            start = time.perf_counter()
+            with urllib.request.urlopen(api, timeout=10) as response:
+                body = json.loads(response.read())
+            timings.append((time.perf_counter() - start) * 1000)
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
+    p95 = statistics.quantiles(timings, n=20)[-1]
+    window = body.get("windows", {}).get("90d", body)
+    print(
+        f"  90-day window over HTTP  p50 {statistics.median(timings):.1f} ms, p95 {p95:.1f} ms,"
+        f" max {max(timings):.1f} ms (target < 50 ms)"
+    )
+    print(f"  answer: {json.dumps(window)[:200]}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--checks", type=int, default=10_000)
+    parser.add_argument("--seconds", type=float, default=60.0)
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory(prefix="opsbook-bench-") as tmp:
+        workdir = Path(tmp)
+        with nginx(workdir) as target:
+            _pin(target.pid, TARGET_CORE)
+            print(f"{args.checks} checks every 30 s, opsbook on one core:")
+            scale(workdir, target.url, checks=args.checks, seconds=args.seconds)
+            print("p95 over 90 days for one check:")
+            query_90d(workdir, target.url)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,120 @@
+"""``opsbook status``: every check's state, latency and availability against its SLO, read from
+the store (the same service functions the API uses)."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.table import Table
+from rich.text import Text
+from sqlalchemy.engine import Connection
+
+from opsbook.checks import service
+from opsbook.checks.models import State
+from opsbook.checks.rollups import WindowStats
+from opsbook.cli.context import get_context
+from opsbook.clock import SYSTEM_CLOCK
+from opsbook.config import CheckSpec, load
+from opsbook.errors import StoreError
+from opsbook.store import create_engine, display_url, is_current, resolve_url
+
+ConfigOption = Annotated[
+    Path,
+    typer.Option("--config", "-c", help="The opsbook config file.", dir_okay=False),
+]
+
+STATE_STYLE = {State.UP: "green", State.DEGRADED: "yellow", State.DOWN: "red"}
+BAR_HOURS = 24
+# One cell per hour: full when all was up, lower blocks as downtime grows, a dot for no data.
+NO_DATA_CELL = "·"
+
+
+def _cell(stats: WindowStats) -> Text:
+    if stats.availability is None:
+        return Text(NO_DATA_CELL, style="dim")
+    if stats.availability >= 100:
+        return Text("█", style="green")
+    if stats.availability >= 99:
+        return Text("▆", style="yellow")
+    if stats.availability >= 50:
+        return Text("▄", style="red")
+    return Text("▁", style="red")
+
+
+def _percent(value: float | None, target: float | None) -> Text:
+    if value is None:
+        return Text("no data", style="dim")
+    missed = target is not None and value < target
+    return Text(f"{value:.3f}%", style="red" if missed else "")
+
+
+def _ms(value: float | None, target: timedelta | None = None) -> Text:
+    if value is None:
+        return Text("-", style="dim")
+    missed = target is not None and value > target.total_seconds() * 1000
+    shown = f"{value / 1000:.2f}s" if value >= 1000 else f"{value:.1f}ms"
+    return Text(shown, style="red" if missed else "")
+
+
+def _row(conn: Connection, check_id: str, spec: CheckSpec, now: datetime) -> list[Text]:
+    found = service.current_states(conn, check_ids=[check_id])
+    if not found:
+        return [Text(check_id), Text("no data yet", style="dim")] + [Text("")] * 5
+
+    def window(length: timedelta, end: datetime = now) -> WindowStats:
+        return service.window(conn, check_id=check_id, start=end - length, end=end)
+
+    status = found[0]
+    hour, day, month = (
+        window(timedelta(hours=1)),
+        window(timedelta(days=1)),
+        window(timedelta(days=30)),
+    )
+    bar = Text()
+    for back in range(BAR_HOURS - 1, -1, -1):
+        bar.append_text(_cell(window(timedelta(hours=1), now - timedelta(hours=back))))
+    return [
+        Text(check_id),
+        Text(status.state.value, style=STATE_STYLE[status.state]),
+        _ms(status.last_latency_ms),
+        _ms(hour.p95_ms, spec.slo.p95),
+        _percent(day.availability, spec.slo.availability),
+        _percent(month.availability, spec.slo.availability),
+        bar,
+    ]
+
+
+def status(ctx: typer.Context, config: ConfigOption = Path("opsbook.yaml")) -> None:
+    """Show each check: state, last latency, p95 (1h), availability (24h, 30d), last 24 hours."""
+    cli = get_context(ctx)
+    loaded = load(config, environ=cli.environ)
+    url = resolve_url(loaded.store.url, environ=cli.environ)
+    engine = create_engine(url)
+    try:
+        if not is_current(engine):
+            raise StoreError(
+                f"store {display_url(url)} is not migrated to this opsbook's schema; "
+                f"run: opsbook db upgrade --config {config}"
+            )
+        table = Table(title=f"{loaded.service}: checks")
+        for name in ("check", "state", "last", "p95 1h", "avail 24h", "avail 30d", "last 24h"):
+            table.add_column(name, no_wrap=True)
+        now = SYSTEM_CLOCK.now()
+        with engine.begin() as conn:
+            for check_id, spec in loaded.checks.items():
+                table.add_row(*_row(conn, check_id, spec, now))
+    finally:
+        engine.dispose()
+    if not loaded.checks:
+        cli.console.print("no checks in the config", highlight=False)
+        return
+    cli.console.print(table)
+    cli.console.print(
+        "bar: one cell per hour, oldest first; "
+        f"█ all up, ▆ ≥99%, ▄ ≥50%, ▁ <50%, {NO_DATA_CELL} no data",
+        style="dim",
+        highlight=False,
+    )

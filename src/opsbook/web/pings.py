@@ -1,0 +1,167 @@
+"""The healthchecks.io-compatible ping API, so cron wrappers keep working with a new host.
+
+    /ping/<uuid>[/start|/fail|/log|/<exit-status>]            GET, POST or HEAD
+    /ping/<ping-key>/<check-id>[/start|/fail|/log|/<exit-status>]
+
+Answers are plain text like healthchecks.io's ("OK", "not found", "invalid url format"). A 200
+is sent only after the ping is committed: an acknowledged ping survives a crash right after.
+https://healthchecks.io/docs/http_api/
+"""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import datetime
+from typing import Annotated
+from uuid import UUID
+
+from fastapi import APIRouter, Query, Request
+from fastapi.responses import PlainTextResponse, Response
+from pydantic import BaseModel
+from sqlalchemy.engine import Engine
+
+from opsbook.checks.heartbeats import PING_BODY_LIMIT_BYTES, PingKind, parse_action
+from opsbook.checks.pings import PingIn, PingTargets, list_pings, record_ping
+from opsbook.errors import NotFound
+from opsbook.web.deps import ServicesDep
+
+router = APIRouter(tags=["pings"])
+
+_METHODS = ["GET", "POST", "HEAD"]
+_HEADERS = {"Ping-Body-Limit": str(PING_BODY_LIMIT_BYTES)}
+
+
+class PingRead(BaseModel):
+    id: int
+    kind: str
+    exit_status: int | None
+    rid: str | None
+    received_at: datetime
+    duration_ms: float | None
+    method: str
+    remote_addr: str | None
+    user_agent: str | None
+    body: str | None
+
+
+def _text(body: str, status: int) -> PlainTextResponse:
+    return PlainTextResponse(body, status_code=status, headers=_HEADERS)
+
+
+def _targets(request: Request, services: ServicesDep) -> PingTargets:
+    # Built once per app: deriving a uuid5 per heartbeat on every ping would cost O(checks).
+    targets = getattr(request.app.state, "ping_targets", None)
+    if not isinstance(targets, PingTargets):
+        targets = PingTargets.from_config(services.config)
+        request.app.state.ping_targets = targets
+    return targets
+
+
+def _as_uuid(text: str) -> UUID | None:
+    try:
+        return UUID(text)
+    except ValueError:
+        return None
+
+
+@router.api_route("/ping/{code}", methods=_METHODS, include_in_schema=False)
+async def ping_uuid(request: Request, services: ServicesDep, code: str) -> Response:
+    return await _ping(request, services, code=code, slug=None, action=None)
+
+
+@router.api_route("/ping/{code}/{second}", methods=_METHODS, include_in_schema=False)
+async def ping_two(request: Request, services: ServicesDep, code: str, second: str) -> Response:
+    # /ping/<uuid>/<action> and /ping/<key>/<slug> share a shape; a UUID first segment decides.
+    if _as_uuid(code) is not None:
+        return await _ping(request, services, code=code, slug=None, action=second)
+    return await _ping(request, services, code=code, slug=second, action=None)
+
+
+@router.api_route("/ping/{key}/{slug}/{action}", methods=_METHODS, include_in_schema=False)
+async def ping_slug(
+    request: Request, services: ServicesDep, key: str, slug: str, action: str
+) -> Response:
+    return await _ping(request, services, code=key, slug=slug, action=action)
+
+
+async def _ping(
+    request: Request, services: ServicesDep, *, code: str, slug: str | None, action: str | None
+) -> Response:
+    try:
+        kind, exit_status = parse_action(action)
+    except ValueError:
+        return _text("invalid url format", 400)
+    rid_text = request.query_params.get("rid")
+    rid = _as_uuid(rid_text) if rid_text else None
+    if rid_text and rid is None:
+        return _text("invalid url format", 400)
+    targets = _targets(request, services)
+    if slug is None:
+        uuid = _as_uuid(code)
+        check_id = targets.by_uuid.get(uuid) if uuid is not None else None
+    elif slug != slug.lower():
+        return _text("invalid url format", 400)
+    else:
+        check_id = targets.by_slug(code, slug)
+    if check_id is None:
+        return _text("not found", 404)
+    if targets.specs[check_id].methods == "POST" and request.method != "POST":
+        kind, exit_status = PingKind.IGNORED, None
+    body = await _read_body(request)
+    ping_in = PingIn(
+        check_id=check_id,
+        kind=kind,
+        method=request.method,
+        exit_status=exit_status,
+        rid=rid,
+        remote_addr=request.client.host if request.client else None,
+        user_agent=request.headers.get("user-agent"),
+        body=body,
+    )
+    # The commit happens before the answer: a 200 promises the ping is on disk.
+    await asyncio.to_thread(_store, services.engine, ping_in, services.clock.now())
+    return _text("OK", 200)
+
+
+async def _read_body(request: Request) -> str | None:
+    """The first ``PING_BODY_LIMIT_BYTES`` of the body; the rest is never held in memory."""
+    kept = bytearray()
+    async for chunk in request.stream():
+        kept += chunk[: PING_BODY_LIMIT_BYTES - len(kept)]
+        if len(kept) >= PING_BODY_LIMIT_BYTES:
+            break
+    return kept.decode("utf-8", errors="replace") if kept else None
+
+
+def _store(engine: Engine, ping_in: PingIn, at: datetime) -> None:
+    with engine.begin() as conn:
+        record_ping(conn, ping_in=ping_in, at=at)
+
+
+@router.get("/api/v1/checks/{check_id}/pings", summary="A heartbeat check's pings, newest first.")
+def read_pings(
+    services: ServicesDep,
+    check_id: str,
+    limit: Annotated[int, Query(ge=1, le=500)] = 50,
+    before: Annotated[int | None, Query(ge=1, description="Page back from this ping id.")] = None,
+) -> list[PingRead]:
+    check = services.config.checks.get(check_id)
+    if check is None or check.heartbeat is None:
+        raise NotFound(f"no heartbeat check {check_id!r}", field="check_id")
+    with services.engine.connect() as conn:
+        found = list_pings(conn, check_id=check_id, limit=limit, before_id=before)
+    return [
+        PingRead(
+            id=p.id,
+            kind=p.kind.value,
+            exit_status=p.exit_status,
+            rid=p.rid,
+            received_at=p.received_at,
+            duration_ms=p.duration_ms,
+            method=p.method,
+            remote_addr=p.remote_addr,
+            user_agent=p.user_agent,
+            body=p.body,
+        )
+        for p in found
+    ]

@@ -1,0 +1,174 @@
+"""Writing results in batches: raw rows, change marking, current state, pages, and runs."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+
+import pytest
+import sqlalchemy as sa
+from sqlalchemy.engine import Engine
+
+from opsbook.checks import service
+from opsbook.checks.models import Check, ProbeResult, State
+from opsbook.checks.tables import check_result, check_rollup, check_state, opsbook_run
+from opsbook.clock import FrozenClock
+from opsbook.config import CheckSpec
+from opsbook.store import create_engine, upgrade
+
+T0 = datetime(2026, 11, 22, 12, 0, tzinfo=UTC)
+EVERY = timedelta(seconds=30)
+
+
+@pytest.fixture
+def engine(store_url: str) -> Iterator[Engine]:
+    engine = create_engine(store_url)
+    upgrade(engine)
+    yield engine
+    engine.dispose()
+
+
+def _check(check_id: str) -> Check:
+    spec = CheckSpec.model_validate({"tcp": {"host": "127.0.0.1", "port": 1}, "every": "30s"})
+    return Check(id=check_id, spec=spec)
+
+
+def _result(
+    check_id: str, i: int, state: State = State.UP, *, error: str | None = None
+) -> ProbeResult:
+    return ProbeResult(
+        check_id=check_id,
+        started_at=T0 + i * EVERY,
+        state=state,
+        latency_ms=12.5,
+        error=error,
+        failed_conditions=("[STATUS] (500) == 200",) if state is State.DOWN else (),
+        status=500 if state is State.DOWN else 200,
+        values={"depth": 3},
+        timings_ms={"connect": 1.5},
+    )
+
+
+async def test_many_results_are_written_in_few_transactions(engine: Engine) -> None:
+    commits: list[object] = []
+    sa.event.listen(engine, "commit", lambda conn: commits.append(conn))
+    sink = service.StoreSink(engine, checks=[_check(f"c{n}") for n in range(50)])
+    results = [_result(f"c{n}", i) for n in range(50) for i in range(10)]
+    await sink.write(results[:250])
+    await sink.write(results[250:])
+    assert len(commits) == 2
+    with engine.connect() as conn:
+        assert conn.scalar(sa.select(sa.func.count()).select_from(check_result)) == 500
+        assert conn.scalar(sa.select(sa.func.count()).select_from(check_state)) == 50
+        # One minute row per check per minute (10 results span 5 minutes), one hour row each.
+        assert (
+            conn.scalar(
+                sa.select(sa.func.count())
+                .select_from(check_rollup)
+                .where(check_rollup.c.resolution == "minute")
+            )
+            == 250
+        )
+
+
+def test_failures_and_state_changes_are_marked_to_be_kept_longer(engine: Engine) -> None:
+    states = [State.UP, State.UP, State.DOWN, State.DOWN, State.UP, State.DEGRADED, State.UP]
+    with engine.begin() as conn:
+        service.record_results(
+            conn, results=[_result("api", i, s) for i, s in enumerate(states)], intervals={}
+        )
+    with engine.connect() as conn:
+        marks = (
+            conn.execute(sa.select(check_result.c.is_change).order_by(check_result.c.started_at))
+            .scalars()
+            .all()
+        )
+    assert marks == [True, False, True, True, True, True, True]
+
+
+def test_the_current_state_follows_the_last_result_and_keeps_when_it_changed(
+    engine: Engine,
+) -> None:
+    with engine.begin() as conn:
+        service.record_results(
+            conn,
+            results=[
+                _result("api", 0),
+                _result("api", 1, State.DOWN, error="connect to 10.0.0.5:5432 timed out after 5s"),
+            ],
+            intervals={},
+        )
+    with engine.begin() as conn:
+        service.record_results(
+            conn, results=[_result("api", 2, State.DOWN, error="again")], intervals={}
+        )
+    with engine.connect() as conn:
+        [status] = service.current_states(conn)
+    assert status.state is State.DOWN
+    assert status.changed_at == T0 + EVERY
+    assert status.last_result_at == T0 + 2 * EVERY
+    assert status.last_error == "again"
+
+
+def test_a_lost_state_row_is_rebuilt_from_results(engine: Engine) -> None:
+    states = [State.DOWN, State.UP, State.UP, State.UP]
+    with engine.begin() as conn:
+        service.record_results(
+            conn, results=[_result("api", i, s) for i, s in enumerate(states)], intervals={}
+        )
+        conn.execute(sa.delete(check_state))
+    with engine.begin() as conn:
+        [status] = service.current_states(conn, check_ids=["api"])
+    assert (status.state, status.changed_at, status.last_result_at) == (
+        State.UP,
+        T0 + EVERY,
+        T0 + 3 * EVERY,
+    )
+    with engine.connect() as conn:
+        assert conn.scalar(sa.select(check_state.c.state)) == "up"
+
+
+def test_results_page_newest_first_with_a_cursor(engine: Engine) -> None:
+    with engine.begin() as conn:
+        service.record_results(conn, results=[_result("api", i) for i in range(7)], intervals={})
+        service.record_results(conn, results=[_result("other", 0)], intervals={})
+    with engine.connect() as conn:
+        first = service.recent_results(conn, check_id="api", limit=3)
+        second = service.recent_results(conn, check_id="api", limit=3, before=first[-1].id)
+        last = service.recent_results(conn, check_id="api", limit=3, before=second[-1].id)
+    times = [r.started_at for r in first + second + last]
+    assert times == [T0 + i * EVERY for i in range(6, -1, -1)]
+    assert first[0].values == {"depth": 3}
+    assert first[0].timings_ms == {"connect": 1.5}
+
+
+def test_stored_results_keep_the_failed_conditions(engine: Engine) -> None:
+    with engine.begin() as conn:
+        service.record_results(conn, results=[_result("api", 0, State.DOWN)], intervals={})
+    with engine.connect() as conn:
+        [stored] = service.recent_results(conn, check_id="api", limit=10)
+    assert stored.failed_conditions == ("[STATUS] (500) == 200",)
+    assert stored.status == 500
+
+
+async def test_the_sink_records_when_opsbook_runs(engine: Engine) -> None:
+    clock = FrozenClock(T0)
+    sink = service.StoreSink(engine, checks=[], clock=clock)
+    await sink.alive()
+    clock.advance(timedelta(seconds=10))
+    await sink.alive()
+    clock.advance(timedelta(seconds=5))
+    await sink.alive(stopping=True)
+    with engine.connect() as conn:
+        row = conn.execute(sa.select(opsbook_run)).one()
+        assert (row.started_at, row.last_seen_at, row.stopped_at) == (
+            T0,
+            T0 + timedelta(seconds=15),
+            T0 + timedelta(seconds=15),
+        )
+        assert (
+            service.running_seconds(
+                conn, start=T0 - timedelta(hours=1), end=T0 + timedelta(hours=1)
+            )
+            == 15.0
+        )

@@ -1,0 +1,138 @@
+"""``opsbook status`` on a seeded store."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from opsbook.checks import service
+from opsbook.checks.models import ProbeResult, State
+from opsbook.cli import app as cli_app
+from opsbook.cli.status import status
+from opsbook.store import create_engine, upgrade
+
+SECRET = "S3cretPw-9z"
+CONFIG = f"""\
+service: shop
+checks:
+  api:
+    http: {{url: "http://127.0.0.1:1/healthz"}}
+    slo: {{p95: 50ms, availability: 99.9%}}
+  slow:
+    tcp: {{host: 127.0.0.1, port: 1}}
+    slo: {{p95: 50ms}}
+  db:
+    postgres: {{dsn: "postgresql://app:{SECRET}@127.0.0.1:1/app"}}
+"""
+
+
+@pytest.fixture(autouse=True)
+def registered() -> Iterator[None]:
+    # Until cli/app.py registers the command, register it for these tests only.
+    commands = cli_app.app.registered_commands
+    added = not any(c.name == "status" for c in commands)
+    if added:
+        cli_app.app.command("status")(status)
+    yield
+    if added:
+        commands[:] = [c for c in commands if c.name != "status"]
+
+
+def _seed(url: str) -> None:
+    engine = create_engine(url)
+    now = datetime.now(UTC).replace(microsecond=0)
+    results = []
+    for i in range(12 * 120):  # the last 12 hours, every 30 s
+        at = now - timedelta(hours=12) + i * timedelta(seconds=30)
+        down = i < 20  # ten minutes down twelve hours ago
+        results.append(ProbeResult("api", at, State.DOWN if down else State.UP, 20.0))
+        results.append(ProbeResult("slow", at, State.DEGRADED if i % 2 else State.UP, 120.0))
+    try:
+        upgrade(engine)
+        with engine.begin() as conn:
+            service.record_results(conn, results=results, intervals={})
+    finally:
+        engine.dispose()
+
+
+@pytest.fixture
+def config_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, store_url: str) -> Path:
+    path = tmp_path / "opsbook.yaml"
+    path.write_text(CONFIG)
+    monkeypatch.setenv("OPSBOOK_DATABASE_URL", store_url)
+    return path
+
+
+def _row(out: str, check_id: str) -> list[str]:
+    line = next(x for x in out.splitlines() if f" {check_id} " in x)
+    return [cell.strip() for cell in line.strip("│┃ ").split("│")]
+
+
+def test_it_shows_each_check_against_its_slo(
+    run_cli: Any, config_file: Path, store_url: str
+) -> None:
+    _seed(store_url)
+    result = run_cli("status", "--config", str(config_file))
+    assert result.exit_code == 0, result.stderr
+    check, state, last, p95, day, month, bar = _row(result.stdout, "api")
+    assert (check, state, last, p95) == ("api", "up", "20.0ms", "19.5ms")
+    assert day == month == f"{100 * (1 - 600 / (12 * 3600)):.3f}%"
+    # 12 hours without data, then the outage (in one or two cells, by the clock), then all up.
+    assert len(bar) == 24
+    assert bar.startswith("·" * 11)
+    assert bar.endswith("█" * 10)
+    assert set(bar[11:14]) & {"▁", "▄"}
+    assert _row(result.stdout, "slow")[1:4] == ["degraded", "120.0ms", "119.3ms"]
+    assert "no data yet" in _row(result.stdout, "db")
+
+
+def test_secrets_never_appear(run_cli: Any, config_file: Path, store_url: str) -> None:
+    _seed(store_url)
+    result = run_cli("status", "--config", str(config_file))
+    assert SECRET not in result.stdout + result.stderr
+
+
+def test_an_unmigrated_store_is_one_red_line(run_cli: Any, config_file: Path) -> None:
+    result = run_cli("status", "--config", str(config_file))
+    assert result.exit_code == 1
+    assert "is not migrated to this opsbook's schema; run: opsbook db upgrade" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_a_missing_config_is_an_error_naming_it(run_cli: Any, tmp_path: Path) -> None:
+    result = run_cli("status", "--config", str(tmp_path / "nope.yaml"))
+    assert result.exit_code == 2
+    assert "nope.yaml" in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("value", "target", "style"),
+    [(99.95, 99.9, ""), (99.9, 99.9, ""), (99.89, 99.9, "red"), (50.0, None, "")],
+)
+def test_availability_is_red_where_it_misses_the_slo(
+    value: float, target: float | None, style: str
+) -> None:
+    from opsbook.cli.status import _percent
+
+    assert _percent(value, target).style == style
+
+
+@pytest.mark.parametrize(
+    ("value_ms", "target", "shown", "style"),
+    [
+        (49.0, timedelta(milliseconds=50), "49.0ms", ""),
+        (51.0, timedelta(milliseconds=50), "51.0ms", "red"),
+        (2500.0, None, "2.50s", ""),
+    ],
+)
+def test_latency_is_red_where_it_misses_the_slo(
+    value_ms: float, target: timedelta | None, shown: str, style: str
+) -> None:
+    from opsbook.cli.status import _ms
+
+    text = _ms(value_ms, target)
+    assert (text.plain, text.style) == (shown, style)
