@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import os
 import uuid
 from collections.abc import Iterator
@@ -68,3 +69,11 @@ def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
         yield f"sqlite:///{tmp_path / 'opsbook.db'}"
     else:
         yield request.getfixturevalue("pg_url")
+
+
+@pytest.fixture(autouse=True)
+def _collect_garbage_after_each_test() -> Iterator[None]:
+    """Collect garbage at each test's teardown, so a leaked connection or file is reported
+    against the test that leaked it instead of whichever test runs when the collector does."""
+    yield
+    gc.collect()

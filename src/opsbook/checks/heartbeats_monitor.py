@@ -11,6 +11,7 @@ from sqlalchemy.engine import Engine
 from opsbook.checks.heartbeats import STATE_BY_STATUS, PingKind, next_transition_at, verdict
 from opsbook.checks.models import Check, ProbeResult, State
 from opsbook.checks.pings import Ping, heartbeat_facts, last_ping_id, pings_after
+from opsbook.checks.scheduler import finish_then_cancel
 from opsbook.clock import SYSTEM_CLOCK, Clock
 from opsbook.config.checks import HeartbeatSpec
 
@@ -52,12 +53,7 @@ class HeartbeatMonitor:
         A thread cannot be interrupted; returning early would leave it holding a pooled
         connection while the caller shuts down and disposes of the engine.
         """
-        work = asyncio.ensure_future(asyncio.to_thread(self.tick_sync))
-        try:
-            return await asyncio.shield(work)
-        except asyncio.CancelledError:
-            await asyncio.wait([work])
-            raise
+        return await finish_then_cancel(asyncio.to_thread(self.tick_sync))
 
     def tick_sync(self) -> list[ProbeResult]:
         """``tick`` on the calling thread; it reads the store."""

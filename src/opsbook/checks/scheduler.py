@@ -59,7 +59,11 @@ async def finish_then_cancel(work: Awaitable[_T]) -> _T:
     try:
         return await asyncio.shield(future)
     except asyncio.CancelledError:
-        await asyncio.wait([future])
+        # A shutdown may cancel us more than once (a parent's gather, then its own cleanup);
+        # each one must still wait for the thread, or the engine is disposed under it.
+        while not future.done():
+            with contextlib.suppress(asyncio.CancelledError):
+                await asyncio.wait([future])
         raise
 
 
