@@ -9,9 +9,9 @@ opsbook's own ``opsbook_scheduler_lateness_seconds`` histogram), results per sec
 growth in bytes per check per day (SQLite pages after a WAL checkpoint).
 Targets: p99 lateness < 250 ms, CPU < 50 %, RSS < 400 MB.
 
-Part 2 fills a store with 90 days of rollups for one check (hour buckets, plus two days of minute
-buckets, as retention keeps them) and times ``GET /api/v1/checks/{id}?windows=90d`` on a running
-server, 50 times. Target: < 50 ms.
+Part 2 fills a store with 90 days of rollups for one check (day and hour buckets, plus 14 days
+of minute buckets, as retention keeps them) and times ``GET /api/v1/checks/{id}?windows=90d``
+on a running server, 50 times. Target: < 50 ms.
 """
 
 from __future__ import annotations
@@ -138,13 +138,18 @@ def scale(workdir: Path, target: str, *, checks: int, seconds: float) -> None:
 
 
 def _seed_rollups(db: Path, check_id: str, now: datetime) -> None:
-    """90 days of hour rollups and 2 days of minute rollups, as if probed every 30 s."""
+    """Rollups as 90 days of probes every 30 s leave them: day and hour rows for 90 days,
+    minute rows for the last 14 (the default retention)."""
     rows = []
+    day = now.replace(hour=0, minute=0, second=0, microsecond=0) - timedelta(days=90)
+    while day < now:
+        rows.append((check_id, "day", day, 2880))
+        day += timedelta(days=1)
     hour = now.replace(minute=0, second=0, microsecond=0) - timedelta(days=90)
     while hour < now:
         rows.append((check_id, "hour", hour, 120))
         hour += timedelta(hours=1)
-    minute = now.replace(second=0, microsecond=0) - timedelta(days=2)
+    minute = now.replace(second=0, microsecond=0) - timedelta(days=14)
     while minute < now:
         rows.append((check_id, "minute", minute, 2))
         minute += timedelta(minutes=1)

@@ -138,7 +138,7 @@ def test_time_when_opsbook_was_not_running_is_no_data_not_up(engine: Engine) -> 
     assert stats.no_data_seconds == pytest.approx(1800.0)
 
 
-def test_a_long_window_reads_hour_rollups(engine: Engine) -> None:
+def test_a_long_window_reads_day_hour_and_minute_rollups(engine: Engine) -> None:
     _record(
         engine,
         [_result(T0 + i * EVERY, State.DOWN if i % 4 == 0 else State.UP) for i in range(240)],
@@ -147,7 +147,7 @@ def test_a_long_window_reads_hour_rollups(engine: Engine) -> None:
         stats = service.window(
             conn, check_id="api", start=T0 - timedelta(days=29), end=T0 + timedelta(days=1)
         )
-    assert rollups.resolution_for(stats.start, stats.end) == "hour"
+    assert "day" in [res for res, _, _ in rollups.window_plan(stats.start, stats.end)]
     assert (stats.n_up, stats.n_down) == (180, 60)
     assert stats.availability == pytest.approx(75.0)
     assert stats.no_data_seconds == pytest.approx(30 * 86400 - 240 * 30)
@@ -159,3 +159,43 @@ def test_a_window_with_no_results_has_no_availability(engine: Engine) -> None:
     assert stats.availability is None
     assert stats.p95_ms is None
     assert stats.no_data_seconds == 3600.0
+
+
+D = datetime(2026, 3, 10, tzinfo=UTC)
+
+
+@pytest.mark.parametrize(
+    ("start", "end", "plan"),
+    [
+        # An hour inside one hour's span: minutes only.
+        (D + timedelta(minutes=5), D + timedelta(minutes=65), [("minute", 5, 65)]),
+        # Aligned whole days: day rows only.
+        (D, D + timedelta(days=3), [("day", 0, 3 * 1440)]),
+        # Unaligned 2 days: minutes to the hour, hours to midnight, a day, hours, minutes.
+        (
+            D + timedelta(hours=22, minutes=30),
+            D + timedelta(days=2, hours=22, minutes=30),
+            [
+                ("minute", 22 * 60 + 30, 23 * 60),
+                ("hour", 23 * 60, 1440),
+                ("day", 1440, 2 * 1440),
+                ("hour", 2 * 1440, 2 * 1440 + 22 * 60),
+                ("minute", 2 * 1440 + 22 * 60, 2 * 1440 + 22 * 60 + 30),
+            ],
+        ),
+        # Less than a day but more than an hour, unaligned: minutes, hours, minutes.
+        (
+            D + timedelta(hours=1, minutes=10),
+            D + timedelta(hours=4, minutes=20),
+            [("minute", 70, 120), ("hour", 120, 240), ("minute", 240, 260)],
+        ),
+    ],
+)
+def test_a_window_is_covered_exactly_by_the_fewest_rollup_rows(
+    start: datetime, end: datetime, plan: list[tuple[str, int, int]]
+) -> None:
+    got = [
+        (res, int((lo - D).total_seconds() // 60), int((hi - D).total_seconds() // 60))
+        for res, lo, hi in rollups.window_plan(start, end)
+    ]
+    assert got == plan

@@ -210,6 +210,7 @@ def test_demo_stops_both_servers_on_sigterm(tmp_path: Path) -> None:
         try:
             output = out.wait_for("Ctrl-C to stop", timeout_s=60)
             assert f"DEMO_URL=http://127.0.0.1:{service_port} opsbook check" in output
+            assert "opsbook status --config" in output
             proc.send_signal(signal.SIGTERM)
             assert proc.wait(30) == 0
         finally:

@@ -58,6 +58,8 @@ def prune(
     for resolution, keep in (
         ("minute", retention.rollups_minute),
         ("hour", retention.rollups_hour),
+        # Day rollups are hour rollups summed; they are kept as long.
+        ("day", retention.rollups_hour),
     ):
         t = check_rollup.c
         counts[resolution] = _delete_rollups(
@@ -66,7 +68,10 @@ def prune(
             batch=batch,
         )
     return Pruned(
-        raw=raw, failures=failures, rollups_minute=counts["minute"], rollups_hour=counts["hour"]
+        raw=raw,
+        failures=failures,
+        rollups_minute=counts["minute"],
+        rollups_hour=counts["hour"] + counts["day"],
     )
 
 

@@ -17,7 +17,7 @@ from typing import Literal, TypeAlias
 
 from opsbook.checks.models import State
 
-Resolution: TypeAlias = Literal["minute", "hour"]
+Resolution: TypeAlias = Literal["minute", "hour", "day"]
 Histogram: TypeAlias = dict[int, int]
 
 MIN_MS = 0.01
@@ -28,9 +28,9 @@ RELATIVE_ERROR = (GROWTH - 1) / (GROWTH + 1)
 RESOLUTION_STEP: dict[Resolution, timedelta] = {
     "minute": timedelta(minutes=1),
     "hour": timedelta(hours=1),
+    "day": timedelta(days=1),
 }
-# Windows up to two days read minute rollups; longer ones read hour rollups, which outlive them.
-MINUTE_ROLLUPS_UP_TO = timedelta(days=2)
+_COARSER: dict[Resolution, Resolution] = {"minute": "hour", "hour": "day"}
 _LOG_GROWTH = math.log(GROWTH)
 
 
@@ -91,7 +91,48 @@ def bucket_start(at: datetime, resolution: Resolution) -> datetime:
     at = at.astimezone(UTC)
     if resolution == "minute":
         return at.replace(second=0, microsecond=0)
-    return at.replace(minute=0, second=0, microsecond=0)
+    if resolution == "hour":
+        return at.replace(minute=0, second=0, microsecond=0)
+    return at.replace(hour=0, minute=0, second=0, microsecond=0)
+
+
+def _ceil(at: datetime, resolution: Resolution) -> datetime:
+    floor = bucket_start(at, resolution)
+    return floor if floor == at else floor + RESOLUTION_STEP[resolution]
+
+
+Segment: TypeAlias = tuple[Resolution, datetime, datetime]
+
+
+def window_plan(start: datetime, end: datetime) -> list[Segment]:
+    """The rollup rows that cover ``[start, end)`` with the fewest reads.
+
+    Whole days in the middle come from day rows, the whole hours around them from hour rows,
+    and the partial hours at each edge from minute rows, so a 90-day window reads about 90 + 46
+    + 118 rows instead of 2,160 hour rows, and its edges are exact to the minute. Each segment is
+    ``(resolution, first bucket start, end)``; a bucket belongs to it when its start is inside.
+    (Minute rollups outlive only ``retention.rollups_minute``: past that, an edge's partial hour
+    reads nothing and counts as no data.)
+    """
+    cur = bucket_start(start, "minute")
+    plan: list[Segment] = []
+    level: Resolution = "minute"
+    while level in _COARSER:
+        coarser = _COARSER[level]
+        boundary = _ceil(cur, coarser)
+        if boundary + RESOLUTION_STEP[coarser] > end:
+            break
+        if boundary > cur:
+            plan.append((level, cur, boundary))
+        cur, level = boundary, coarser
+    for finer in ("day", "hour", "minute"):
+        if RESOLUTION_STEP[finer] > RESOLUTION_STEP[level]:
+            continue
+        stop = end if finer == "minute" else bucket_start(end, finer)
+        if stop > cur:
+            plan.append((finer, cur, stop))
+            cur = stop
+    return plan
 
 
 @dataclass
@@ -140,10 +181,6 @@ def covered_seconds(
         if 0 < gap <= 2 * every.total_seconds():
             return gap
     return every.total_seconds()
-
-
-def resolution_for(start: datetime, end: datetime) -> Resolution:
-    return "minute" if end - start <= MINUTE_ROLLUPS_UP_TO else "hour"
 
 
 @dataclass(frozen=True)

@@ -275,13 +275,21 @@ def window(
     conn: Connection, *, check_id: str, start: datetime, end: datetime
 ) -> rollups.WindowStats:
     """Statistics of ``check_id`` over ``[start, end)``, from rollups (never raw rows)."""
-    resolution = rollups.resolution_for(start, end)
     t = check_rollup
-    query = sa.select(t).where(
-        t.c.check_id == check_id,
-        t.c.resolution == resolution,
-        t.c.bucket_start >= rollups.bucket_start(start, resolution),
-        t.c.bucket_start < end,
+    plan = rollups.window_plan(start, end)
+    if not plan:
+        return rollups.window_stats([], start=start, end=end)
+    # One indexed range scan per segment; an OR of ranges makes SQLite scan the whole check.
+    query = sa.union_all(
+        *(
+            sa.select(t).where(
+                t.c.check_id == check_id,
+                t.c.resolution == res,
+                t.c.bucket_start >= lo,
+                t.c.bucket_start < hi,
+            )
+            for res, lo, hi in plan
+        )
     )
     rows = [
         rollups.RollupRow(

@@ -35,7 +35,7 @@ check_rollup = sa.Table(
     "check_rollup",
     metadata,
     sa.Column("check_id", sa.String(200), primary_key=True),
-    sa.Column("resolution", sa.String(8), primary_key=True),  # "minute" or "hour"
+    sa.Column("resolution", sa.String(8), primary_key=True),  # "minute", "hour" or "day"
     sa.Column("bucket_start", UTCDateTime(), primary_key=True),
     sa.Column("n_up", sa.Integer(), nullable=False),
     sa.Column("n_degraded", sa.Integer(), nullable=False),

@@ -56,6 +56,11 @@ def _heading(text: str) -> Text:
     return Text(f"\n{text}", style="bold")
 
 
+def _status_command(service_url: str, config: Path, store: Path) -> str:
+    prefix = "" if service_url == DEFAULT_SERVICE_URL else f"DEMO_URL={service_url} "
+    return f"{prefix}OPSBOOK_DATABASE_URL=sqlite:///{store} opsbook status --config {config}"
+
+
 def demo_panel(*, service_url: str, opsbook_url: str, config: Path, log: Path) -> RenderableType:
     body = Group(
         Text("opsbook", style="bold"),
@@ -64,6 +69,8 @@ def demo_panel(*, service_url: str, opsbook_url: str, config: Path, log: Path) -
         _links(service_url, (*SERVICE_ENDPOINTS, "/metrics")),
         _heading("Try"),
         Text(_check_command(service_url, config), overflow="fold"),
+        Text(_status_command(service_url, config, log.parent / "opsbook.db"), overflow="fold"),
+        Text(f"curl {opsbook_url}/api/v1/checks", overflow="fold"),
         _heading("Break the demo service"),
         fault_commands(service_url),
         Text(f"\nopsbook serve writes its log to {log}", style="dim"),
