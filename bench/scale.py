@@ -39,8 +39,8 @@ from probes import MEASURED_CORE, TARGET_CORE, _pin
 LATENESS = "opsbook_scheduler_lateness_seconds"
 
 
-def _config(target: str, n: int, *, every: str) -> str:
-    lines = ["service: bench", "checks:"]
+def _config(target: str, n: int, *, every: str, flush_every: str = "250ms") -> str:
+    lines = ["service: bench", f"scheduler: {{flush_every: {flush_every}}}", "checks:"]
     for i in range(n):
         lines += [
             f"  c{i:05d}:",
@@ -105,9 +105,9 @@ def _serve(config: Path, db: Path) -> tuple[subprocess.Popen[bytes], str]:
     return process, f"http://127.0.0.1:{port}"
 
 
-def scale(workdir: Path, target: str, *, checks: int, seconds: float) -> None:
+def scale(workdir: Path, target: str, *, checks: int, seconds: float, flush_every: str) -> None:
     config = workdir / "scale.yaml"
-    config.write_text(_config(target, checks, every="30s"))
+    config.write_text(_config(target, checks, every="30s", flush_every=flush_every))
     db = workdir / "scale.db"
     process, url = _serve(config, db)
     try:
@@ -207,13 +207,20 @@ def main() -> None:
     )
     parser.add_argument("--checks", type=int, default=10_000)
     parser.add_argument("--seconds", type=float, default=60.0)
+    parser.add_argument("--flush-every", default="250ms", help="scheduler.flush_every for opsbook")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="opsbook-bench-") as tmp:
         workdir = Path(tmp)
         with nginx(workdir) as target:
             _pin(target.pid, TARGET_CORE)
             print(f"{args.checks} checks every 30 s, opsbook on one core:")
-            scale(workdir, target.url, checks=args.checks, seconds=args.seconds)
+            scale(
+                workdir,
+                target.url,
+                checks=args.checks,
+                seconds=args.seconds,
+                flush_every=args.flush_every,
+            )
             print("p95 over 90 days for one check:")
             query_90d(workdir, target.url)
 

@@ -17,7 +17,7 @@ from opsbook.checks.retention import prune, retention_loop
 from opsbook.checks.tables import check_result, check_rollup
 from opsbook.clock import FrozenClock
 from opsbook.config import loads
-from opsbook.config.engine import RetentionConfig
+from opsbook.config.engine import RetentionConfig, SchedulerConfig
 from opsbook.errors import ConfigError
 from opsbook.store import create_engine, upgrade
 
@@ -143,3 +143,8 @@ def test_the_defaults() -> None:
         timedelta(days=14),
         timedelta(days=400),
     )
+
+
+def test_the_scheduler_defaults_flush_often_enough_to_keep_lateness_low() -> None:
+    s = SchedulerConfig()
+    assert (s.concurrency, s.flush_every, s.flush_max) == (64, timedelta(milliseconds=250), 500)

@@ -19,7 +19,7 @@ class SchedulerConfig(_Model):
     as soon as ``flush_max`` are waiting, whichever comes first."""
 
     concurrency: int = Field(default=64, ge=1, le=100_000)
-    flush_every: Duration = timedelta(seconds=1)
+    flush_every: Duration = timedelta(milliseconds=250)
     flush_max: int = Field(default=500, ge=1, le=100_000)
 
     @model_validator(mode="after")
