@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -68,8 +69,8 @@ def config_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, store_url: str)
 
 
 def _row(out: str, check_id: str) -> list[str]:
-    line = next(x for x in out.splitlines() if f" {check_id} " in x)
-    return [cell.strip() for cell in line.strip("│┃ ").split("│")]
+    line = next(x for x in out.splitlines() if x.strip().startswith(f"{check_id} "))
+    return re.split(r"\s{2,}", line.strip())
 
 
 def test_it_shows_each_check_against_its_slo(
@@ -88,6 +89,20 @@ def test_it_shows_each_check_against_its_slo(
     assert set(bar[11:14]) & {"▁", "▄"}
     assert _row(result.stdout, "slow")[1:4] == ["degraded", "120.0ms", "119.3ms"]
     assert "no data yet" in _row(result.stdout, "db")
+
+
+def test_on_an_80_column_terminal_the_bar_halves_and_the_table_fits(
+    run_cli: Any, config_file: Path, store_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _seed(store_url)
+    monkeypatch.setenv("COLUMNS", "80")
+    result = run_cli("status", "--config", str(config_file))
+    assert result.exit_code == 0, result.stderr
+    assert all(len(line) <= 80 for line in result.stdout.splitlines())
+    bar = _row(result.stdout, "api")[-1]
+    assert len(bar) == 12
+    assert bar.endswith("█" * 5)
+    assert "one cell per 2 hours" in result.stdout
 
 
 def test_secrets_never_appear(run_cli: Any, config_file: Path, store_url: str) -> None:

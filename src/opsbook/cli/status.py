@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from rich import box
 from rich.table import Table
 from rich.text import Text
 from sqlalchemy.engine import Connection
@@ -28,7 +29,9 @@ ConfigOption = Annotated[
 
 STATE_STYLE = {State.UP: "green", State.DEGRADED: "yellow", State.DOWN: "red"}
 BAR_HOURS = 24
-# One cell per hour: full when all was up, lower blocks as downtime grows, a dot for no data.
+WIDE_CONSOLE = 100
+"""Below this many columns the bar draws one cell per two hours so the table fits 80 columns."""
+# One cell per span: full when all was up, lower blocks as downtime grows, a dot for no data.
 NO_DATA_CELL = "·"
 
 
@@ -59,7 +62,9 @@ def _ms(value: float | None, target: timedelta | None = None) -> Text:
     return Text(shown, style="red" if missed else "")
 
 
-def _row(conn: Connection, check_id: str, spec: CheckSpec, now: datetime) -> list[Text]:
+def _row(
+    conn: Connection, check_id: str, spec: CheckSpec, now: datetime, *, cells: int
+) -> list[Text]:
     found = service.current_states(conn, check_ids=[check_id])
     if not found:
         return [Text(check_id), Text("no data yet", style="dim")] + [Text("")] * 5
@@ -74,8 +79,9 @@ def _row(conn: Connection, check_id: str, spec: CheckSpec, now: datetime) -> lis
         window(timedelta(days=30)),
     )
     bar = Text()
-    for back in range(BAR_HOURS - 1, -1, -1):
-        bar.append_text(_cell(window(timedelta(hours=1), now - timedelta(hours=back))))
+    span = timedelta(hours=BAR_HOURS / cells)
+    for back in range(cells - 1, -1, -1):
+        bar.append_text(_cell(window(span, now - back * span)))
     return [
         Text(check_id),
         Text(status.state.value, style=STATE_STYLE[status.state]),
@@ -99,21 +105,23 @@ def status(ctx: typer.Context, config: ConfigOption = Path("opsbook.yaml")) -> N
                 f"store {display_url(url)} is not migrated to this opsbook's schema; "
                 f"run: opsbook db upgrade --config {config}"
             )
-        table = Table(title=f"{loaded.service}: checks")
+        cells = BAR_HOURS if cli.console.width >= WIDE_CONSOLE else BAR_HOURS // 2
+        table = Table(title=f"{loaded.service}: checks", box=box.SIMPLE_HEAD, pad_edge=False)
         for name in ("check", "state", "last", "p95 1h", "avail 24h", "avail 30d", "last 24h"):
             table.add_column(name, no_wrap=True)
         now = SYSTEM_CLOCK.now()
         with engine.begin() as conn:
             for check_id, spec in loaded.checks.items():
-                table.add_row(*_row(conn, check_id, spec, now))
+                table.add_row(*_row(conn, check_id, spec, now, cells=cells))
     finally:
         engine.dispose()
     if not loaded.checks:
         cli.console.print("no checks in the config", highlight=False)
         return
     cli.console.print(table)
+    cell = "hour" if cells == BAR_HOURS else f"{BAR_HOURS // cells} hours"
     cli.console.print(
-        "bar: one cell per hour, oldest first; "
+        f"bar: one cell per {cell}, oldest first; "
         f"█ all up, ▆ ≥99%, ▄ ≥50%, ▁ <50%, {NO_DATA_CELL} no data",
         style="dim",
         highlight=False,
