@@ -325,3 +325,22 @@ def test_it_rejects_an_unsupported_tag() -> None:
 )
 def test_it_explains_other_shapes(text: str, problem: str) -> None:
     assert errors(text)[0] == problem
+
+
+def test_two_heartbeats_cannot_share_a_ping_uuid() -> None:
+    assert errors(
+        """
+        service: shop
+        checks:
+          backup:
+            heartbeat: {period: 1d, uuid: 5f0c1a52-3d3e-4b8e-9a57-1c2d3e4f5a6b}
+          report:
+            heartbeat:
+              period: 1d
+              uuid: 5f0c1a52-3d3e-4b8e-9a57-1c2d3e4f5a6b
+        """
+    ) == [
+        "opsbook.yaml:8:13: checks.report.heartbeat.uuid: uuid "
+        "5f0c1a52-3d3e-4b8e-9a57-1c2d3e4f5a6b is already used by check 'backup'; "
+        "each heartbeat needs its own ping URL"
+    ]

@@ -93,3 +93,23 @@ class Config(_Model):
                         kind=UNKNOWN_CHECK,
                     )
         return self
+
+    @model_validator(mode="after")
+    def _unique_ping_uuids(self) -> Config:
+        # Two checks on one ping URL would each take the other's pings: refuse it at load.
+        owner: dict[str, str] = {}
+        for check_id, spec in self.checks.items():
+            uuid = spec.heartbeat.uuid if spec.heartbeat is not None else None
+            if uuid is None:
+                continue
+            if str(uuid) in owner:
+                raise located_error(
+                    f"uuid {uuid} is already used by check {owner[str(uuid)]!r}; "
+                    "each heartbeat needs its own ping URL",
+                    "checks",
+                    check_id,
+                    "heartbeat",
+                    "uuid",
+                )
+            owner[str(uuid)] = check_id
+        return self
