@@ -17,6 +17,8 @@ ALLOWED: dict[str, tuple[str, ...]] = {
     "store": ("opsbook.config",),
     "checks": ("opsbook.config", "opsbook.store"),
     "demo": (),
+    "alerts": ("opsbook.config", "opsbook.store", "opsbook.checks"),
+    "notify": ("opsbook.config", "opsbook.store", "opsbook.alerts"),
 }
 
 

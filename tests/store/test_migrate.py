@@ -8,6 +8,10 @@ from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from sqlalchemy.engine import Engine
 
+import opsbook.alerts.tables
+import opsbook.checks.pings
+import opsbook.checks.tables
+import opsbook.notify.tables
 from opsbook.errors import StoreError
 from opsbook.store import create_engine, current_revision, head_revision, is_current, upgrade
 from opsbook.store.migrate import MIGRATIONS_DIR, target_metadata
@@ -43,6 +47,11 @@ def test_upgrading_twice_is_a_no_op(engine: Engine) -> None:
 
 
 def test_the_migrated_schema_matches_the_table_definitions(engine: Engine) -> None:
+    # Every domain's tables are registered, so a table missing from the migrations shows up.
+    assert opsbook.alerts.tables.alert.name in target_metadata().tables
+    assert opsbook.notify.tables.notification.name in target_metadata().tables
+    assert opsbook.checks.tables.check_result.name in target_metadata().tables
+    assert opsbook.checks.pings.ping.name in target_metadata().tables
     upgrade(engine)
     with engine.connect() as conn:
         diff = compare_metadata(MigrationContext.configure(conn), target_metadata())

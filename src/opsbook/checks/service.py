@@ -7,7 +7,7 @@ from __future__ import annotations
 import asyncio
 import os
 import socket
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -376,15 +376,24 @@ class StoreSink:
     """The scheduler's sink: one transaction per batch, and this process's ``opsbook_run`` row."""
 
     def __init__(
-        self, engine: Engine, *, checks: Sequence[Check], clock: Clock = SYSTEM_CLOCK
+        self,
+        engine: Engine,
+        *,
+        checks: Sequence[Check],
+        clock: Clock = SYSTEM_CLOCK,
+        after_write: Callable[[Sequence[ProbeResult]], Awaitable[None]] | None = None,
     ) -> None:
         self._engine = engine
         self._clock = clock
+        self._after_write = after_write
         self._intervals = {c.id: c.spec.every for c in checks}
         self._run_id: int | None = None
 
     async def write(self, results: Sequence[ProbeResult]) -> None:
         await asyncio.to_thread(self._write, results)
+        # Committed first: whatever runs next (alert evaluation) reads these results back.
+        if self._after_write is not None:
+            await self._after_write(results)
 
     def _write(self, results: Sequence[ProbeResult]) -> None:
         with self._engine.begin() as conn:

@@ -312,6 +312,9 @@ class CheckSpec(_Model):
     degraded_when: list[Condition] = []
     slo: Slo = Slo()
     labels: dict[str, str] = {}
+    depends_on: list[str] = []
+    """Checks this one needs: while one of them is down, this check's alerts are suppressed and
+    linked to it instead of paging separately."""
 
     @model_validator(mode="after")
     def _validate(self) -> CheckSpec:

@@ -7,6 +7,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from opsbook.config.alerts import AlertingConfig, AlertRule, Channel, Integration, MaintenanceWindow
 from opsbook.config.checks import CheckSpec
 from opsbook.config.engine import RetentionConfig, SchedulerConfig
 from opsbook.config.fields import HttpUrl, ServiceName, SeverityName, Slug, Timezone
@@ -78,6 +79,11 @@ class Config(_Model):
     scheduler: SchedulerConfig = SchedulerConfig()
     retention: RetentionConfig = RetentionConfig()
     pings: PingsConfig = PingsConfig()
+    alerts: dict[Slug, AlertRule] = {}
+    alerting: AlertingConfig = AlertingConfig()
+    maintenance: dict[Slug, MaintenanceWindow] = {}
+    integrations: dict[Slug, Integration] = {}
+    channels: dict[Slug, Channel] = {}
 
     @model_validator(mode="after")
     def _known_checks(self) -> Config:

@@ -1,0 +1,306 @@
+"""The alerting sections of ``opsbook.yaml``: ``alerts``, ``alerting``, ``maintenance``,
+``integrations`` and ``channels``.
+
+A rule is either ``when:`` (an expression over one check, parsed at load by ``alert_expr``) or
+``prometheus:`` (a PromQL expression evaluated by a Prometheus server). Cross-references (the
+check a rule names, its severity, its channels, a window's components) are checked by ``Config``
+in ``schema.py``, which sees the whole file.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime, timedelta
+from typing import Annotated, Any
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from opsbook.config.alert_expr import AlertExpr
+from opsbook.config.fields import CronText, HttpUrl, SeverityName, Slug, Timezone
+from opsbook.config.located import located_error
+from opsbook.config.units import Duration, format_duration, parse_duration
+from opsbook.redaction import Secret
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid", populate_by_name=True)
+
+
+_FAILURES = re.compile(r"(\d+)\s+(?:consecutive\s+)?(?:failures?|consecutive|times|results?)")
+
+
+class ForSpec(_Model):
+    """How long an expression must hold before a pending alert fires.
+
+    ``failures``: that many consecutive evaluations in a row (``"3 failures"``; for a check rule,
+    one evaluation per probe result). ``duration``: true without a break for that long (``"10m"``).
+    The default, one failure, fires on the first evaluation that is true.
+    """
+
+    failures: int | None = Field(default=None, ge=1, le=1000)
+    duration: timedelta | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _from_text(cls, value: Any) -> Any:
+        if isinstance(value, int) and not isinstance(value, bool):
+            raise ValueError(
+                f"{value!r} is ambiguous: write '{value} failures' or a duration like '{value}m'"
+            )
+        if not isinstance(value, str):
+            return value
+        text = value.strip()
+        match = _FAILURES.fullmatch(text)
+        if match:
+            return {"failures": int(match.group(1))}
+        try:
+            return {"duration": parse_duration(text)}
+        except ValueError:
+            raise ValueError(
+                f"{text!r} is not a 'for' (use a count like '3 failures' or a duration like '10m')"
+            ) from None
+
+    @model_validator(mode="after")
+    def _one(self) -> ForSpec:
+        if self.failures is None and self.duration is None:
+            return ForSpec(failures=1)
+        if self.failures is not None and self.duration is not None:
+            raise ValueError("set a number of failures or a duration, not both")
+        return self
+
+    def describe(self) -> str:
+        if self.duration is not None:
+            return f"for {format_duration(self.duration)}"
+        n = self.failures or 1
+        return f"{n} failure" + ("" if n == 1 else "s")
+
+
+IMMEDIATE = ForSpec(failures=1)
+
+
+class Flapping(_Model):
+    """``transitions`` firing/resolved changes within ``window`` turn an alert into one
+    "flapping" notification instead of a storm; it stops flapping after ``window`` of calm."""
+
+    transitions: int = Field(default=6, ge=2, le=1000)
+    window: Duration = timedelta(hours=1)
+
+
+class PrometheusQuery(_Model):
+    """Evaluate ``expr`` through a Prometheus server's HTTP API (``GET /api/v1/query``) every
+    ``every``; each series in the answer is one alert, labelled with the series' labels."""
+
+    url: HttpUrl
+    expr: str = Field(min_length=1)
+    every: Duration = timedelta(seconds=30)
+    timeout: Duration = timedelta(seconds=10)
+    bearer_token: Secret | None = None
+
+
+class AlertRule(_Model):
+    """One rule under ``alerts:``. Exactly one of ``when`` and ``prometheus``.
+
+    ``None`` for ``resolve_after``, ``repeat_every``, ``send_resolved``, ``notify``, ``group_by``
+    and ``flapping`` means "the ``alerting:`` default".
+    """
+
+    when: AlertExpr | None = None
+    prometheus: PrometheusQuery | None = None
+    for_: ForSpec = Field(default=IMMEDIATE, alias="for")
+    keep_firing_for: Duration = timedelta()
+    resolve_after: int | None = Field(default=None, ge=1, le=1000)
+    retry_every: Duration | None = None
+    severity: SeverityName | None = None
+    labels: dict[str, str] = {}
+    annotations: dict[str, str] = {}
+    runbook: str | None = None
+    repeat_every: Duration | None = None
+    send_resolved: bool | None = None
+    notify: list[Slug] | None = None
+    group_by: list[str] | None = None
+    flapping: Flapping | None = None
+
+    @model_validator(mode="after")
+    def _one_source(self) -> AlertRule:
+        if (self.when is None) == (self.prometheus is None):
+            raise ValueError("set exactly one of when or prometheus")
+        if self.retry_every is not None:
+            if self.prometheus is not None:
+                raise located_error(
+                    "retry_every re-probes a check; a prometheus rule has no check to re-probe",
+                    "retry_every",
+                )
+            if self.retry_every <= timedelta():
+                raise located_error("retry_every must be longer than 0s", "retry_every")
+        if self.keep_firing_for < timedelta():
+            raise located_error("keep_firing_for cannot be negative", "keep_firing_for")
+        return self
+
+
+class AlertingConfig(_Model):
+    """Defaults for every rule, and how notifications are batched (Alertmanager's route knobs)."""
+
+    evaluate_every: Duration = timedelta(seconds=5)
+    resolve_after: int = Field(default=2, ge=1, le=1000)
+    repeat_every: Duration = timedelta(hours=4)
+    send_resolved: bool = True
+    notify: list[Slug] = []
+    group_by: list[str] = ["alertname"]
+    group_wait: Duration = timedelta()
+    group_interval: Duration = timedelta(seconds=10)
+    flapping: Flapping = Flapping()
+    resolve_timeout: Duration = timedelta(minutes=5)
+    """An ingested Alertmanager-API alert without ``endsAt`` resolves this long after it was
+    last received, as in Alertmanager."""
+
+    @model_validator(mode="after")
+    def _positive(self) -> AlertingConfig:
+        for name in ("evaluate_every", "repeat_every", "resolve_timeout"):
+            if getattr(self, name) <= timedelta():
+                raise located_error(f"{name} must be longer than 0s", name)
+        return self
+
+
+def _aware(value: datetime) -> datetime:
+    return value
+
+
+class MaintenanceWindow(_Model):
+    """Alerts are held (checks still run, results are kept) while the window is open.
+
+    One-off: ``start`` and ``end``. Recurring: ``schedule`` (cron) and ``duration``, in
+    ``timezone`` (default: the top-level ``timezone``). ``components`` and ``checks`` narrow it;
+    with neither it covers everything.
+    """
+
+    start: Annotated[datetime, AfterValidator(_aware)] | None = None
+    end: Annotated[datetime, AfterValidator(_aware)] | None = None
+    schedule: CronText | None = None
+    duration: Duration | None = None
+    timezone: Timezone | None = None
+    components: list[Slug] = []
+    checks: list[Slug] = []
+    description: str = ""
+
+    @model_validator(mode="after")
+    def _shape(self) -> MaintenanceWindow:
+        one_off = self.start is not None or self.end is not None
+        recurring = self.schedule is not None or self.duration is not None
+        if one_off == recurring:
+            raise ValueError("set either start and end, or schedule and duration")
+        if one_off:
+            if self.start is None or self.end is None:
+                missing = "start" if self.start is None else "end"
+                raise located_error(f"{missing} is required with a one-off window", missing)
+            if self.end <= self.start:
+                raise located_error("end must be after start", "end")
+        else:
+            if self.schedule is None or self.duration is None:
+                missing = "schedule" if self.schedule is None else "duration"
+                raise located_error(f"{missing} is required with a recurring window", missing)
+            if self.duration <= timedelta():
+                raise located_error("duration must be longer than 0s", "duration")
+        return self
+
+
+def _routing_key(value: Secret) -> Secret:
+    # PagerDuty's own check; the message never repeats the value, it is a credential.
+    if len(value.reveal()) != 32:
+        raise ValueError(
+            f"a PagerDuty routing key is 32 characters (this one has {len(value.reveal())})"
+        )
+    return value
+
+
+def _token(value: Secret) -> Secret:
+    if len(value.reveal()) < 16:
+        raise ValueError(
+            "a token must be at least 16 characters "
+            "(make one with: python -c 'import secrets; print(secrets.token_urlsafe(24))')"
+        )
+    return value
+
+
+Token = Annotated[Secret, AfterValidator(_token)]
+
+
+class AlertmanagerIngest(_Model):
+    """Accept Alertmanager API v2 alerts (``POST /api/v2/alerts``) and Alertmanager webhooks
+    (``POST /api/v1/integrations/<name>/alertmanager``), authenticated by ``token``."""
+
+    token: Token
+
+
+class PagerDutyIngest(_Model):
+    """Accept PagerDuty Events API v2 (``POST /v2/enqueue``) sent with this routing key."""
+
+    routing_key: Annotated[Secret, AfterValidator(_routing_key)]
+
+
+class WebhookIngest(_Model):
+    """Accept opsbook's generic JSON alert at ``POST /api/v1/integrations/<name>/webhook``,
+    authenticated by ``token`` (Bearer) or an HMAC-SHA256 signature with ``hmac_secret``."""
+
+    token: Token | None = None
+    hmac_secret: Token | None = None
+
+    @model_validator(mode="after")
+    def _some_auth(self) -> WebhookIngest:
+        if self.token is None and self.hmac_secret is None:
+            raise ValueError("set token, hmac_secret or both: every ingest path is authenticated")
+        return self
+
+
+class Integration(_Model):
+    """One source of alerts from outside. Exactly one of the kinds."""
+
+    alertmanager: AlertmanagerIngest | None = None
+    pagerduty: PagerDutyIngest | None = None
+    webhook: WebhookIngest | None = None
+    labels: dict[str, str] = {}
+    severity: SeverityName | None = None
+    """Severity for alerts that carry none (default: the lowest configured)."""
+
+    @model_validator(mode="after")
+    def _one_kind(self) -> Integration:
+        kinds = [k for k in ("alertmanager", "pagerduty", "webhook") if getattr(self, k)]
+        if len(kinds) != 1:
+            found = ", ".join(kinds) or "none"
+            raise ValueError(
+                f"set exactly one of alertmanager, pagerduty or webhook (found {found})"
+            )
+        return self
+
+    @property
+    def kind(self) -> str:
+        return next(k for k in ("alertmanager", "pagerduty", "webhook") if getattr(self, k))
+
+
+class WebhookChannel(_Model):
+    """POST each notification as JSON (Alertmanager webhook v4 shape) to ``url``; with
+    ``secret``, sign the body: ``X-Opsbook-Signature: sha256=<hex HMAC-SHA256>``."""
+
+    url: Secret
+    secret: Secret | None = None
+    headers: dict[str, Secret] = {}
+    timeout: Duration = timedelta(seconds=10)
+
+    @field_validator("url")
+    @classmethod
+    def _http(cls, value: Secret) -> Secret:
+        from opsbook.config.fields import check_http_url
+
+        check_http_url(value.reveal())
+        return value
+
+
+class Channel(_Model):
+    """Where notifications go. Issue 5 adds ``apprise`` and ``smtp`` beside ``webhook``."""
+
+    webhook: WebhookChannel | None = None
+
+    @model_validator(mode="after")
+    def _one_kind(self) -> Channel:
+        if self.webhook is None:
+            raise ValueError("set the channel's kind: webhook")
+        return self
