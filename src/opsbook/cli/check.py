@@ -15,13 +15,15 @@ from rich.text import Text
 
 from opsbook.cli.context import get_context
 from opsbook.config import CheckSpec, Config, format_duration, load
+from opsbook.config.alerts import AlertRule
 
 
 def check(
     ctx: typer.Context,
     file: Path = typer.Argument(Path("opsbook.yaml"), help="The config file to validate."),
 ) -> None:
-    """Validate a config file and show the checks, components and severities it defines."""
+    """Validate a config file and show the checks, components, severities and alerts it
+    defines."""
     cli = get_context(ctx)
     config = load(file, environ=cli.environ)
     print_summary(cli.console, config)
@@ -41,16 +43,30 @@ def _slo(spec: CheckSpec) -> str:
     return ", ".join(parts) or "-"
 
 
+def _when(rule: AlertRule) -> str:
+    if rule.prometheus is not None:
+        return f"prometheus: {rule.prometheus.expr}"
+    return str(rule.when)
+
+
+def _for(rule: AlertRule) -> str:
+    if rule.for_.duration is not None:
+        return format_duration(rule.for_.duration)
+    return rule.for_.describe()
+
+
 def print_summary(console: Console, config: Config) -> None:
-    """Print the header line and one table each for checks, components and severities."""
+    """Print the header line and one table each for checks, components, severities and
+    alerts (tables with no rows are left out)."""
+    counts = [
+        _count(len(config.checks), "check", "checks"),
+        _count(len(config.components), "component", "components"),
+        _count(len(config.severities), "severity", "severities"),
+    ]
+    if config.alerts:
+        counts.append(_count(len(config.alerts), "alert", "alerts"))
     console.print(
-        Text(
-            f"{config.service} · timezone {config.timezone} · "
-            f"{_count(len(config.checks), 'check', 'checks')} · "
-            f"{_count(len(config.components), 'component', 'components')} · "
-            f"{_count(len(config.severities), 'severity', 'severities')}",
-            style="bold",
-        )
+        Text(f"{config.service} · timezone {config.timezone} · {' · '.join(counts)}", style="bold")
     )
     checks = Table(title="Checks")
     checks.add_column("id", no_wrap=True)
@@ -85,6 +101,11 @@ def print_summary(console: Console, config: Config) -> None:
             "yes" if severity.page else "no",
             severity.status_impact.replace("_", " "),
         )
-    for table in (checks, components, severities):
+    alerts = Table("name", "when", "for", "severity", title="Alerts")
+    for name, rule in config.alerts.items():
+        alerts.add_row(
+            Text(name), Text(_when(rule), overflow="fold"), _for(rule), Text(rule.severity or "-")
+        )
+    for table in (checks, components, severities, alerts):
         if table.row_count:
             console.print(table)

@@ -10,6 +10,7 @@ in ``schema.py``, which sees the whole file.
 from __future__ import annotations
 
 import re
+from collections.abc import Collection, Mapping
 from datetime import datetime, timedelta
 from typing import Annotated, Any
 
@@ -18,12 +19,30 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validat
 from opsbook.config.alert_expr import AlertExpr
 from opsbook.config.fields import CronText, HttpUrl, SeverityName, Slug, Timezone
 from opsbook.config.located import located_error
+from opsbook.config.templates import check_template
 from opsbook.config.units import Duration, format_duration, parse_duration
 from opsbook.redaction import Secret
 
 
 class _Model(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid", populate_by_name=True)
+
+
+_LABEL_NAME = re.compile(r"[a-zA-Z_][a-zA-Z0-9_]*")
+
+
+def _label_names(labels: Collection[str], *at: str) -> None:
+    """Refuse a label name Prometheus and Alertmanager would refuse (their data model), so
+    alerts, silences and notifications all agree on the name."""
+    for i, name in enumerate(labels):
+        if not _LABEL_NAME.fullmatch(name):
+            last: str | int = name if isinstance(labels, Mapping) else i
+            raise located_error(
+                f"{name!r} is not a label name (use letters, digits and '_', not starting "
+                "with a digit, e.g. team or service_tier)",
+                *at,
+                last,
+            )
 
 
 _FAILURES = re.compile(r"(\d+)\s+(?:consecutive\s+)?(?:failures?|consecutive|times|results?)")
@@ -134,6 +153,12 @@ class AlertRule(_Model):
                 raise located_error("retry_every must be longer than 0s", "retry_every")
         if self.keep_firing_for < timedelta():
             raise located_error("keep_firing_for cannot be negative", "keep_firing_for")
+        _label_names(self.labels, "labels")
+        _label_names(self.group_by or [], "group_by")
+        for key, text in self.annotations.items():
+            problem = check_template(text)
+            if problem:
+                raise located_error(problem, "annotations", key)
         return self
 
 
@@ -158,6 +183,7 @@ class AlertingConfig(_Model):
         for name in ("evaluate_every", "repeat_every", "resolve_timeout"):
             if getattr(self, name) <= timedelta():
                 raise located_error(f"{name} must be longer than 0s", name)
+        _label_names(self.group_by, "group_by")
         return self
 
 
@@ -269,6 +295,7 @@ class Integration(_Model):
             raise ValueError(
                 f"set exactly one of alertmanager, pagerduty or webhook (found {found})"
             )
+        _label_names(self.labels, "labels")
         return self
 
     @property

@@ -5,7 +5,8 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic_core import InitErrorDetails
 
 from opsbook.config.alerts import AlertingConfig, AlertRule, Channel, Integration, MaintenanceWindow
 from opsbook.config.checks import CheckSpec
@@ -13,6 +14,7 @@ from opsbook.config.engine import RetentionConfig, SchedulerConfig
 from opsbook.config.fields import HttpUrl, ServiceName, SeverityName, Slug, Timezone
 from opsbook.config.located import UNKNOWN_CHECK, located_error
 from opsbook.config.pings import PingsConfig
+from opsbook.config.references import check_references
 from opsbook.config.structure import unknown_check_message
 from opsbook.config.units import Duration
 from opsbook.redaction import Secret
@@ -118,4 +120,21 @@ class Config(_Model):
                     "uuid",
                 )
             owner[str(uuid)] = check_id
+        return self
+
+    @model_validator(mode="after")
+    def _references(self) -> Config:
+        found = check_references(self)
+        if found.problems:
+            # Every dangling reference at once, each at its own key (one ValidationError with
+            # a line per problem), rather than only the first.
+            raise ValidationError.from_exception_data(
+                type(self).__name__,
+                [
+                    InitErrorDetails(type=located_error(message, *at), loc=(), input=None)
+                    for at, message in found.problems
+                ],
+            )
+        # The model is frozen; this runs during its own validation, before anyone can hold it.
+        object.__setattr__(self, "alerts", found.alerts)
         return self

@@ -5,7 +5,7 @@ read the objects ``create_app`` put on ``app.state``.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Annotated
+from typing import Annotated, Protocol
 
 from fastapi import Depends, Request
 from sqlalchemy.engine import Engine
@@ -16,15 +16,24 @@ from opsbook.web.metrics import Metrics
 from opsbook.web.runner import Runner
 
 
+class Wakeable(Protocol):
+    def wake(self) -> None: ...
+
+
 @dataclass(frozen=True)
 class Services:
-    """Everything one app instance owns; built once by ``create_app``."""
+    """Everything one app instance owns; built once by ``create_app``.
+
+    ``alerts`` is the alert engine: routes that store alerts call ``services.alerts.wake()``
+    after the commit so they are evaluated and dispatched now, not at the next tick.
+    """
 
     config: Config
     engine: Engine
     clock: Clock
     runner: Runner
     metrics: Metrics
+    alerts: Wakeable | None = None
 
 
 def get_services(request: Request) -> Services:

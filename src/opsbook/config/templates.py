@@ -1,0 +1,66 @@
+"""Annotation templates of alert rules (``summary: "{{ check }} p95 is {{ value }} ms"``).
+
+Jinja2 in its sandbox: a template in a config file cannot reach Python internals. Prometheus'
+spellings ``{{ $value }}`` and ``{{ $labels.instance }}`` are accepted, so rules copied from a
+Prometheus rule file keep working: ``$value`` reads ``value`` and ``$labels`` reads ``labels``.
+
+This module is the one place that touches Jinja2 for annotations: config validates templates
+with ``check_template`` at load (with the file and line), alerts renders them with ``render``.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from functools import cache
+
+from jinja2 import TemplateError, TemplateSyntaxError, meta
+from jinja2.sandbox import SandboxedEnvironment
+
+ANNOTATION_VARIABLES = frozenset(
+    {"value", "values", "threshold", "check", "rule", "labels", "severity"}
+)
+"""What an annotation template may use (see ``docs/alert-rules.md``)."""
+
+_BLOCK = re.compile(r"({{.*?}}|{%.*?%})", re.DOTALL)
+_PROMETHEUS_VARIABLE = re.compile(r"\$(value|labels)\b")
+
+
+def prometheus_compatible(text: str) -> str:
+    """``text`` with ``$value``/``$labels`` inside ``{{ }}``/``{% %}`` read as Jinja names."""
+    return _BLOCK.sub(lambda m: _PROMETHEUS_VARIABLE.sub(r"\1", m.group(0)), text)
+
+
+@cache
+def _environment() -> SandboxedEnvironment:
+    # Annotations are plain text (notifications, the API), never HTML: no autoescape. A label
+    # one series lacks renders empty, as Prometheus renders it, instead of failing the alert.
+    return SandboxedEnvironment(autoescape=False, keep_trailing_newline=True)
+
+
+def check_template(text: str) -> str | None:
+    """None when ``text`` is a valid annotation template, else what is wrong, in a sentence."""
+    source = prometheus_compatible(text)
+    try:
+        tree = _environment().parse(source)
+        # Compiling finds what parsing does not: an unknown filter or test.
+        names = meta.find_undeclared_variables(tree)
+    except TemplateSyntaxError as exc:
+        return f"template error on line {exc.lineno} of the template: {exc.message or exc}"
+    unknown = sorted(names - ANNOTATION_VARIABLES)
+    if unknown:
+        known = ", ".join(sorted(ANNOTATION_VARIABLES))
+        return f"unknown template variable {', '.join(unknown)} (use {known})"
+    return None
+
+
+def render(text: str, variables: Mapping[str, object]) -> str:
+    """``text`` rendered with ``variables``.
+
+    Raises ``ValueError`` saying what failed, for a syntax error or a failure while rendering
+    (``{{ value / 0 }}``, a sandbox refusal); the caller decides what a broken template means.
+    """
+    try:
+        return _environment().from_string(prometheus_compatible(text)).render(**variables)
+    except (TemplateError, ArithmeticError, TypeError, ValueError, LookupError) as exc:
+        raise ValueError(f"template {text!r} failed: {type(exc).__name__}: {exc}") from exc
