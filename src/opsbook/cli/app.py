@@ -7,6 +7,7 @@ Any other exception is a bug and keeps its traceback.
 
 from __future__ import annotations
 
+import importlib
 import sys
 from collections.abc import Sequence
 
@@ -16,7 +17,7 @@ from rich.console import Console
 from rich.markup import escape
 
 from opsbook import __version__
-from opsbook.cli import check, db, demo, serve, status
+from opsbook.cli import alerts, check, db, demo, notify, serve, status
 from opsbook.cli.context import CliContext
 from opsbook.errors import ConfigError, OpsbookError
 
@@ -51,6 +52,26 @@ app.command("status")(status.status)
 app.command("demo")(demo.demo)
 app.command("demo-service")(demo.demo_service)
 app.add_typer(db.app, name="db")
+app.add_typer(notify.app, name="notify")
+app.add_typer(alerts.app, name="alerts")
+app.add_typer(alerts.silence_app, name="silence")
+app.command("maintenance")(alerts.maintenance)
+
+
+# Typer 0.29 runs its own copy of click (``typer._click``) and raises that copy's usage errors
+# and its own Exit/Abort; older typers raise click's. Catch both, so a usage mistake is a
+# message, never a traceback.
+def _usage_errors() -> tuple[type[Exception], ...]:
+    try:
+        vendored = importlib.import_module("typer._click.exceptions")
+    except ImportError:  # pragma: no cover - typer < 0.29
+        return (click.ClickException,)
+    return (click.ClickException, vendored.ClickException)
+
+
+_EXIT: tuple[type[Exception], ...] = (click.exceptions.Exit, typer.Exit)
+_USAGE = _usage_errors()
+_ABORT: tuple[type[Exception], ...] = (click.exceptions.Abort, typer.Abort)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -69,12 +90,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     except OpsbookError as exc:
         err.print(f"[red]error: {escape(str(exc))}[/red]", highlight=False, soft_wrap=True)
         return exc.exit_code
-    except click.exceptions.Exit as exc:
-        return exc.exit_code
-    except click.ClickException as exc:
-        exc.show()
-        return exc.exit_code
-    except click.exceptions.Abort:
+    except _EXIT as exc:
+        return int(getattr(exc, "exit_code", 1))
+    except _USAGE as exc:
+        exc.show()  # type: ignore[attr-defined]  # click's ClickException, either copy
+        return int(getattr(exc, "exit_code", 2))
+    except _ABORT:
         err.print("[red]aborted[/red]")
         return 1
     return result if isinstance(result, int) else 0
