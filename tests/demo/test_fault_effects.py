@@ -46,6 +46,14 @@ async def test_error_rate_fails_exactly_that_fraction_of_requests(client: DemoCl
     assert codes.count(200) == 80
 
 
+async def test_each_endpoint_fails_its_own_share_of_requests(client: DemoClient) -> None:
+    # With one shared count, probes alternating between two endpoints would always fail the
+    # same one; per endpoint, every second request of each fails.
+    await client.post("/_faults", json={"error_rate": 0.5})
+    codes = [(await client.get(path)).status for _ in range(4) for path in ("/healthz", "/ready")]
+    assert codes == [200, 200, 500, 500] * 2
+
+
 async def test_an_injected_error_says_it_was_injected(client: DemoClient) -> None:
     await client.post("/_faults", json={"error_rate": 1})
     response = await client.get("/api/health")

@@ -20,6 +20,16 @@ ACCEPTED = [
     ({"database": "down"}, Faults(database="down")),
     ({"database": "ok"}, Faults()),
     ({"status": None, "body": None}, Faults()),
+    ({"memory_pct": 92.5, "disk_used_pct": 95}, Faults(memory_pct=92.5, disk_used_pct=95.0)),
+    ({"db_connections": 9}, Faults(db_connections=9)),
+    ({"db_connections": 10}, Faults(db_connections=10)),
+    ({"auth_failures_per_min": 30}, Faults(auth_failures_per_min=30.0)),
+    ({"payment_failure_rate": 0.1}, Faults(payment_failure_rate=0.1)),
+    (
+        {"api_latency_ms": 3000, "db_latency_ms": 800},
+        Faults(api_latency_ms=3000, db_latency_ms=800),
+    ),
+    ({"memory_pct": None, "db_connections": None}, Faults()),
 ]
 
 
@@ -40,6 +50,33 @@ REJECTED = [
     ({"status": True}, "status", "status must be an HTTP status from 100 to 599, not True"),
     ({"queue_depth": "5"}, "queue_depth", "queue_depth must be a whole number >= 0, not '5'"),
     ({"database": None, "dlq": -1}, "dlq", "dlq must be a whole number >= 0, not -1"),
+    (
+        {"memory_pct": 101},
+        "memory_pct",
+        "memory_pct must be a percentage from 0 to 100 (e.g. 90), not 101",
+    ),
+    ({"disk_used_pct": "95%"}, "disk_used_pct", "disk_used_pct must be a percentage from 0 to 100"),
+    ({"memory_pct": float("nan")}, "memory_pct", "memory_pct must be a percentage from 0 to 100"),
+    (
+        {"db_connections": 11},
+        "db_connections",
+        "db_connections must be a whole number of connections from 0 to 10 (the pool's size), "
+        "not 11",
+    ),
+    ({"db_connections": 8.5}, "db_connections", "db_connections must be a whole number"),
+    (
+        {"auth_failures_per_min": -1},
+        "auth_failures_per_min",
+        "auth_failures_per_min must be a number per minute from 0 to 1000000, not -1",
+    ),
+    ({"auth_failures_per_min": True}, "auth_failures_per_min", "auth_failures_per_min must be"),
+    (
+        {"payment_failure_rate": 5},
+        "payment_failure_rate",
+        "payment_failure_rate must be a number from 0 to 1 (e.g. 0.2), not 5",
+    ),
+    ({"api_latency_ms": -3}, "api_latency_ms", "api_latency_ms must be between 0 and 600000"),
+    ({"db_latency_ms": "slow"}, "db_latency_ms", "db_latency_ms must be a number of milliseconds"),
 ]
 
 
@@ -69,6 +106,12 @@ def test_a_healthy_service_has_no_faults() -> None:
 def test_the_sampler_fails_exactly_the_rate(rate: float, requests: int, failures: int) -> None:
     sampler = ErrorSampler(rate)
     assert sum(sampler.should_fail() for _ in range(requests)) == failures
+
+
+def test_the_sampler_counts_a_batch_like_single_requests() -> None:
+    batch, single = ErrorSampler(0.3), ErrorSampler(0.3)
+    for size in (1, 7, 2, 10):
+        assert batch.failures(size) == sum(single.should_fail() for _ in range(size))
 
 
 def test_the_sampler_spreads_failures_evenly() -> None:

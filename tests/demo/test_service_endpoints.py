@@ -56,4 +56,11 @@ async def test_it_starts_with_no_faults(client: DemoClient) -> None:
         "queue_depth": 0,
         "dlq": 0,
         "database": "ok",
+        "memory_pct": 40.0,
+        "disk_used_pct": 55.0,
+        "db_connections": 3,
+        "auth_failures_per_min": 0.0,
+        "payment_failure_rate": 0.0,
+        "api_latency_ms": 0.0,
+        "db_latency_ms": 0.0,
     }

@@ -23,7 +23,7 @@ from opsbook.cli.context import CliContext, get_context
 from opsbook.cli.demo_panel import demo_panel, service_panel
 from opsbook.cli.stop import StopSignal
 from opsbook.config import load
-from opsbook.demo import DemoServer, create_demo_app
+from opsbook.demo import DEMO_TRAFFIC_RPS, DemoServer, DemoState, create_demo_app
 from opsbook.errors import InputError, OpsbookError
 
 HOST = "127.0.0.1"
@@ -174,7 +174,9 @@ def _in_use(port: int, *, option: str, what: str, exc: OSError) -> str:
 
 
 def _start_service(port: int, *, option: str, host: str = HOST) -> DemoServer:
-    server = DemoServer(create_demo_app(), host=host, port=port)
+    # Simulated users, so the metric checks and their alerts have traffic to measure.
+    app = create_demo_app(DemoState(traffic_rps=DEMO_TRAFFIC_RPS))
+    server = DemoServer(app, host=host, port=port)
     try:
         server.start()
     except OSError as exc:

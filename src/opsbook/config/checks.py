@@ -124,18 +124,41 @@ class QuantileValue(_Model):
     q: float = Field(gt=0, lt=1)
 
 
+class IncreaseValue(_Model):
+    """How much a counter grew between two scrapes, scaled to ``per`` (PromQL's ``increase``
+    over the scrape interval): ``auth_failures_total`` per ``1m`` reads "10 per minute"."""
+
+    selector: MetricSelector
+    per: Duration = timedelta(minutes=1)
+
+    @field_validator("per")
+    @classmethod
+    def _positive(cls, value: timedelta) -> timedelta:
+        if value <= timedelta():
+            raise ValueError("per must be longer than 0s (e.g. 1m)")
+        return value
+
+
 class MetricValue(_Model):
-    """One named value from a scrape: exactly one of ``sum``, ``ratio``, ``quantile``."""
+    """One named value from a scrape: exactly one of ``sum``, ``ratio``, ``fraction``,
+    ``quantile``, ``increase``."""
 
     sum: MetricSelector | None = None
     ratio: RatioValue | None = None
+    fraction: RatioValue | None = None
+    """``numerator`` over ``denominator`` as they are in this scrape (gauges: heap used over heap
+    total, connections in use over the pool's size)."""
     quantile: QuantileValue | None = None
+    increase: IncreaseValue | None = None
 
     @model_validator(mode="after")
     def _exactly_one(self) -> MetricValue:
-        count = sum(v is not None for v in (self.sum, self.ratio, self.quantile))
+        kinds = (self.sum, self.ratio, self.fraction, self.quantile, self.increase)
+        count = sum(v is not None for v in kinds)
         if count != 1:
-            raise ValueError(f"set exactly one of sum, ratio or quantile (found {count})")
+            raise ValueError(
+                f"set exactly one of sum, ratio, fraction, quantile or increase (found {count})"
+            )
         return self
 
 

@@ -11,5 +11,14 @@ from opsbook.demo.faults import ErrorSampler, Faults, apply_faults
 from opsbook.demo.runner import DemoServer
 from opsbook.demo.service import create_demo_app
 from opsbook.demo.state import DemoState
+from opsbook.demo.workload import DEMO_TRAFFIC_RPS
 
-__all__ = ["DemoServer", "DemoState", "ErrorSampler", "Faults", "apply_faults", "create_demo_app"]
+__all__ = [
+    "DEMO_TRAFFIC_RPS",
+    "DemoServer",
+    "DemoState",
+    "ErrorSampler",
+    "Faults",
+    "apply_faults",
+    "create_demo_app",
+]

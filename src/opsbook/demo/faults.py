@@ -18,6 +18,10 @@ DatabaseState = Literal["ok", "down"]
 
 # Ten minutes is longer than any probe timeout worth staging; anything beyond is a typo.
 MAX_LATENCY_MS = 600_000
+# LiLove's pool: "max 10 connections"; its alert is "> 8/10 for 5min".
+DB_POOL_MAX = 10
+# A million a minute is an attack no demo needs; anything beyond is a typo.
+MAX_PER_MIN = 1_000_000
 
 
 @dataclass(frozen=True)
@@ -32,6 +36,14 @@ class Faults:
     queue_depth: int = 0
     dlq: int = 0
     database: DatabaseState = "ok"
+    # Resources and business counters, at healthy levels by default (see docs/demo.md).
+    memory_pct: float = 40.0
+    disk_used_pct: float = 55.0
+    db_connections: int = 3
+    auth_failures_per_min: float = 0.0
+    payment_failure_rate: float = 0.0
+    api_latency_ms: float = 0.0
+    db_latency_ms: float = 0.0
 
     @property
     def is_healthy(self) -> bool:
@@ -63,7 +75,7 @@ def _latency_ms(key: str, value: object) -> float:
     return latency
 
 
-def _error_rate(key: str, value: object) -> float:
+def _fraction(key: str, value: object) -> float:
     if not _is_number(value) or not 0 <= float(value) <= 1:
         raise InputError(f"{key} must be a number from 0 to 1 (e.g. 0.2), not {value!r}", field=key)
     return float(value)
@@ -89,6 +101,32 @@ def _count(key: str, value: object) -> int:
     return value
 
 
+def _percent(key: str, value: object) -> float:
+    if not _is_number(value) or not 0 <= float(value) <= 100:
+        raise InputError(
+            f"{key} must be a percentage from 0 to 100 (e.g. 90), not {value!r}", field=key
+        )
+    return float(value)
+
+
+def _connections(key: str, value: object) -> int:
+    if not isinstance(value, int) or isinstance(value, bool) or not 0 <= value <= DB_POOL_MAX:
+        raise InputError(
+            f"{key} must be a whole number of connections from 0 to {DB_POOL_MAX} "
+            f"(the pool's size), not {value!r}",
+            field=key,
+        )
+    return value
+
+
+def _per_min(key: str, value: object) -> float:
+    if not _is_number(value) or not 0 <= float(value) <= MAX_PER_MIN:
+        raise InputError(
+            f"{key} must be a number per minute from 0 to {MAX_PER_MIN}, not {value!r}", field=key
+        )
+    return float(value)
+
+
 def _database(key: str, value: object) -> DatabaseState:
     if value == "ok":
         return "ok"
@@ -100,12 +138,19 @@ def _database(key: str, value: object) -> DatabaseState:
 _PARSERS: dict[str, Callable[[str, object], object]] = {
     "down": _bool,
     "latency_ms": _latency_ms,
-    "error_rate": _error_rate,
+    "error_rate": _fraction,
     "status": _status,
     "body": _body,
     "queue_depth": _count,
     "dlq": _count,
     "database": _database,
+    "memory_pct": _percent,
+    "disk_used_pct": _percent,
+    "db_connections": _connections,
+    "auth_failures_per_min": _per_min,
+    "payment_failure_rate": _fraction,
+    "api_latency_ms": _latency_ms,
+    "db_latency_ms": _latency_ms,
 }
 
 
@@ -150,6 +195,10 @@ class ErrorSampler:
 
     def should_fail(self) -> bool:
         """Count one request and say whether it must fail."""
+        return self.failures(1) == 1
+
+    def failures(self, count: int) -> int:
+        """Count ``count`` more requests and say how many of them fail."""
         before = math.floor(self._seen * self._rate)
-        self._seen += 1
-        return math.floor(self._seen * self._rate) > before
+        self._seen += count
+        return math.floor(self._seen * self._rate) - before

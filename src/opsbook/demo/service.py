@@ -131,7 +131,7 @@ def _abort(request: web.Request) -> web.Response:
 async def _answer(request: web.Request, handler: Handler, faults: Faults) -> web.StreamResponse:
     if faults.latency_ms:
         await asyncio.sleep(faults.latency_ms / 1000)
-    if request.app[STATE_KEY].sampler.should_fail():
+    if request.app[STATE_KEY].sampler_for(_route_path(request)).should_fail():
         message = f"injected error (error_rate {faults.error_rate})"
         return _json({"error": {"message": message}}, status=500)
     return await handler(request)

@@ -240,7 +240,9 @@ def test_a_bad_selector_is_refused_at_config_load(make_check: MakeCheck) -> None
 
 @pytest.mark.parametrize("value", [{}, {"sum": "up", "quantile": {"histogram": "h", "q": 0.5}}])
 def test_a_value_needs_exactly_one_computation(value: dict[str, Any]) -> None:
-    with pytest.raises(pydantic.ValidationError, match="set exactly one of sum, ratio or quantile"):
+    with pytest.raises(
+        pydantic.ValidationError, match="set exactly one of sum, ratio, fraction, quantile"
+    ):
         MetricValue.model_validate(value)
 
 

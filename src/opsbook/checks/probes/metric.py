@@ -1,9 +1,12 @@
 """The ``metric`` kind: scrape a Prometheus text endpoint and compute named values from it.
 
-``sum`` adds the matching samples as they are. ``ratio`` and ``quantile`` work on increases since
-this check's previous scrape (kept in ``ProbeContext.state``), as PromQL's ``increase`` and
+``sum`` adds the matching samples as they are, and ``fraction`` divides two such sums (gauges).
+``ratio``, ``quantile`` and ``increase`` work on increases since this check's previous scrape
+(kept in ``ProbeContext.state`` with the time it was taken), as PromQL's ``increase`` and
 ``histogram_quantile`` do over a range; the first scrape, or no traffic in between, gives
-``None``. A counter that went down was reset, and its whole current value counts as the increase.
+``None``. A counter that went down was reset, and its whole current value counts as the
+increase. ``increase`` is scaled from the time between the two scrapes (read from
+``ProbeContext.clock``) to its ``per``.
 """
 
 from __future__ import annotations
@@ -11,6 +14,8 @@ from __future__ import annotations
 import asyncio
 import math
 from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from datetime import datetime, timedelta
 from typing import ClassVar
 
 import aiohttp
@@ -66,6 +71,25 @@ def _ratio(now: Samples, before: Samples | None, spec: MetricValue) -> float | N
     return numerator / denominator if denominator > 0 else None
 
 
+def _fraction(now: Samples, spec: MetricValue) -> float | None:
+    assert spec.fraction is not None, "called for fraction values"
+    numerator = _matching(now, spec.fraction.numerator)
+    denominator = sum(_matching(now, spec.fraction.denominator).values())
+    if not numerator or denominator <= 0:
+        return None
+    return sum(numerator.values()) / denominator
+
+
+def _increase(
+    now: Samples, before: Samples | None, spec: MetricValue, *, elapsed: timedelta | None
+) -> float | None:
+    assert spec.increase is not None, "called for increase values"
+    if before is None or elapsed is None or elapsed <= timedelta():
+        return None
+    grown = sum(_increases(_matching(now, spec.increase.selector), before).values())
+    return grown * (spec.increase.per / elapsed)
+
+
 def histogram_quantile(q: float, buckets: Iterable[tuple[float, float]]) -> float | None:
     """PromQL's ``histogram_quantile`` over ``(upper_bound, cumulative_count)`` pairs.
 
@@ -110,9 +134,14 @@ def _quantile(now: Samples, before: Samples | None, spec: MetricValue) -> float 
 
 
 def compute_values(
-    values: Mapping[str, MetricValue], *, now: Samples, before: Samples | None
+    values: Mapping[str, MetricValue],
+    *,
+    now: Samples,
+    before: Samples | None,
+    elapsed: timedelta | None = None,
 ) -> dict[str, Value]:
-    """Each configured value from this scrape and the previous one (``None`` on the first)."""
+    """Each configured value from this scrape and the previous one (``None`` on the first),
+    taken ``elapsed`` apart (``increase`` values need it; without it they are ``None``)."""
     out: dict[str, Value] = {}
     for name, spec in values.items():
         if spec.sum is not None:
@@ -120,9 +149,21 @@ def compute_values(
             out[name] = sum(matched.values()) if matched else None
         elif spec.ratio is not None:
             out[name] = _ratio(now, before, spec)
+        elif spec.fraction is not None:
+            out[name] = _fraction(now, spec)
+        elif spec.increase is not None:
+            out[name] = _increase(now, before, spec, elapsed=elapsed)
         else:
             out[name] = _quantile(now, before, spec)
     return out
+
+
+@dataclass(frozen=True, slots=True)
+class _Scrape:
+    """What a metric check remembers of its previous scrape: when, and the series it needs."""
+
+    at: datetime
+    samples: Samples
 
 
 def _kept(samples: Samples, spec: MetricSpec) -> Samples:
@@ -133,6 +174,8 @@ def _kept(samples: Samples, spec: MetricSpec) -> Samples:
             names.update((value.ratio.numerator.name, value.ratio.denominator.name))
         elif value.quantile is not None:
             names.add(f"{value.quantile.histogram.name}_bucket")
+        elif value.increase is not None:
+            names.add(value.increase.selector.name)
     return {key: v for key, v in samples.items() if key[0] in names}
 
 
@@ -145,6 +188,7 @@ class MetricProbe:
         session = await context.get_http()
         loop = asyncio.get_running_loop()
         started = loop.time()
+        scraped_at = context.clock.now()
         headers = {"Accept": "text/plain;version=0.0.4"}
         if spec.bearer_token is not None:
             headers["Authorization"] = f"Bearer {spec.bearer_token.reveal()}"
@@ -177,7 +221,12 @@ class MetricProbe:
             error = f"the scrape of {target_of(spec.url)} is not Prometheus text format ({exc})"
             return Observation(latency_ms=latency_ms, connected=True, status=status, error=error)
         previous = context.state.get(check.id)
-        before = previous if isinstance(previous, dict) else None
-        values = compute_values(spec.values, now=samples, before=before)
-        context.state[check.id] = _kept(samples, spec)
+        before = previous if isinstance(previous, _Scrape) else None
+        values = compute_values(
+            spec.values,
+            now=samples,
+            before=before.samples if before else None,
+            elapsed=scraped_at - before.at if before else None,
+        )
+        context.state[check.id] = _Scrape(scraped_at, _kept(samples, spec))
         return Observation(latency_ms=latency_ms, connected=True, status=status, values=values)
