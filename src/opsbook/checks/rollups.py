@@ -221,6 +221,7 @@ class WindowStats:
     p99_ms: float | None
     mean_ms: float | None
     max_ms: float | None
+    p90_ms: float | None = None
 
     @property
     def n_results(self) -> int:
@@ -258,4 +259,5 @@ def window_stats(rows: Iterable[RollupRow], *, start: datetime, end: datetime) -
         p99_ms=percentile(histogram, 0.99, max_ms=max_ms),
         mean_ms=sum(r.latency_sum_ms for r in rows) / n if n else None,
         max_ms=max_ms,
+        p90_ms=percentile(histogram, 0.90, max_ms=max_ms),
     )
