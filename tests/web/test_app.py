@@ -81,4 +81,11 @@ def test_an_unreachable_store_at_start_up_is_retried_by_the_runner(
         assert client.get("/health").status_code == 200
     assert "migrations_failed" in [e["event"] for e in logs]
     [started] = [e for e in logs if e["event"] == "runner_started"]
-    assert started["tasks"] == ["heartbeat", "migrations", "retention", "scheduler"]
+    assert started["tasks"] == [
+        "alerts",
+        "delivery",
+        "heartbeat",
+        "migrations",
+        "retention",
+        "scheduler",
+    ]

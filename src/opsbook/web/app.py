@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import os
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from datetime import timedelta
 
@@ -15,18 +15,23 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.exc import DBAPIError
 
 from opsbook import __version__
+from opsbook.alerts.engine import AlertEngine
 from opsbook.checks.heartbeats_monitor import HeartbeatMonitor
 from opsbook.checks.judge import judge
-from opsbook.checks.models import Check
+from opsbook.checks.models import Check, ProbeResult
 from opsbook.checks.retention import retention_loop
 from opsbook.checks.scheduler import Scheduler
 from opsbook.checks.service import CheckStatus, StoreSink, current_states
 from opsbook.clock import SYSTEM_CLOCK, Clock
 from opsbook.config import Config
 from opsbook.errors import StoreError
+from opsbook.notify import Deliverer, OutboxEmitter
 from opsbook.store import create_engine, current_revision, display_url, ping, resolve_url, upgrade
 from opsbook.web import errors, health, pings
 from opsbook.web.api import checks_router
+from opsbook.web.api.alertmanager import router as alertmanager_router
+from opsbook.web.api.alerts import router as alerts_router
+from opsbook.web.api.ingest import router as ingest_router
 from opsbook.web.deps import Services
 from opsbook.web.metrics import Metrics
 from opsbook.web.middleware import RequestObserver
@@ -65,8 +70,25 @@ def create_app(
         runner_up=lambda: runner.problem() is None,
         check_states=lambda: _check_states(engine, config),
     )
-    services = Services(config=config, engine=engine, clock=clock, runner=runner, metrics=metrics)
-    _add_probe_engine(runner, config, engine=engine, clock=clock, metrics=metrics)
+    # Alert transitions and their notifications commit together (the outbox); the deliverer is
+    # woken as soon as there is something to send, so detection latency is not a poll interval.
+    deliverer = Deliverer(config, engine, clock=clock)
+    alerts = AlertEngine(
+        config,
+        engine,
+        clock=clock,
+        emit=OutboxEmitter(config, clock=clock),
+        after_commit=lambda _notices: deliverer.wake(),
+        external_url=config.server.public_url,
+    )
+    services = Services(
+        config=config, engine=engine, clock=clock, runner=runner, metrics=metrics, alerts=alerts
+    )
+    _add_probe_engine(
+        runner, config, engine=engine, clock=clock, metrics=metrics, after_write=alerts.on_results
+    )
+    runner.add("alerts", alerts.run)
+    runner.add("delivery", deliverer.run)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -86,20 +108,29 @@ def create_app(
     app.include_router(health.router)
     app.include_router(pings.router)
     app.include_router(checks_router)
+    app.include_router(alerts_router)
+    app.include_router(ingest_router)
+    app.include_router(alertmanager_router)
     app.add_middleware(RequestObserver, metrics=metrics, clock=clock, router=app.router)
     return app
 
 
 def _add_probe_engine(
-    runner: Runner, config: Config, *, engine: Engine, clock: Clock, metrics: Metrics
+    runner: Runner,
+    config: Config,
+    *,
+    engine: Engine,
+    clock: Clock,
+    metrics: Metrics,
+    after_write: Callable[[Sequence[ProbeResult]], Awaitable[None]],
 ) -> None:
     """The scheduler (polled checks, plus the heartbeat monitor's tick) and hourly retention."""
-    checks = [Check(id=check_id, spec=spec) for check_id, spec in config.checks.items()]
+    checks = checks_with_rule_retries(config)
     monitor = HeartbeatMonitor(checks, engine=engine, clock=clock, timezone=config.timezone)
     has_heartbeats = any(c.spec.heartbeat is not None for c in checks)
     scheduler = Scheduler(
         checks,
-        sink=StoreSink(engine, checks=checks, clock=clock),
+        sink=StoreSink(engine, checks=checks, clock=clock, after_write=after_write),
         judge=judge,
         clock=clock,
         concurrency=config.scheduler.concurrency,
@@ -110,6 +141,23 @@ def _add_probe_engine(
     )
     runner.add("scheduler", scheduler.run)
     runner.add("retention", lambda: retention_loop(engine, retention=config.retention, clock=clock))
+
+
+def checks_with_rule_retries(config: Config) -> list[Check]:
+    """The configured checks, each re-probed at the shortest ``retry_every`` among its own and
+    those of the alert rules over it ("3 failures, retry_every 5s" confirms an outage in 10s)."""
+    retries: dict[str, timedelta] = {}
+    for rule in config.alerts.values():
+        if rule.when is not None and rule.retry_every is not None:
+            known = retries.get(rule.when.check)
+            retries[rule.when.check] = min(known, rule.retry_every) if known else rule.retry_every
+    checks = []
+    for check_id, spec in config.checks.items():
+        retry = retries.get(check_id)
+        if retry is not None and (spec.retry_every is None or retry < spec.retry_every):
+            spec = spec.model_copy(update={"retry_every": retry})
+        checks.append(Check(id=check_id, spec=spec))
+    return checks
 
 
 def _check_states(engine: Engine, config: Config) -> list[CheckStatus]:
