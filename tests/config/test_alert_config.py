@@ -477,3 +477,20 @@ def test_check_reports_a_broken_alert_and_exits_2(
         "1 error",
     ]
     assert "Traceback" not in result.stderr
+
+
+def test_a_value_named_like_a_builtin_metric_must_be_spelled_out() -> None:
+    head = CHECKS.replace(
+        "        memory_pct: {sum: process_memory_usage_pct}\n",
+        "        memory_pct: {sum: process_memory_usage_pct}\n"
+        "        error_rate: {sum: http_errors_ratio}\n",
+    )
+    found = problems("alerts:\n  errors: {when: app error_rate > 5%}\n", head)
+    assert len(found) == 1
+    assert found[0].startswith(f"opsbook.yaml:{head.count(chr(10)) + 2}:")
+    assert (
+        "error_rate is ambiguous: app measures a value named error_rate and error_rate is also "
+        "opsbook's own share of failed probes; write 'value.error_rate' for the check's value"
+    ) in found[0]
+    rule = load("alerts:\n  errors: {when: app value.error_rate > 0.05}\n", head).alerts["errors"]
+    assert rule.when is not None and rule.when.metric == "value.error_rate"

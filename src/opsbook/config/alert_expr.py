@@ -403,6 +403,19 @@ def resolve(
         raise ValueError(f"{expr.text!r}: {exc}") from None
 
 
+_BUILTIN_MEANING = {
+    "latency": "latest response time",
+    "p50": "median response time",
+    "p90": "90th percentile response time",
+    "p95": "95th percentile response time",
+    "p99": "99th percentile response time",
+    "avg": "mean response time",
+    "availability": "share of time up",
+    "error_rate": "share of failed probes",
+    "status": "HTTP status",
+}
+
+
 def _a(kind: str) -> str:
     return f"an {kind}" if kind == "http" else f"a {kind}"
 
@@ -429,6 +442,14 @@ def _resolve(
             f"(use a state: {', '.join(HEARTBEAT_STATES)}, e.g. '{expr.check} late')"
         )
     if metric in BUILTIN_METRICS:
+        if values is not None and metric in values:
+            # The check measures a value of the same name: saying which one is meant is cheaper
+            # than an alert that silently watches the other.
+            raise ValueError(
+                f"{metric} is ambiguous: {expr.check} measures a value named {metric} and "
+                f"{metric} is also opsbook's own {_BUILTIN_MEANING[metric]}; write "
+                f"'value.{metric}' for the check's value"
+            )
         if metric not in kind_metrics(kind):
             raise ValueError(
                 f"{metric} is the HTTP status and {expr.check} is {_a(kind)} check "
