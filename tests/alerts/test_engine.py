@@ -218,7 +218,7 @@ def test_every_transition_has_an_event_with_the_values_that_caused_it(store: Eng
         ("resolved", "up", 200),
     ]
     assert events[1].message == "[STATUS] (500) == 200 (3 failures)"
-    assert events[2].message == "up (false 2 times)"
+    assert events[2].message == "up (clear 2 times in a row)"
     assert events[1].values["failed_conditions"] == ["[STATUS] (500) == 200"]
 
 
@@ -241,7 +241,7 @@ def test_resolve_after_and_keep_firing_for_from_the_rule(store: Engine) -> None:
     ]
     with store.connect() as conn:
         last = next(e for e in records.alert_events(conn, done.id) if e.kind == "resolved")
-    assert last.message == "false 1 time and for 2m"
+    assert last.message == "clear once and for 2m"
     assert last.values["state"] == "up"
 
 

@@ -109,7 +109,7 @@ def test_a_series_gone_from_the_answer_resolves_after_resolve_after(store: Engin
         last = records.alert_events(conn, gone.id)[-1]
     assert (last.kind, last.message) == (
         "resolved",
-        "the series is no longer in the answer (false 2 times)",
+        "the series is no longer in the answer (clear 2 times in a row)",
     )
 
 

@@ -152,7 +152,7 @@ def test_three_failures_fire_on_the_third_and_two_successes_resolve() -> None:
     steps, episode = run([True, True, True, False, False], THREE)
     assert [x.to for x in steps] == [PENDING, None, FIRING, None, RESOLVED]
     assert steps[2].reason == "3 failures"
-    assert steps[4].reason == "false 2 times"
+    assert steps[4].reason == "clear 2 times in a row"
     assert episode is None
 
 
@@ -180,7 +180,7 @@ def test_keep_firing_for_holds_the_alert_after_enough_successes() -> None:
     steps, _ = run([True, False, False, False, False, False], policy)
     # False from +30s; two falses at +60s, but resolved only 2m after +30s.
     assert [x.to for x in steps] == [FIRING, None, None, None, None, RESOLVED]
-    assert steps[-1].reason == "false 5 times and for 2m"
+    assert steps[-1].reason == "clear 5 times in a row and for 2m"
 
 
 @pytest.mark.parametrize(

@@ -63,7 +63,7 @@ class Step:
     """What to write after one evaluation.
 
     ``episode`` is the episode after the step; None when it closed or none is open. ``reason``
-    says which part of the policy decided it (``3 failures``, ``false 2 times``), for the event
+    says which part of the policy decided it (``3 failures``, ``clear 2 times in a row``), for the event
     message. ``stable`` marks the resolve of a flapping episode after a window of calm.
     """
 
@@ -202,7 +202,8 @@ def _resolve_if_due(episode: Episode, at: datetime, policy: Policy) -> Step | No
         return None
     if episode.false_count < policy.resolve_after or false_for < policy.keep_firing_for:
         return None
-    reason = f"false {episode.false_count} time" + ("" if episode.false_count == 1 else "s")
+    n = episode.false_count
+    reason = "clear once" if n == 1 else f"clear {n} times in a row"
     if policy.keep_firing_for > timedelta():
         reason += f" and for {format_duration(policy.keep_firing_for)}"
     return Step(Change.RESOLVE, None, reason=reason)

@@ -78,7 +78,7 @@ def _say(console: Console, text: str) -> None:
 
 
 def _local(at: datetime, zone: ZoneInfo) -> str:
-    return at.astimezone(zone).strftime("%Y-%m-%d %H:%M %Z")
+    return at.astimezone(zone).strftime("%Y-%m-%d %H:%M:%S %Z")
 
 
 def _ago(delta: timedelta) -> str:

@@ -22,6 +22,9 @@ FAULTS: tuple[tuple[str, str], ...] = (
     ("health endpoints answer a wrong body", '{"body":"Bad Gateway"}'),
     ("queue backed up", '{"queue_depth":5000,"dlq":12}'),
     ("database down", '{"database":"down"}'),
+    ("memory pressure", '{"memory_pct":92}'),
+    ("credential stuffing", '{"auth_failures_per_min":40}'),
+    ("payments failing", '{"payment_failure_rate":0.05}'),
     ("clear every fault", "{}"),
 )
 
@@ -56,9 +59,9 @@ def _heading(text: str) -> Text:
     return Text(f"\n{text}", style="bold")
 
 
-def _status_command(service_url: str, config: Path, store: Path) -> str:
+def _status_command(service_url: str, config: Path, store: Path, command: str = "status") -> str:
     prefix = "" if service_url == DEFAULT_SERVICE_URL else f"DEMO_URL={service_url} "
-    return f"{prefix}OPSBOOK_DATABASE_URL=sqlite:///{store} opsbook status --config {config}"
+    return f"{prefix}OPSBOOK_DATABASE_URL=sqlite:///{store} opsbook {command} --config {config}"
 
 
 def demo_panel(*, service_url: str, opsbook_url: str, config: Path, log: Path) -> RenderableType:
@@ -70,7 +73,12 @@ def demo_panel(*, service_url: str, opsbook_url: str, config: Path, log: Path) -
         _heading("Try"),
         Text(_check_command(service_url, config), overflow="fold"),
         Text(_status_command(service_url, config, log.parent / "opsbook.db"), overflow="fold"),
+        Text(
+            _status_command(service_url, config, log.parent / "opsbook.db", "alerts --all"),
+            overflow="fold",
+        ),
         Text(f"curl {opsbook_url}/api/v1/checks", overflow="fold"),
+        Text(f"curl {opsbook_url}/api/v1/alerts", overflow="fold"),
         _heading("Break the demo service"),
         fault_commands(service_url),
         Text(f"\nopsbook serve writes its log to {log}", style="dim"),
