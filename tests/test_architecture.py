@@ -76,3 +76,13 @@ def test_public_surface_is_sorted_and_importable(package: str) -> None:
     assert names == sorted(names), f"{package}.__all__ is not sorted"
     missing = [n for n in names if not hasattr(module, n)]
     assert not missing, f"{package}.__all__ lists names it does not define: {missing}"
+
+
+def test_no_two_test_files_share_a_name() -> None:
+    # Without __init__.py files pytest imports tests by basename; a second test_engine.py in
+    # another folder stops collection with "import file mismatch".
+    tests = Path(__file__).resolve().parent
+    seen: dict[str, Path] = {}
+    for path in sorted(tests.rglob("test_*.py")):
+        assert path.name not in seen, f"{path} and {seen[path.name]} share a name"
+        seen[path.name] = path
