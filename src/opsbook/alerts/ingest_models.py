@@ -1,0 +1,631 @@
+"""What the ingest endpoints accept, and its validation (pure; no I/O).
+
+Four shapes, each parsed from decoded JSON into frozen dataclasses:
+
+- ``PostableAlert``: Alertmanager API v2 ``postableAlerts`` (``POST /api/v2/alerts``), as
+  Prometheus sends it (``api/v2/openapi.yaml`` in prometheus/alertmanager).
+- ``WebhookMessage``: Alertmanager's webhook receiver payload, version "4"; both the 0.25 shape
+  and the newer one with ``notification_reason`` / ``routeLabels``. Unknown keys are ignored.
+- ``PagerDutyEvent``: PagerDuty Events API v2 (``POST /v2/enqueue``), with PagerDuty's limits
+  (developer.pagerduty.com, "Send an Alert Event").
+- ``WebhookAlert``: opsbook's own generic JSON alert. Unknown keys are errors: it is our format,
+  and a typo should not pass silently.
+
+Every problem is reported with its JSON path (``$[0].labels``, ``$.payload.summary``), all of
+them at once, and nothing is echoed back: a rejected value may be a secret.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from functools import lru_cache
+from typing import Literal, TypeAlias
+
+from opsbook.alerts.models import Matcher
+from opsbook.errors import InputError
+from opsbook.redaction import Secret
+from opsbook.types import JSONValue
+
+MAX_PROBLEMS = 20
+"""Reported problems per request; the rest are counted, so a bad 100-alert batch stays short."""
+
+PAGERDUTY_ROUTING_KEY_LENGTH = 32
+PAGERDUTY_DEDUP_KEY_MAX = 255
+PAGERDUTY_SUMMARY_MAX = 1024
+PAGERDUTY_SEVERITIES = ("critical", "error", "warning", "info")
+PAGERDUTY_ACTIONS = ("trigger", "acknowledge", "resolve")
+WEBHOOK_KEY_MAX = 255
+WEBHOOK_SUMMARY_MAX = 1024
+URL_MAX = 2048
+
+AlertState: TypeAlias = Literal["firing", "resolved"]
+PagerDutyAction: TypeAlias = Literal["trigger", "acknowledge", "resolve"]
+
+# RFC 3339 (what Go's time.Time marshals to), plus the "+0000" offset of PagerDuty's examples.
+_TIMESTAMP = re.compile(
+    r"\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}:\d{2}(?:\.\d{1,9})?(?:[Zz]|[+-]\d{2}:?\d{2})"
+)
+_GO_ZERO_YEAR = 1  # "0001-01-01T00:00:00Z" is Go's zero time.Time: "not set"
+
+
+@dataclass(frozen=True, slots=True)
+class PayloadProblem:
+    path: str
+    message: str
+
+    def __str__(self) -> str:
+        return f"{self.path}: {self.message}"
+
+
+class InvalidPayload(InputError):
+    """A payload with one or more problems; ``problems`` lists them (``field`` is the first)."""
+
+    def __init__(self, problems: Sequence[PayloadProblem], *, omitted: int = 0) -> None:
+        self.problems = tuple(problems)
+        self.omitted = omitted
+        message = "; ".join(str(p) for p in self.problems)
+        if omitted:
+            message += f" (and {omitted} more problem{'s' if omitted > 1 else ''})"
+        super().__init__(
+            message, field=self.problems[0].path if self.problems else "$", location="body"
+        )
+
+
+class _Problems:
+    """Collects problems while a payload is read, so the sender sees all of them at once."""
+
+    def __init__(self) -> None:
+        self.found: list[PayloadProblem] = []
+        self.count = 0
+
+    def add(self, path: str, message: str) -> None:
+        self.count += 1
+        if len(self.found) < MAX_PROBLEMS:
+            self.found.append(PayloadProblem(path, message))
+
+    def raise_if_any(self) -> None:
+        if self.found:
+            raise InvalidPayload(self.found, omitted=self.count - len(self.found))
+
+
+def decode_json(body: bytes) -> object:
+    """``body`` as JSON, or ``InvalidPayload`` at ``$`` saying why it is not JSON."""
+    try:
+        # JSON exchanged between systems is UTF-8 (RFC 8259, section 8.1); a BOM is tolerated.
+        return json.loads(body.decode("utf-8-sig"))
+    except UnicodeDecodeError:
+        raise InvalidPayload([PayloadProblem("$", "the body is not UTF-8 text")]) from None
+    except json.JSONDecodeError as exc:
+        raise InvalidPayload(
+            [
+                PayloadProblem(
+                    "$", f"not valid JSON ({exc.msg} at line {exc.lineno} col {exc.colno})"
+                )
+            ]
+        ) from None
+
+
+def _kind(value: object) -> str:
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, int | float):
+        return "a number"
+    if isinstance(value, str):
+        return "a string"
+    if isinstance(value, list):
+        return "an array"
+    return "an object"
+
+
+def _object(problems: _Problems, value: object, path: str) -> Mapping[str, object] | None:
+    if isinstance(value, dict):
+        return value
+    problems.add(path, f"must be an object, not {_kind(value)}")
+    return None
+
+
+def _string(
+    problems: _Problems,
+    obj: Mapping[str, object],
+    key: str,
+    path: str,
+    *,
+    required: bool = False,
+    why: str = "",
+    max_length: int | None = None,
+) -> str | None:
+    """The string at ``obj[key]``, or None when it is absent or wrong (and then reported).
+
+    ``required``: absent, null or blank is a problem; ``why`` says when it is required.
+    """
+    value = obj.get(key)
+    if not isinstance(value, str) or (required and not value.strip()):
+        if value is not None and not isinstance(value, str):
+            problems.add(path, f"must be a string, not {_kind(value)}")
+        elif required:
+            problems.add(path, "is missing or blank" + (f" ({why})" if why else ""))
+        return None
+    if max_length is not None and len(value) > max_length:
+        problems.add(path, f"is longer than {max_length} characters ({len(value)})")
+        return None
+    return value
+
+
+def _string_map(
+    problems: _Problems, value: object, path: str, *, drop_empty: bool = False
+) -> dict[str, str] | None:
+    if value is None:
+        return {}
+    obj = _object(problems, value, path)
+    if obj is None:
+        return None
+    out: dict[str, str] = {}
+    ok = True
+    for name, item in obj.items():
+        if not name:
+            problems.add(path, "has an empty name")
+            ok = False
+        elif not isinstance(item, str):
+            problems.add(f"{path}.{name}", f"must be a string, not {_kind(item)}")
+            ok = False
+        elif item or not drop_empty:
+            out[name] = item
+    return out if ok else None
+
+
+@lru_cache(maxsize=4096)
+def parse_timestamp(text: str) -> datetime | None:
+    """An RFC 3339 timestamp as aware UTC; None for Go's zero time. ``ValueError`` if malformed.
+
+    Cached: a Prometheus batch shares its ``endsAt`` and re-sends the same ``startsAt``.
+    """
+    if not _TIMESTAMP.fullmatch(text):
+        raise ValueError(text)
+    # Python keeps microseconds; Go sends up to nanoseconds.
+    head, dot, rest = text.partition(".")
+    if dot:
+        digits = len(rest) - len(rest.lstrip("0123456789"))
+        text = f"{head}.{rest[: min(digits, 6)]}{rest[digits:]}"
+    value = datetime.fromisoformat(text)
+    if value.year == _GO_ZERO_YEAR:
+        return None
+    return value.astimezone(UTC)
+
+
+def _timestamp(
+    problems: _Problems, obj: Mapping[str, object], key: str, path: str
+) -> datetime | None:
+    text = _string(problems, obj, key, path)
+    if text is None:
+        return None
+    try:
+        return parse_timestamp(text)
+    except ValueError:
+        problems.add(path, "is not an RFC 3339 timestamp (e.g. 2026-11-22T13:09:10Z)")
+        return None
+
+
+# Alertmanager API v2: POST /api/v2/alerts
+
+
+@dataclass(frozen=True, slots=True)
+class PostableAlert:
+    """One alert as Prometheus posts it. ``None`` times mean "not sent" (or Go's zero time)."""
+
+    labels: Mapping[str, str]
+    annotations: Mapping[str, str]
+    starts_at: datetime | None = None
+    ends_at: datetime | None = None
+    generator_url: str | None = None
+
+
+def parse_postable_alerts(data: object) -> list[PostableAlert]:
+    """Alertmanager's ``postableAlerts``: a JSON array. Raises ``InvalidPayload``.
+
+    As in Alertmanager (``api/v2/api.go`` ``removeEmptyLabels``), labels with an empty value are
+    dropped before the alert is checked, and an alert needs at least one label left. Unlike
+    Alertmanager, one bad alert rejects the whole batch: a 4xx changes nothing.
+    """
+    problems = _Problems()
+    if not isinstance(data, list):
+        problems.add("$", f"must be an array of alerts, not {_kind(data)}")
+        problems.raise_if_any()
+        return []
+    alerts: list[PostableAlert] = []
+    for i, item in enumerate(data):
+        path = f"$[{i}]"
+        before = problems.count
+        obj = _object(problems, item, path)
+        if obj is None:
+            continue
+        labels = _string_map(problems, obj.get("labels"), f"{path}.labels", drop_empty=True)
+        if labels is not None and not labels:
+            problems.add(f"{path}.labels", "at least one label pair is required")
+        annotations = _string_map(problems, obj.get("annotations"), f"{path}.annotations")
+        starts_at = _timestamp(problems, obj, "startsAt", f"{path}.startsAt")
+        ends_at = _timestamp(problems, obj, "endsAt", f"{path}.endsAt")
+        if starts_at is not None and ends_at is not None and ends_at < starts_at:
+            problems.add(f"{path}.endsAt", "is before startsAt")
+        url = _string(problems, obj, "generatorURL", f"{path}.generatorURL", max_length=URL_MAX)
+        if problems.count == before and labels and annotations is not None:
+            alerts.append(PostableAlert(labels, annotations, starts_at, ends_at, url or None))
+    problems.raise_if_any()
+    return alerts
+
+
+# Alertmanager webhook receiver (version "4")
+
+
+@dataclass(frozen=True, slots=True)
+class WebhookMessageAlert:
+    status: AlertState
+    labels: Mapping[str, str]
+    annotations: Mapping[str, str]
+    starts_at: datetime | None
+    ends_at: datetime | None
+    """None for a firing alert: Alertmanager sends Go's zero time ``0001-01-01T00:00:00Z``."""
+    generator_url: str | None
+    fingerprint: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class WebhookMessage:
+    """The fields opsbook uses; the rest (``truncatedAlerts``, ``routeLabels``...) is ignored."""
+
+    group_key: str
+    status: AlertState
+    receiver: str
+    alerts: tuple[WebhookMessageAlert, ...]
+    external_url: str | None = None
+    notification_reason: str | None = None
+
+
+def _state(problems: _Problems, obj: Mapping[str, object], path: str) -> AlertState | None:
+    value = obj.get("status")
+    if value == "firing":
+        return "firing"
+    if value == "resolved":
+        return "resolved"
+    if value is None:
+        problems.add(path, "is missing (firing or resolved)")
+    else:
+        problems.add(path, "must be firing or resolved")
+    return None
+
+
+def parse_webhook_message(data: object) -> WebhookMessage:
+    """An Alertmanager webhook payload. Raises ``InvalidPayload``."""
+    problems = _Problems()
+    obj = _object(problems, data, "$")
+    if obj is None:
+        problems.raise_if_any()
+        raise AssertionError("unreachable")  # pragma: no cover
+    version = obj.get("version")
+    if version != "4":
+        problems.add("$.version", 'must be "4" (the Alertmanager webhook payload version)')
+    group_key = _string(problems, obj, "groupKey", "$.groupKey", required=True)
+    status = _state(problems, obj, "$.status")
+    receiver = _string(problems, obj, "receiver", "$.receiver") or ""
+    external_url = _string(problems, obj, "externalURL", "$.externalURL", max_length=URL_MAX)
+    reason = _string(problems, obj, "notification_reason", "$.notification_reason")
+    raw_alerts = obj.get("alerts")
+    alerts: list[WebhookMessageAlert] = []
+    if not isinstance(raw_alerts, list):
+        problems.add("$.alerts", f"must be an array of alerts, not {_kind(raw_alerts)}")
+        raw_alerts = []
+    for i, item in enumerate(raw_alerts):
+        path = f"$.alerts[{i}]"
+        before = problems.count
+        alert = _object(problems, item, path)
+        if alert is None:
+            continue
+        state = _state(problems, alert, f"{path}.status")
+        labels = _string_map(problems, alert.get("labels"), f"{path}.labels", drop_empty=True)
+        if labels is not None and not labels:
+            problems.add(f"{path}.labels", "at least one label pair is required")
+        annotations = _string_map(problems, alert.get("annotations"), f"{path}.annotations")
+        starts_at = _timestamp(problems, alert, "startsAt", f"{path}.startsAt")
+        ends_at = _timestamp(problems, alert, "endsAt", f"{path}.endsAt")
+        url = _string(problems, alert, "generatorURL", f"{path}.generatorURL", max_length=URL_MAX)
+        fingerprint = _string(problems, alert, "fingerprint", f"{path}.fingerprint")
+        if problems.count == before and state and labels and annotations is not None:
+            alerts.append(
+                WebhookMessageAlert(
+                    state, labels, annotations, starts_at, ends_at, url or None, fingerprint
+                )
+            )
+    problems.raise_if_any()
+    if group_key is None or status is None:  # pragma: no cover - reported above
+        raise InvalidPayload([PayloadProblem("$", "is invalid")])
+    return WebhookMessage(
+        group_key=group_key,
+        status=status,
+        receiver=receiver,
+        alerts=tuple(alerts),
+        external_url=external_url or None,
+        notification_reason=reason,
+    )
+
+
+# PagerDuty Events API v2
+
+
+@dataclass(frozen=True, slots=True)
+class PagerDutyPayload:
+    summary: str
+    source: str
+    severity: str
+    """One of ``PAGERDUTY_SEVERITIES``."""
+    timestamp: datetime | None = None
+    component: str | None = None
+    group: str | None = None
+    class_: str | None = None
+    custom_details: JSONValue = None
+
+
+@dataclass(frozen=True, slots=True)
+class PagerDutyEvent:
+    routing_key: Secret
+    event_action: PagerDutyAction
+    dedup_key: str | None
+    payload: PagerDutyPayload | None
+    """Set for ``trigger`` (where it is required); ignored for acknowledge and resolve."""
+    client: str | None = None
+    client_url: str | None = None
+
+
+def _action(problems: _Problems, obj: Mapping[str, object]) -> PagerDutyAction | None:
+    value = obj.get("event_action")
+    if value is None or value == "":
+        problems.add("$.event_action", "is missing or blank")
+    elif value == "trigger":
+        return "trigger"
+    elif value == "acknowledge":
+        return "acknowledge"
+    elif value == "resolve":
+        return "resolve"
+    else:
+        problems.add("$.event_action", "must be one of trigger, acknowledge, resolve")
+    return None
+
+
+def _pagerduty_payload(problems: _Problems, value: object) -> PagerDutyPayload | None:
+    if value is None:
+        problems.add("$.payload", "is missing or blank (required to trigger)")
+        return None
+    obj = _object(problems, value, "$.payload")
+    if obj is None:
+        return None
+    before = problems.count
+    summary = _string(
+        problems,
+        obj,
+        "summary",
+        "$.payload.summary",
+        required=True,
+        max_length=PAGERDUTY_SUMMARY_MAX,
+    )
+    source = _string(problems, obj, "source", "$.payload.source", required=True)
+    severity = _string(problems, obj, "severity", "$.payload.severity", required=True)
+    if severity is not None and severity not in PAGERDUTY_SEVERITIES:
+        problems.add("$.payload.severity", "must be one of critical, error, warning, info")
+    timestamp = _timestamp(problems, obj, "timestamp", "$.payload.timestamp")
+    component = _string(problems, obj, "component", "$.payload.component")
+    group = _string(problems, obj, "group", "$.payload.group")
+    class_ = _string(problems, obj, "class", "$.payload.class")
+    details = obj.get("custom_details")
+    if problems.count != before or summary is None or source is None or severity is None:
+        return None
+    return PagerDutyPayload(
+        summary=summary,
+        source=source,
+        severity=severity,
+        timestamp=timestamp,
+        component=component or None,
+        group=group or None,
+        class_=class_ or None,
+        custom_details=details,  # type: ignore[arg-type]  # decoded JSON is JSONValue
+    )
+
+
+def parse_pagerduty_event(data: object) -> PagerDutyEvent:
+    """One Events API v2 event. Raises ``InvalidPayload`` listing every problem."""
+    problems = _Problems()
+    obj = _object(problems, data, "$")
+    if obj is None:
+        problems.raise_if_any()
+        raise AssertionError("unreachable")  # pragma: no cover
+    routing_key = _string(problems, obj, "routing_key", "$.routing_key", required=True)
+    if routing_key is not None and len(routing_key) != PAGERDUTY_ROUTING_KEY_LENGTH:
+        problems.add(
+            "$.routing_key",
+            f"length is incorrect (should be {PAGERDUTY_ROUTING_KEY_LENGTH} characters)",
+        )
+    action = _action(problems, obj)
+    dedup_key = _string(
+        problems,
+        obj,
+        "dedup_key",
+        "$.dedup_key",
+        required=action in ("acknowledge", "resolve"),
+        why=f"required to {action}",
+        max_length=PAGERDUTY_DEDUP_KEY_MAX,
+    )
+    payload = _pagerduty_payload(problems, obj.get("payload")) if action == "trigger" else None
+    client = _string(problems, obj, "client", "$.client")
+    client_url = _string(problems, obj, "client_url", "$.client_url", max_length=URL_MAX)
+    for key in ("links", "images"):
+        if obj.get(key) is not None and not isinstance(obj.get(key), list):
+            problems.add(f"$.{key}", f"must be an array, not {_kind(obj.get(key))}")
+    problems.raise_if_any()
+    if routing_key is None or action is None:  # pragma: no cover - reported above
+        raise InvalidPayload([PayloadProblem("$", "is invalid")])
+    return PagerDutyEvent(
+        routing_key=Secret(routing_key),
+        event_action=action,
+        dedup_key=dedup_key if dedup_key and dedup_key.strip() else None,
+        payload=payload,
+        client=client or None,
+        client_url=client_url or None,
+    )
+
+
+# opsbook's generic webhook
+
+
+@dataclass(frozen=True, slots=True)
+class WebhookAlert:
+    """One alert of opsbook's generic JSON webhook (see docs/ingest.md)."""
+
+    status: AlertState
+    summary: str | None
+    key: str | None
+    severity: str | None
+    """A configured severity name, or a PagerDuty word (critical, error, warning, info)."""
+    labels: Mapping[str, str]
+    annotations: Mapping[str, str]
+    starts_at: datetime | None = None
+    url: str | None = None
+
+
+_WEBHOOK_KEYS = frozenset(
+    {"summary", "status", "key", "severity", "labels", "annotations", "starts_at", "url"}
+)
+
+
+def parse_webhook_alerts(data: object, *, severities: Sequence[str]) -> list[WebhookAlert]:
+    """One object or an array of them; ``severities`` are the configured severity names."""
+    problems = _Problems()
+    items: list[tuple[str, object]]
+    if isinstance(data, list):
+        items = [(f"$[{i}]", item) for i, item in enumerate(data)]
+        if not items:
+            problems.add("$", "is an empty array (send at least one alert)")
+    else:
+        items = [("$", data)]
+    allowed = ", ".join(severities) + ", " + ", ".join(PAGERDUTY_SEVERITIES)
+    alerts: list[WebhookAlert] = []
+    for path, item in items:
+        before = problems.count
+        obj = _object(problems, item, path)
+        if obj is None:
+            continue
+        for unknown in sorted(set(obj) - _WEBHOOK_KEYS):
+            problems.add(f"{path}.{unknown}", "is not a known field (" + _known_fields() + ")")
+        status = _state(problems, {"status": obj.get("status", "firing")}, f"{path}.status")
+        summary = _string(
+            problems,
+            obj,
+            "summary",
+            f"{path}.summary",
+            required=status == "firing",
+            why="required when firing",
+            max_length=WEBHOOK_SUMMARY_MAX,
+        )
+        key = _string(problems, obj, "key", f"{path}.key", max_length=WEBHOOK_KEY_MAX)
+        if key is not None and not key.strip():
+            problems.add(f"{path}.key", "is blank (leave it out to key on labels and summary)")
+        severity = _string(problems, obj, "severity", f"{path}.severity")
+        if (
+            severity is not None
+            and severity not in severities
+            and severity not in PAGERDUTY_SEVERITIES
+        ):
+            problems.add(f"{path}.severity", f"must be one of {allowed}")
+        labels = _string_map(problems, obj.get("labels"), f"{path}.labels", drop_empty=True)
+        annotations = _string_map(problems, obj.get("annotations"), f"{path}.annotations")
+        starts_at = _timestamp(problems, obj, "starts_at", f"{path}.starts_at")
+        url = _string(problems, obj, "url", f"{path}.url", max_length=URL_MAX)
+        if url is not None and not url.startswith(("http://", "https://")):
+            problems.add(f"{path}.url", "must be an http:// or https:// URL")
+        if problems.count == before and status and labels is not None and annotations is not None:
+            alerts.append(
+                WebhookAlert(
+                    status=status,
+                    summary=summary,
+                    key=key,
+                    severity=severity,
+                    labels=labels,
+                    annotations=annotations,
+                    starts_at=starts_at,
+                    url=url,
+                )
+            )
+    problems.raise_if_any()
+    return alerts
+
+
+def _known_fields() -> str:
+    return "use " + ", ".join(sorted(_WEBHOOK_KEYS))
+
+
+# Alertmanager API v2: POST /api/v2/silences (what amtool and Grafana send)
+
+
+@dataclass(frozen=True, slots=True)
+class PostableSilence:
+    """Alertmanager's ``postableSilence``; ``id`` set means "update that silence"."""
+
+    matchers: tuple[Matcher, ...]
+    starts_at: datetime
+    ends_at: datetime
+    created_by: str
+    comment: str
+    id: str | None = None
+
+
+def parse_postable_silence(data: object) -> PostableSilence:
+    """A silence in Alertmanager's JSON shape. Raises ``InvalidPayload``; the silences module
+    checks the rest (regexes, an end after the start, a matcher that matches something)."""
+    problems = _Problems()
+    obj = _object(problems, data, "$")
+    if obj is None:
+        problems.raise_if_any()
+        raise AssertionError("unreachable")  # pragma: no cover
+    silence_id = _string(problems, obj, "id", "$.id")
+    raw = obj.get("matchers")
+    matchers: list[Matcher] = []
+    if not isinstance(raw, list) or not raw:
+        problems.add("$.matchers", "must be a non-empty array of matchers")
+        raw = []
+    for i, item in enumerate(raw):
+        path = f"$.matchers[{i}]"
+        matcher = _object(problems, item, path)
+        if matcher is None:
+            continue
+        name = _string(problems, matcher, "name", f"{path}.name", required=True)
+        value = matcher.get("value")
+        if not isinstance(value, str):
+            problems.add(f"{path}.value", f"must be a string, not {_kind(value)}")
+        flags = [matcher.get("isRegex", False), matcher.get("isEqual", True)]
+        for key, flag in zip(("isRegex", "isEqual"), flags, strict=True):
+            if not isinstance(flag, bool):
+                problems.add(f"{path}.{key}", f"must be true or false, not {_kind(flag)}")
+        if name is not None and isinstance(value, str) and all(isinstance(f, bool) for f in flags):
+            matchers.append(
+                Matcher(name=name, value=value, is_regex=bool(flags[0]), is_equal=bool(flags[1]))
+            )
+    starts_at = _timestamp(problems, obj, "startsAt", "$.startsAt")
+    ends_at = _timestamp(problems, obj, "endsAt", "$.endsAt")
+    for key, when in (("startsAt", starts_at), ("endsAt", ends_at)):
+        if when is None and f"$.{key}" not in {p.path for p in problems.found}:
+            problems.add(f"$.{key}", "is missing (an RFC 3339 timestamp)")
+    created_by = _string(problems, obj, "createdBy", "$.createdBy", required=True)
+    comment = _string(problems, obj, "comment", "$.comment", required=True)
+    problems.raise_if_any()
+    if starts_at is None or ends_at is None or created_by is None or comment is None:
+        raise AssertionError("unreachable")  # pragma: no cover - reported above
+    return PostableSilence(
+        matchers=tuple(matchers),
+        starts_at=starts_at,
+        ends_at=ends_at,
+        created_by=created_by,
+        comment=comment,
+        id=silence_id or None,
+    )

@@ -1,0 +1,329 @@
+"""Alert ingest over HTTP, in the peers' own protocols (docs/ingest.md).
+
+    POST /api/v2/alerts                              Alertmanager API v2 (what Prometheus sends)
+    POST /api/v1/integrations/{name}/alertmanager    Alertmanager webhook receiver (version 4)
+    POST /v2/enqueue                                 PagerDuty Events API v2
+    POST /api/v1/integrations/{name}/webhook         opsbook's generic JSON webhook
+
+Every path authenticates first, validates the whole body (errors name the JSON path), commits,
+and only then answers 2xx; then it wakes the alert engine. Status codes follow the senders'
+retry rules: Alertmanager and PagerDuty clients retry 5xx and give up on 4xx, so 4xx is kept
+for requests that can never succeed (bad auth, bad payload, too large).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import binascii
+from collections.abc import Callable
+from typing import Annotated, TypeVar
+
+import structlog
+from fastapi import APIRouter, Header, Request
+from fastapi.exceptions import HTTPException
+from fastapi.responses import JSONResponse, Response
+from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.exc import IntegrityError
+
+from opsbook.alerts.ingest import (
+    IngestReport,
+    ingest_alertmanager_alerts,
+    ingest_alertmanager_webhook,
+    ingest_pagerduty,
+    ingest_webhook,
+    integration_for_routing_key,
+    integration_for_token,
+    is_valid_signature,
+    webhook_key,
+)
+from opsbook.alerts.ingest_models import (
+    InvalidPayload,
+    PayloadProblem,
+    decode_json,
+    parse_pagerduty_event,
+    parse_postable_alerts,
+    parse_webhook_alerts,
+    parse_webhook_message,
+)
+from opsbook.config import Config
+from opsbook.config.alerts import Integration
+from opsbook.errors import NotFound
+from opsbook.web.deps import Services, ServicesDep
+from opsbook.web.errors import error_body
+
+log = structlog.get_logger(__name__)
+
+router = APIRouter(tags=["ingest"])
+
+ALERTMANAGER_BODY_LIMIT = 8 * 1024 * 1024
+PAGERDUTY_BODY_LIMIT = 512 * 1024  # PagerDuty's own limit: "Payload: 512 KB"
+WEBHOOK_BODY_LIMIT = 1024 * 1024
+SIGNATURE_HEADER = "X-Opsbook-Signature"
+_CHALLENGE = 'Bearer realm="opsbook", Basic realm="opsbook"'
+# Two requests opening the same new alert at once: the loser's insert hits the unique open_key
+# and its transaction rolls back; running it again finds the winner's alert and refreshes it.
+_ATTEMPTS = 3
+
+T = TypeVar("T")
+
+
+class BodyTooLarge(Exception):
+    def __init__(self, limit: int) -> None:
+        super().__init__(f"the body is larger than {limit // 1024} KB")
+        self.limit = limit
+
+
+# Authentication
+
+
+def presented_token(request: Request) -> str | None:
+    """The token in ``Authorization: Bearer <token>``, or the password of HTTP Basic
+    (Prometheus' ``basic_auth`` and Alertmanager's ``http_config`` can send either)."""
+    header = request.headers.get("authorization", "")
+    scheme, _, value = header.strip().partition(" ")
+    value = value.strip()
+    if scheme.lower() == "bearer":
+        return value or None
+    if scheme.lower() == "basic":
+        try:
+            decoded = base64.b64decode(value, validate=True).decode()
+        except (binascii.Error, UnicodeDecodeError):
+            return None
+        return decoded.partition(":")[2] or None
+    return None
+
+
+def unauthorized(message: str) -> HTTPException:
+    return HTTPException(401, detail=message, headers={"WWW-Authenticate": _CHALLENGE})
+
+
+def alertmanager_integration(request: Request, config: Config) -> str:
+    """The alertmanager integration whose token the request presents; 401 otherwise."""
+    token = presented_token(request)
+    if token is None:
+        raise unauthorized(
+            "authentication required: send Authorization: Bearer <token> "
+            "(an alertmanager integration's token)"
+        )
+    name = integration_for_token(config, token, kind="alertmanager")
+    if name is None:
+        raise unauthorized("the token does not belong to any alertmanager integration")
+    return name
+
+
+def _named_integration(config: Config, name: str, kind: str) -> Integration:
+    spec = config.integrations.get(name)
+    if spec is None or spec.kind != kind:
+        raise NotFound(f"no {kind} integration named {name!r}", field="name")
+    return spec
+
+
+# Plumbing
+
+
+async def read_body(request: Request, *, limit: int) -> bytes:
+    """The request body, refusing (``BodyTooLarge``) anything over ``limit`` bytes without
+    holding more than that in memory."""
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > limit:
+        raise BodyTooLarge(limit)
+    body = bytearray()
+    async for chunk in request.stream():
+        body += chunk
+        if len(body) > limit:
+            raise BodyTooLarge(limit)
+    return bytes(body)
+
+
+def _too_large(exc: BodyTooLarge) -> JSONResponse:
+    return JSONResponse(error_body(str(exc), field="$", location="body"), status_code=413)
+
+
+def _in_transaction(engine: Engine, work: Callable[[Connection], T]) -> T:
+    for attempt in range(1, _ATTEMPTS + 1):
+        try:
+            with engine.begin() as conn:
+                return work(conn)
+        except IntegrityError:
+            if attempt == _ATTEMPTS:
+                raise
+            log.info("ingest_retry", attempt=attempt)
+    raise AssertionError("unreachable")  # pragma: no cover
+
+
+async def _commit(services: Services, work: Callable[[Connection], T], report: IngestReport) -> T:
+    """Run ``work`` in one transaction in a worker thread and commit; then wake the alert
+    engine if dispatch has something to do (an alert opened, resolved, acknowledged or
+    re-labelled; a plain re-send does not need a dispatch pass)."""
+    result = await asyncio.to_thread(_in_transaction, services.engine, work)
+    if services.alerts is not None and report.needs_dispatch:
+        services.alerts.wake()
+    return result
+
+
+# 1. Alertmanager API v2
+
+
+@router.post(
+    "/api/v2/alerts",
+    summary="Alertmanager API v2: post alerts (Prometheus' alerting.alertmanagers target).",
+    response_class=Response,
+)
+async def post_alerts(request: Request, services: ServicesDep) -> Response:
+    config = services.config
+    integration = alertmanager_integration(request, config)
+    try:
+        alerts = parse_postable_alerts(
+            decode_json(await read_body(request, limit=ALERTMANAGER_BODY_LIMIT))
+        )
+    except BodyTooLarge as exc:
+        return _too_large(exc)
+    now = services.clock.now()
+    report = IngestReport()
+    await _commit(
+        services,
+        lambda conn: ingest_alertmanager_alerts(
+            conn, config=config, integration=integration, alerts=alerts, now=now, report=report
+        ),
+        report,
+    )
+    # Alertmanager answers 200 with an empty body (api/v2/openapi.yaml, postAlerts).
+    return Response(status_code=200)
+
+
+# 2. Alertmanager webhook receiver
+
+
+@router.post(
+    "/api/v1/integrations/{name}/alertmanager",
+    summary="Alertmanager webhook receiver (webhook_configs url), payload version 4.",
+    response_model=None,
+)
+async def alertmanager_webhook(
+    request: Request, services: ServicesDep, name: str
+) -> dict[str, int] | JSONResponse:
+    config = services.config
+    _named_integration(config, name, "alertmanager")
+    token = presented_token(request)
+    if token is None or integration_for_token(config, token, kind="alertmanager") != name:
+        raise unauthorized(f"send Authorization: Bearer <token> of integration {name!r}")
+    try:
+        message = parse_webhook_message(
+            decode_json(await read_body(request, limit=ALERTMANAGER_BODY_LIMIT))
+        )
+    except BodyTooLarge as exc:
+        return _too_large(exc)
+    now = services.clock.now()
+    report = IngestReport()
+    received = await _commit(
+        services,
+        lambda conn: ingest_alertmanager_webhook(
+            conn, config=config, integration=name, message=message, now=now, report=report
+        ),
+        report,
+    )
+    return {"received": received}
+
+
+# 3. PagerDuty Events API v2
+
+
+def _pagerduty_invalid(errors: list[str], *, status: int = 400) -> JSONResponse:
+    return JSONResponse(
+        {"status": "invalid event", "message": "Event object is invalid", "errors": errors},
+        status_code=status,
+    )
+
+
+@router.post(
+    "/v2/enqueue",
+    summary="PagerDuty Events API v2: trigger, acknowledge or resolve an alert.",
+    status_code=202,
+)
+async def enqueue(request: Request, services: ServicesDep) -> JSONResponse:
+    config = services.config
+    try:
+        event = parse_pagerduty_event(
+            decode_json(await read_body(request, limit=PAGERDUTY_BODY_LIMIT))
+        )
+    except BodyTooLarge as exc:
+        return _pagerduty_invalid([str(PayloadProblem("$", str(exc)))], status=413)
+    except InvalidPayload as exc:
+        return _pagerduty_invalid([str(p) for p in exc.problems])
+    integration = integration_for_routing_key(config, event.routing_key)
+    if integration is None:
+        # PagerDuty answers an unknown integration key with 400 "Invalid routing key"; the key
+        # is the credential, so the answer never repeats it.
+        return _pagerduty_invalid(["$.routing_key: no pagerduty integration has this key"])
+    now = services.clock.now()
+    report = IngestReport()
+    dedup_key = await _commit(
+        services,
+        lambda conn: ingest_pagerduty(
+            conn, config=config, integration=integration, event=event, now=now, report=report
+        ),
+        report,
+    )
+    return JSONResponse(
+        {"status": "success", "message": "Event processed", "dedup_key": dedup_key},
+        status_code=202,
+    )
+
+
+# 4. opsbook's generic webhook
+
+
+@router.post(
+    "/api/v1/integrations/{name}/webhook",
+    summary="opsbook's generic JSON alert webhook (one alert or an array).",
+    status_code=202,
+    response_model=None,
+)
+async def generic_webhook(
+    request: Request,
+    services: ServicesDep,
+    name: str,
+    signature: Annotated[str | None, Header(alias=SIGNATURE_HEADER)] = None,
+) -> dict[str, list[dict[str, object]]] | JSONResponse:
+    config = services.config
+    spec = _named_integration(config, name, "webhook")
+    hook = spec.webhook
+    if hook is None:  # pragma: no cover - _named_integration checked the kind
+        raise NotFound(f"no webhook integration named {name!r}", field="name")
+    if hook.token is not None:
+        token = presented_token(request)
+        if token is None or integration_for_token(config, token, kind="webhook") != name:
+            raise unauthorized(f"send Authorization: Bearer <token> of integration {name!r}")
+    try:
+        body = await read_body(request, limit=WEBHOOK_BODY_LIMIT)
+    except BodyTooLarge as exc:
+        return _too_large(exc)
+    if hook.hmac_secret is not None and (
+        signature is None or not is_valid_signature(hook.hmac_secret, body, signature)
+    ):
+        raise unauthorized(
+            f"send {SIGNATURE_HEADER}: sha256=<hex HMAC-SHA256 of the body> "
+            f"made with the hmac_secret of integration {name!r}"
+        )
+    items = parse_webhook_alerts(decode_json(body), severities=list(config.severities))
+    now = services.clock.now()
+    report = IngestReport()
+    touched = await _commit(
+        services,
+        lambda conn: ingest_webhook(
+            conn, config=config, integration=name, items=items, now=now, report=report
+        ),
+        report,
+    )
+    by_key = {a.dedup_key: a for a in touched}
+    out: list[dict[str, object]] = []
+    for item in items:
+        key = webhook_key(item)
+        found = by_key.get(key)
+        out.append(
+            {"id": found.id, "key": key, "status": found.status.value}
+            if found is not None
+            else {"id": None, "key": key, "status": "resolved"}
+        )
+    return {"alerts": out}
