@@ -4,7 +4,7 @@ PYTHON ?= python3
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed-stamp
 
-.PHONY: demo test lint format system services bench bench-peers bench-probes bench-scale clean
+.PHONY: demo test lint format system services bench bench-peers bench-probes bench-scale bench-ingest bench-detection clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -40,7 +40,7 @@ format: $(STAMP)
 	$(VENV)/bin/ruff check --fix src tests bench
 
 ## bench: every benchmark; each runs real peers in the same run and prints ratios (not run in CI)
-bench: bench-probes bench-scale
+bench: bench-probes bench-scale bench-ingest bench-detection
 
 bench-peers:
 	@bash scripts/ensure-bench.sh
@@ -50,6 +50,13 @@ bench-probes: $(STAMP) bench-peers
 
 bench-scale: $(STAMP) bench-peers
 	$(PY) bench/scale.py
+
+# Alertmanager comes from `make system` (the alerting tests run it too).
+bench-ingest: $(STAMP) system bench-peers
+	$(PY) bench/ingest.py
+
+bench-detection: $(STAMP)
+	$(PY) bench/detection.py
 
 clean:
 	rm -rf $(VENV) build dist .pytest_cache .mypy_cache .ruff_cache opsbook.db*
