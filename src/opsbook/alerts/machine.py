@@ -63,8 +63,8 @@ class Step:
     """What to write after one evaluation.
 
     ``episode`` is the episode after the step; None when it closed or none is open. ``reason``
-    says which part of the policy decided it (``3 failures``, ``clear 2 times in a row``), for the event
-    message. ``stable`` marks the resolve of a flapping episode after a window of calm.
+    says which part of the policy decided it (``3 failures``, ``clear 2 times in a row``), for
+    the event message. ``stable`` marks the resolve of a flapping episode after a window of calm.
     """
 
     change: Change
