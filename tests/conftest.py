@@ -1,18 +1,22 @@
-"""Fixtures every test area uses: a CLI runner, throwaway PostgreSQL databases, store URLs."""
+"""Fixtures every test area uses: a CLI runner, throwaway PostgreSQL databases, store URLs, a
+migrated store, and ``opsbook serve`` processes."""
 
 from __future__ import annotations
 
 import gc
 import os
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import psycopg
 import pytest
+from sqlalchemy.engine import Engine
 
 from opsbook.cli.app import main
+from opsbook.store import create_engine, upgrade
+from serving import Server, serve_env
 
 PG_ADMIN_DSN = os.environ.get("OPSBOOK_TEST_PG", "postgresql://postgres@127.0.0.1:5432/postgres")
 
@@ -69,6 +73,34 @@ def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
         yield f"sqlite:///{tmp_path / 'opsbook.db'}"
     else:
         yield request.getfixturevalue("pg_url")
+
+
+@pytest.fixture
+def engine(store_url: str) -> Iterator[Engine]:
+    """A store migrated to head, once on SQLite and once on PostgreSQL; disposed afterwards."""
+    engine = create_engine(store_url)
+    upgrade(engine)
+    yield engine
+    engine.dispose()
+
+
+@pytest.fixture
+def serve(tmp_path: Path) -> Iterator[Callable[..., Server]]:
+    """Start ``opsbook serve`` (``serving.Server``) with a config text written to
+    ``tmp_path/opsbook.yaml`` and the environment without ``OPSBOOK_*`` settings, plus
+    ``database_url`` if given. Every server started is killed at teardown."""
+    started: list[Server] = []
+
+    def start(config: str = "service: t\n", *, database_url: str | None = None) -> Server:
+        path = tmp_path / "opsbook.yaml"
+        path.write_text(config, encoding="utf-8")
+        server = Server(path, env=serve_env(database_url))
+        started.append(server)
+        return server
+
+    yield start
+    for server in started:
+        server.close()
 
 
 @pytest.fixture(autouse=True)

@@ -3,24 +3,22 @@ PostgreSQL), with a FrozenClock; notices are caught by a recording ``emit``."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
-import sqlalchemy as sa
 import structlog
 from sqlalchemy.engine import Connection, Engine
 
+from alert_helpers import stored_alerts
 from opsbook.alerts import records
 from opsbook.alerts.engine import AlertEngine, EvalReport
 from opsbook.alerts.models import Alert, AlertNotice, AlertSource, AlertStatus
-from opsbook.alerts.tables import alert
 from opsbook.checks import service
 from opsbook.checks.models import ProbeResult, State, Value
 from opsbook.clock import FrozenClock
 from opsbook.config import Config, loads
-from opsbook.store import create_engine, upgrade
 
 T0 = datetime(2026, 11, 22, 12, 0, tzinfo=UTC)
 s = timedelta(seconds=1)
@@ -95,11 +93,7 @@ class Bench:
         return self.engine.evaluate(self.clock.now())
 
     def alerts(self, rule: str | None = None) -> list[Alert]:
-        query = sa.select(alert).order_by(alert.c.id)
-        if rule is not None:
-            query = query.where(alert.c.rule == rule)
-        with self.store.connect() as conn:
-            return [records.row_to_alert(r) for r in conn.execute(query)]
+        return stored_alerts(self.store, rule)
 
     def status(self, rule: str) -> list[str]:
         return [a.status.value for a in self.alerts(rule)]
@@ -110,14 +104,6 @@ class Bench:
                 (e.kind, e.from_status and e.from_status.value, e.to_status and e.to_status.value)
                 for e in records.alert_events(conn, alert_id)
             ]
-
-
-@pytest.fixture
-def store(store_url: str) -> Iterator[Engine]:
-    engine = create_engine(store_url)
-    upgrade(engine)
-    yield engine
-    engine.dispose()
 
 
 API_DOWN = "  api-down: {when: api down, for: 3 failures, severity: SEV1, runbook: site-down}\n"

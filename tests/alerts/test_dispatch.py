@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -10,13 +10,13 @@ import pytest
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
+from alert_helpers import open_rule_alert
 from opsbook.alerts import records
 from opsbook.alerts.dispatch import dispatch, group_key
-from opsbook.alerts.models import AlertNotice, AlertSource, AlertStatus
+from opsbook.alerts.models import AlertNotice, AlertSource, AlertStatus, Silence
 from opsbook.alerts.silences import create_silence, expire_silence, parse_matchers
 from opsbook.alerts.tables import alert
 from opsbook.config import Config
-from opsbook.store import create_engine, upgrade
 
 T0 = datetime(2026, 11, 22, 12, 0, tzinfo=UTC)
 S = timedelta(seconds=1)
@@ -49,14 +49,6 @@ def make_config(**fields: Any) -> Config:
     return Config.model_validate(base)
 
 
-@pytest.fixture
-def engine(store_url: str) -> Iterator[Engine]:
-    engine = create_engine(store_url)
-    upgrade(engine)
-    yield engine
-    engine.dispose()
-
-
 class Recorder:
     def __init__(self) -> None:
         self.calls: list[list[AlertNotice]] = []
@@ -75,19 +67,9 @@ def fire(
     flapping: bool = False,
     **columns: Any,
 ) -> int:
-    labels = {"alertname": rule, "severity": "SEV1", "check": check, "instance": instance}
     with engine.begin() as conn:
-        alert_id = records.open_alert(
-            conn,
-            fingerprint=records.fingerprint(labels),
-            source=AlertSource.RULE,
-            rule=rule,
-            check_id=check,
-            labels=labels,
-            severity="SEV1",
-            status=AlertStatus.FIRING,
-            now=at,
-            message="fired",
+        alert_id = open_rule_alert(
+            conn, rule, check=check, now=at, labels={"instance": instance}, message="fired"
         )
         if flapping or columns:
             conn.execute(
@@ -105,6 +87,23 @@ def resolve(engine: Engine, alert_id: int, at: datetime) -> None:
 def change(engine: Engine, alert_id: int, **columns: Any) -> None:
     with engine.begin() as conn:
         conn.execute(alert.update().where(alert.c.id == alert_id).values(**columns))
+
+
+def silence(
+    engine: Engine, *matchers: str, hours: int, comment: str, now: datetime = T0
+) -> Silence:
+    """ana's silence of ``matchers`` from T0 for ``hours``, created at ``now``."""
+    with engine.begin() as conn:
+        return create_silence(
+            conn,
+            matchers=parse_matchers(matchers),
+            starts_at=T0,
+            ends_at=T0 + timedelta(hours=hours),
+            created_by="ana",
+            comment=comment,
+            now=now,
+            origin="test",
+        )
 
 
 def run(engine: Engine, config: Config, at: datetime, emit: Recorder | None = None) -> list[Any]:
@@ -258,17 +257,7 @@ def test_a_group_that_empties_waits_group_wait_again(engine: Engine) -> None:
 def test_a_silence_mutes_and_its_expiry_unmutes(engine: Engine) -> None:
     config = make_config()
     alert_id = fire(engine)
-    with engine.begin() as conn:
-        quiet = create_silence(
-            conn,
-            matchers=parse_matchers(['alertname="api-down"', "instance=~a|b"]),
-            starts_at=T0,
-            ends_at=T0 + timedelta(hours=1),
-            created_by="ana",
-            comment="deploying",
-            now=T0,
-            origin="test",
-        )
+    quiet = silence(engine, 'alertname="api-down"', "instance=~a|b", hours=1, comment="deploying")
     assert run(engine, config, T0) == []
     with engine.begin() as conn:
         muted = records.get_alert(conn, alert_id)
@@ -293,17 +282,7 @@ def test_a_silenced_alert_drops_out_and_is_new_again_when_the_silence_ends(
     config = make_config()
     first, second = fire(engine), fire(engine, instance="b")
     run(engine, config, T0)
-    with engine.begin() as conn:
-        create_silence(
-            conn,
-            matchers=parse_matchers(["instance=b"]),
-            starts_at=T0,
-            ends_at=T0 + timedelta(hours=5),
-            created_by="ana",
-            comment="known",
-            now=T0 + S,
-            origin="test",
-        )
+    silence(engine, "instance=b", hours=5, comment="known", now=T0 + S)
     # Muted after it was notified: no resolved notice for it, it just leaves the group.
     assert run(engine, config, T0 + 20 * S) == []
     [repeat] = run(engine, config, T0 + timedelta(hours=4))
@@ -317,17 +296,7 @@ def test_an_alert_resolved_while_silenced_sends_no_resolved_notice(engine: Engin
     config = make_config()
     alert_id = fire(engine)
     run(engine, config, T0)
-    with engine.begin() as conn:
-        create_silence(
-            conn,
-            matchers=parse_matchers(["api-down"]),
-            starts_at=T0,
-            ends_at=T0 + timedelta(hours=1),
-            created_by="ana",
-            comment="noisy",
-            now=T0 + S,
-            origin="test",
-        )
+    silence(engine, "api-down", hours=1, comment="noisy", now=T0 + S)
     run(engine, config, T0 + S)
     resolve(engine, alert_id, T0 + 2 * S)
     assert run(engine, config, T0 + 30 * S) == []

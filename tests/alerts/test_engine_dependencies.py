@@ -3,10 +3,9 @@ the root cause's alert instead of paging separately (SQLite and PostgreSQL)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 
-import pytest
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
@@ -18,7 +17,6 @@ from opsbook.checks import service
 from opsbook.checks.models import ProbeResult, State
 from opsbook.clock import FrozenClock
 from opsbook.config import loads
-from opsbook.store import create_engine, upgrade
 
 T0 = datetime(2026, 11, 22, 12, 0, tzinfo=UTC)
 STEP = timedelta(seconds=30)
@@ -83,14 +81,6 @@ class Bench:
         names = [a.labels["alertname"] for n in self.notices for a in n.alerts]
         self.notices.clear()
         return names
-
-
-@pytest.fixture
-def store(store_url: str) -> Iterator[Engine]:
-    engine = create_engine(store_url)
-    upgrade(engine)
-    yield engine
-    engine.dispose()
 
 
 DOWN, UP = State.DOWN, State.UP

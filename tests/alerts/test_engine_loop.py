@@ -15,10 +15,10 @@ import structlog
 from aiohttp import web
 from sqlalchemy.engine import Connection, Engine
 
+from alert_helpers import stored_alerts
 from opsbook.alerts import records
 from opsbook.alerts.engine import AlertEngine
-from opsbook.alerts.models import Alert, AlertNotice, AlertSource, AlertStatus
-from opsbook.alerts.tables import alert
+from opsbook.alerts.models import AlertNotice, AlertSource, AlertStatus
 from opsbook.checks import service
 from opsbook.checks.models import Check, ProbeResult, State
 from opsbook.checks.tables import check_result
@@ -48,13 +48,6 @@ def store(sqlite_url: str) -> Iterator[Engine]:
     engine.dispose()
 
 
-def all_alerts(store: Engine) -> list[Alert]:
-    with store.connect() as conn:
-        return [
-            records.row_to_alert(r) for r in conn.execute(sa.select(alert).order_by(alert.c.id))
-        ]
-
-
 async def eventually(condition: Callable[[], bool], *, polls: int = 1000) -> None:
     """Poll ``condition`` every 10 ms until it holds; fail (not hang) after ``polls`` tries."""
     for _ in range(polls):
@@ -82,7 +75,7 @@ async def test_results_written_by_the_sink_are_evaluated_after_the_commit(store:
     checks = [Check(id=i, spec=spec) for i, spec in config.checks.items()]
     sink = service.StoreSink(store, checks=checks, clock=clock, after_write=engine.on_results)
     await sink.write([down(T0)])
-    (fired,) = all_alerts(store)
+    (fired,) = stored_alerts(store)
     assert fired.status is AlertStatus.FIRING
     assert committed == [1]
 
@@ -100,7 +93,7 @@ async def test_a_failed_evaluation_is_logged_and_the_results_are_not_written_aga
     with structlog.testing.capture_logs() as logs:
         await sink.write([down(T0)])
     # The evaluation's transaction rolled back as a whole; the results stayed, once.
-    assert all_alerts(store) == []
+    assert stored_alerts(store) == []
     with store.connect() as conn:
         assert conn.scalar(sa.select(sa.func.count()).select_from(check_result)) == 1
     (failure,) = [e for e in logs if e["event"] == "alert_evaluation_failed"]
@@ -215,10 +208,10 @@ async def test_due_prometheus_rules_are_queried_before_the_evaluation(
         AlertEngine(prometheus_config(url), store, clock=FrozenClock(T0)).run()
     )
     try:
-        await eventually(lambda: len(all_alerts(store)) == 1)
+        await eventually(lambda: len(stored_alerts(store)) == 1)
     finally:
         await stop(task)
-    (fired,) = all_alerts(store)
+    (fired,) = stored_alerts(store)
     assert fired.labels == {
         "alertname": "instance-down",
         "severity": "SEV2",
@@ -248,4 +241,4 @@ async def test_a_failing_prometheus_is_logged_as_no_data(
     (warning,) = [e for e in logs if e["event"] == "prometheus_rule_no_data"]
     assert warning["rule"] == "instance-down"
     assert "HTTP 400 (bad_data): parse error" in warning["error"]
-    assert all_alerts(store) == []
+    assert stored_alerts(store) == []

@@ -3,22 +3,19 @@ and the expiry of alerts ingested through the Alertmanager API (SQLite and Postg
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 
-import pytest
-import sqlalchemy as sa
 import structlog
 from sqlalchemy.engine import Engine
 
+from alert_helpers import stored_alerts
 from opsbook.alerts import records
 from opsbook.alerts.engine import AlertEngine
 from opsbook.alerts.models import Alert, AlertSource, AlertStatus
 from opsbook.alerts.prometheus import Sample
-from opsbook.alerts.tables import alert
 from opsbook.clock import FrozenClock
 from opsbook.config import loads
-from opsbook.store import create_engine, upgrade
 
 T0 = datetime(2026, 11, 22, 12, 0, tzinfo=UTC)
 s = timedelta(seconds=1)
@@ -55,19 +52,7 @@ class Bench:
         return self.engine.evaluate(self.clock.now(), prometheus=answers).transitions
 
     def alerts(self, rule: str | None = None) -> list[Alert]:
-        query = sa.select(alert).order_by(alert.c.id)
-        if rule is not None:
-            query = query.where(alert.c.rule == rule)
-        with self.store.connect() as conn:
-            return [records.row_to_alert(r) for r in conn.execute(query)]
-
-
-@pytest.fixture
-def store(store_url: str) -> Iterator[Engine]:
-    engine = create_engine(store_url)
-    upgrade(engine)
-    yield engine
-    engine.dispose()
+        return stored_alerts(self.store, rule)
 
 
 def test_each_series_of_the_answer_is_one_alert(store: Engine) -> None:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -12,19 +12,10 @@ from opsbook.alerts.rules import Verdict, verdict
 from opsbook.checks import service
 from opsbook.checks.models import ProbeResult, State, Value
 from opsbook.config.alert_expr import AlertExpr, parse_alert_expr
-from opsbook.store import create_engine, upgrade
 
 T0 = datetime(2026, 11, 22, 12, 0, tzinfo=UTC)
 s = timedelta(seconds=1)
 m = timedelta(minutes=1)
-
-
-@pytest.fixture
-def engine(store_url: str) -> Iterator[Engine]:
-    engine = create_engine(store_url)
-    upgrade(engine)
-    yield engine
-    engine.dispose()
 
 
 def result(

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -22,7 +21,6 @@ from opsbook.alerts.silences import (
 )
 from opsbook.alerts.tables import silence
 from opsbook.errors import Conflict, InputError, NotFound
-from opsbook.store import create_engine, upgrade
 from opsbook.store.audit import list_audit
 
 T0 = datetime(2026, 11, 22, 12, 0, tzinfo=UTC)
@@ -98,14 +96,6 @@ def test_matching_follows_alertmanager(texts: list[str], hit: bool) -> None:
 
 def test_no_matchers_match_nothing() -> None:
     assert matches((), LABELS) is False
-
-
-@pytest.fixture
-def engine(store_url: str) -> Iterator[Engine]:
-    engine = create_engine(store_url)
-    upgrade(engine)
-    yield engine
-    engine.dispose()
 
 
 def _create(engine: Engine, **overrides: Any) -> Silence:

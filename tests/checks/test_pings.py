@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import threading
 import time
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from uuid import UUID, uuid4
 
@@ -19,18 +18,9 @@ from opsbook.checks.models import Check, State
 from opsbook.checks.pings import PingIn, PingTargets, heartbeat_facts, list_pings, record_ping
 from opsbook.clock import FrozenClock
 from opsbook.config import CheckSpec, Config
-from opsbook.store import create_engine, upgrade
 
 T0 = datetime(2026, 6, 1, 12, 0, tzinfo=UTC)
 m = timedelta(minutes=1)
-
-
-@pytest.fixture
-def engine(store_url: str) -> Iterator[Engine]:
-    engine = create_engine(store_url)
-    upgrade(engine)
-    yield engine
-    engine.dispose()
 
 
 def _ping(

@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
-import pytest
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
@@ -14,18 +12,9 @@ from opsbook.checks.models import Check, ProbeResult, State
 from opsbook.checks.tables import check_result, check_rollup, check_state, opsbook_run
 from opsbook.clock import FrozenClock
 from opsbook.config import CheckSpec
-from opsbook.store import create_engine, upgrade
 
 T0 = datetime(2026, 11, 22, 12, 0, tzinfo=UTC)
 EVERY = timedelta(seconds=30)
-
-
-@pytest.fixture
-def engine(store_url: str) -> Iterator[Engine]:
-    engine = create_engine(store_url)
-    upgrade(engine)
-    yield engine
-    engine.dispose()
 
 
 def _check(check_id: str) -> Check:

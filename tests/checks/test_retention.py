@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -19,20 +18,11 @@ from opsbook.clock import FrozenClock
 from opsbook.config import loads
 from opsbook.config.engine import RetentionConfig, SchedulerConfig
 from opsbook.errors import ConfigError
-from opsbook.store import create_engine, upgrade
 
 NOW = datetime(2026, 11, 22, 12, 0, tzinfo=UTC)
 RETENTION = RetentionConfig.model_validate(
     {"raw": "2h", "failures": "1d", "rollups_minute": "3h", "rollups_hour": "2d"}
 )
-
-
-@pytest.fixture
-def engine(store_url: str) -> Iterator[Engine]:
-    engine = create_engine(store_url)
-    upgrade(engine)
-    yield engine
-    engine.dispose()
 
 
 def _seed(engine: Engine) -> None:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import math
 import random
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -12,18 +11,9 @@ from sqlalchemy.engine import Engine
 
 from opsbook.checks import rollups, service
 from opsbook.checks.models import ProbeResult, State
-from opsbook.store import create_engine, upgrade
 
 T0 = datetime(2026, 11, 22, 12, 0, tzinfo=UTC)
 EVERY = timedelta(seconds=30)
-
-
-@pytest.fixture
-def engine(store_url: str) -> Iterator[Engine]:
-    engine = create_engine(store_url)
-    upgrade(engine)
-    yield engine
-    engine.dispose()
 
 
 def _exact(values: list[float], q: float) -> float:

@@ -11,13 +11,14 @@ from zoneinfo import ZoneInfo
 
 import pytest
 import sqlalchemy as sa
+from sqlalchemy.engine import Engine
 
+from alert_helpers import open_rule_alert
 from opsbook.alerts import records
 from opsbook.alerts.dispatch import dispatch
-from opsbook.alerts.models import AlertSource, AlertStatus
+from opsbook.alerts.models import AlertStatus
 from opsbook.alerts.tables import silence
 from opsbook.config import load
-from opsbook.store import create_engine, upgrade
 from opsbook.store.audit import list_audit
 
 # The CLI reads the system clock: the seeds sit around the real now, and no assertion depends
@@ -58,44 +59,30 @@ def config_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, store_url: str)
     return path
 
 
-@pytest.fixture
-def store(store_url: str) -> Any:
-    engine = create_engine(store_url)
-    upgrade(engine)
-    yield engine
-    engine.dispose()
-
-
-def _open(engine: Any, rule: str, check: str, status: AlertStatus, ago: timedelta) -> int:
-    labels = {"alertname": rule, "severity": "SEV1", "check": check}
+def _open(engine: Engine, rule: str, check: str, status: AlertStatus, ago: timedelta) -> int:
     with engine.begin() as conn:
-        return records.open_alert(
+        return open_rule_alert(
             conn,
-            fingerprint=records.fingerprint(labels),
-            source=AlertSource.RULE,
-            rule=rule,
-            check_id=check,
-            labels=labels,
-            severity="SEV1",
+            rule,
+            check=check,
             status=status,
             now=NOW - ago,
             annotations={"summary": f"{check} is down"},
-            message=f"{rule} {status.value}",
         )
 
 
 @pytest.fixture
-def seeded(store: Any, config_file: Path) -> dict[str, int]:
-    api = _open(store, "api-down", "api", AlertStatus.FIRING, timedelta(minutes=12))
-    db = _open(store, "db-down", "db", AlertStatus.FIRING, timedelta(minutes=3))
-    with store.begin() as conn:
+def seeded(engine: Engine, config_file: Path) -> dict[str, int]:
+    api = _open(engine, "api-down", "api", AlertStatus.FIRING, timedelta(minutes=12))
+    db = _open(engine, "db-down", "db", AlertStatus.FIRING, timedelta(minutes=3))
+    with engine.begin() as conn:
         old = records.get_alert(conn, api)
         records.set_status(
             conn, old, AlertStatus.RESOLVED, now=NOW - timedelta(minutes=1), message="resolved"
         )
-    api_again = _open(store, "api-down", "api", AlertStatus.PENDING, timedelta(seconds=30))
+    api_again = _open(engine, "api-down", "api", AlertStatus.PENDING, timedelta(seconds=30))
     config = load(config_file, environ={})
-    with store.begin() as conn:
+    with engine.begin() as conn:
         dispatch(conn, config=config, now=NOW, emit=None)
     return {"resolved": api, "db": db, "pending": api_again}
 
@@ -172,13 +159,13 @@ def test_alerts_show_gives_details_and_the_timeline(
     ],
 )
 def test_alerts_show_refuses_a_bad_id(
-    run_cli: Any, config_file: Path, store: Any, alert_id: str, code: int, message: str
+    run_cli: Any, config_file: Path, engine: Engine, alert_id: str, code: int, message: str
 ) -> None:
     result = run_cli("alerts", "show", alert_id, "--config", str(config_file))
     assert (result.exit_code, result.stderr.strip()) == (code, message)
 
 
-def test_no_alerts(run_cli: Any, config_file: Path, store: Any) -> None:
+def test_no_alerts(run_cli: Any, config_file: Path, engine: Engine) -> None:
     result = run_cli("alerts", "--config", str(config_file))
     assert (result.exit_code, result.stdout.strip()) == (0, "no firing or pending alerts")
 
@@ -190,7 +177,7 @@ def test_an_unmigrated_store_is_one_red_line(run_cli: Any, config_file: Path) ->
     assert "Traceback" not in result.stderr
 
 
-def test_silence_add_list_and_expire(run_cli: Any, config_file: Path, store: Any) -> None:
+def test_silence_add_list_and_expire(run_cli: Any, config_file: Path, engine: Engine) -> None:
     added = run_cli(
         "silence",
         "add",
@@ -224,7 +211,7 @@ def test_silence_add_list_and_expire(run_cli: Any, config_file: Path, store: Any
     assert run_cli("silence", "list", "-c", str(config_file)).stdout.strip() == "no silences"
     with_expired = run_cli("silence", "list", "--expired", "-c", str(config_file)).stdout
     assert "expired" in with_expired
-    with store.begin() as conn:
+    with engine.begin() as conn:
         audit = [(a.action, a.actor, a.origin) for a in list_audit(conn)]
     assert audit == [("silence.expire", "user:ana", "cli"), ("silence.create", "user:ana", "cli")]
     again = run_cli("silence", "expire", silence_id, "--config", str(config_file))
@@ -232,8 +219,8 @@ def test_silence_add_list_and_expire(run_cli: Any, config_file: Path, store: Any
     assert "already expired" in again.stderr
 
 
-def _count(store: Any) -> int:
-    with store.begin() as conn:
+def _count(engine: Engine) -> int:
+    with engine.begin() as conn:
         return int(conn.execute(sa.select(sa.func.count()).select_from(silence)).scalar())
 
 
@@ -274,14 +261,16 @@ def _count(store: Any) -> int:
     ],
 )
 def test_silence_add_refuses_bad_input_naming_the_argument(
-    run_cli: Any, config_file: Path, store: Any, args: list[str], message: str
+    run_cli: Any, config_file: Path, engine: Engine, args: list[str], message: str
 ) -> None:
     result = run_cli("silence", "add", *args, "--config", str(config_file))
     assert (result.exit_code, result.stderr.strip()) == (2, message)
-    assert _count(store) == 0
+    assert _count(engine) == 0
 
 
-def test_silence_add_takes_the_author_option(run_cli: Any, config_file: Path, store: Any) -> None:
+def test_silence_add_takes_the_author_option(
+    run_cli: Any, config_file: Path, engine: Engine
+) -> None:
     result = run_cli(
         "silence",
         "add",
@@ -296,11 +285,11 @@ def test_silence_add_takes_the_author_option(run_cli: Any, config_file: Path, st
         str(config_file),
     )
     assert result.exit_code == 0, result.stderr
-    with store.begin() as conn:
+    with engine.begin() as conn:
         assert list_audit(conn)[0].actor == "user:ben"
 
 
-def test_silence_expire_unknown(run_cli: Any, config_file: Path, store: Any) -> None:
+def test_silence_expire_unknown(run_cli: Any, config_file: Path, engine: Engine) -> None:
     result = run_cli("silence", "expire", "nope", "--config", str(config_file))
     assert (result.exit_code, result.stderr.strip()) == (1, "error: no silence with id 'nope'")
 

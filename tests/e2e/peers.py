@@ -1,9 +1,10 @@
 """Real peers for the alerting tests and benchmarks: Prometheus, Alertmanager and ``opsbook serve``.
 
 Each one runs as its own process (Debian's ``prometheus`` and ``prometheus-alertmanager``; opsbook
-through ``python -m opsbook``), listens on 127.0.0.1 on a free port, keeps its config, data and log
+through ``serving.Server``), listens on 127.0.0.1 on a free port, keeps its config, data and log
 in the directory it is given, and is stopped when its ``with`` block ends. Nothing here imports
-pytest, so ``bench/`` uses it too; tests skip on ``missing()`` themselves.
+pytest, so ``bench/`` uses it too (with ``tests/`` and ``tests/e2e/`` on ``sys.path``); tests skip
+on ``missing()`` themselves.
 
 Waiting is always polling with a deadline (``wait_until``); a timeout names what did not happen
 and shows the end of the peer's log.
@@ -13,15 +14,11 @@ from __future__ import annotations
 
 import contextlib
 import json
-import os
 import shutil
 import signal
 import socket
 import subprocess
-import sys
-import threading
 import time
-import urllib.error
 import urllib.parse
 import urllib.request
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -35,11 +32,11 @@ from opsbook.alerts.models import Alert
 from opsbook.alerts.records import row_to_alert
 from opsbook.alerts.tables import alert as alert_table
 from opsbook.store import create_engine
+from serving import START_TIMEOUT_S, Server, http_json, pinned, serve_env
 
 PROMETHEUS = "prometheus"
 ALERTMANAGER = "prometheus-alertmanager"
 PROMTOOL = "promtool"
-START_TIMEOUT_S = 30.0
 
 T = TypeVar("T")
 
@@ -84,38 +81,12 @@ def wait_until(
         time.sleep(interval_s)
 
 
-def http_json(
-    method: str,
-    url: str,
-    body: object = None,
-    *,
-    token: str | None = None,
-    timeout_s: float = 10.0,
-) -> tuple[int, Any]:
-    """One request; returns the status and the decoded JSON body (``None`` when empty).
-
-    HTTP error statuses are returned, not raised; connection errors raise ``OSError``.
-    """
-    data = json.dumps(body).encode() if body is not None else None
-    request = urllib.request.Request(url, data=data, method=method)
-    if data is not None:
-        request.add_header("Content-Type", "application/json")
-    if token is not None:
-        request.add_header("Authorization", f"Bearer {token}")
-    try:
-        with urllib.request.urlopen(request, timeout=timeout_s) as response:
-            status, raw = response.status, response.read()
-    except urllib.error.HTTPError as exc:
-        status, raw = exc.code, exc.read()
-    return status, json.loads(raw) if raw.strip() else None
-
-
 @dataclass
 class Peer:
     """One running peer: its process, base URL and log file."""
 
     name: str
-    process: subprocess.Popen[bytes]
+    process: subprocess.Popen[Any]
     url: str
     log_path: Path
     lines: list[str] = field(default_factory=list)
@@ -162,11 +133,6 @@ def _read(path: Path) -> str:
         return ""
 
 
-def _pinned(command: list[str], cpus: str | None) -> list[str]:
-    # taskset execs the command, so the pid is the peer's and every thread it ever starts is pinned.
-    return ["taskset", "-c", cpus, *command] if cpus is not None else command
-
-
 @contextlib.contextmanager
 def _running(
     name: str, command: list[str], workdir: Path, *, url: str, ready_path: str, cpus: str | None
@@ -174,7 +140,7 @@ def _running(
     log_path = workdir / f"{name}.log"
     with log_path.open("wb") as log:
         process = subprocess.Popen(
-            _pinned(command, cpus), stdin=subprocess.DEVNULL, stdout=log, stderr=log
+            pinned(command, cpus), stdin=subprocess.DEVNULL, stdout=log, stderr=log
         )
     peer = Peer(name, process, url, log_path)
     try:
@@ -352,12 +318,6 @@ def alertmanager(workdir: Path, *, config: str, cpus: str | None = None) -> Iter
 # opsbook serve
 
 
-def opsbook_env(database_url: str) -> dict[str, str]:
-    """This process' environment without any ``OPSBOOK_*`` setting, plus the store URL."""
-    base = {k: v for k, v in os.environ.items() if not k.startswith("OPSBOOK_")}
-    return {**base, "OPSBOOK_DATABASE_URL": database_url}
-
-
 @contextlib.contextmanager
 def opsbook_serve(
     workdir: Path,
@@ -373,54 +333,15 @@ def opsbook_serve(
     home.mkdir(parents=True, exist_ok=True)
     config_file = home / "opsbook.yaml"
     config_file.write_text(config, encoding="utf-8")
-    env = opsbook_env(database_url)
-    command = [
-        sys.executable,
-        "-m",
-        "opsbook",
-        "serve",
-        "--config",
-        str(config_file),
-        "--port",
-        "0",
-    ]
     log_path = home / "opsbook.log"
-    process = subprocess.Popen(
-        _pinned(command, cpus),
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        env=env,
-    )
-    peer = Peer("opsbook", process, "", log_path)
-    listening = threading.Event()
-
-    def read() -> None:
-        assert process.stderr is not None
-        with log_path.open("w") as log:
-            for raw in process.stderr:
-                line = raw.decode(errors="replace")
-                peer.lines.append(line)
-                log.write(line)
-                log.flush()
-                if '"listening"' in line and not peer.url:
-                    with contextlib.suppress(ValueError, KeyError):
-                        peer.url = json.loads(line)["url"]
-                        listening.set()
-        listening.set()
-
-    reader = threading.Thread(target=read, name="opsbook-serve-log", daemon=True)
-    reader.start()
+    server = Server(config_file, env=serve_env(database_url), cpus=cpus, log_path=log_path)
+    peer = Peer("opsbook", server.process, server.url, log_path, server.lines)
     try:
-        if not listening.wait(START_TIMEOUT_S) or not peer.url:
-            raise RuntimeError(f"opsbook serve did not start\n{peer.log_tail()}")
         peer.wait_ready("/health")
         yield peer
     finally:
         peer.stop()
-        reader.join(timeout=5)
-        if process.stderr is not None:
-            process.stderr.close()
+        server.close()
 
 
 # ---------------------------------------------------------------------------------------------

@@ -1,16 +1,14 @@
-"""Fixtures of the notify tests: a real webhook receiver on 127.0.0.1, a migrated store, a clock."""
+"""Fixtures of the notify tests: a real webhook receiver on 127.0.0.1 and a clock."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 
 import pytest
 from aiohttp import web
 from notify_helpers import T0, Sink
-from sqlalchemy.engine import Engine
 
 from opsbook.clock import FrozenClock
-from opsbook.store import create_engine, upgrade
 
 
 @pytest.fixture
@@ -26,14 +24,6 @@ async def sink() -> AsyncIterator[Sink]:
     recorder.url = f"http://{host}:{port}"
     yield recorder
     await runner.cleanup()
-
-
-@pytest.fixture
-def engine(store_url: str) -> Iterator[Engine]:
-    engine = create_engine(store_url)
-    upgrade(engine)
-    yield engine
-    engine.dispose()
 
 
 @pytest.fixture

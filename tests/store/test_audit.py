@@ -1,23 +1,14 @@
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
-from opsbook.store import create_engine, list_audit, record_audit, upgrade
+from opsbook.store import list_audit, record_audit
 
 T0 = datetime(2026, 3, 1, 12, 0, 0, 123456, tzinfo=UTC)
-
-
-@pytest.fixture
-def engine(store_url: str) -> Iterator[Engine]:
-    engine = create_engine(store_url)
-    upgrade(engine)
-    yield engine
-    engine.dispose()
 
 
 def test_an_event_round_trips_with_an_aware_utc_time(engine: Engine) -> None:

@@ -48,16 +48,18 @@ def clock() -> FrozenClock:
 
 @pytest.fixture
 def make_app(registry: CollectorRegistry, clock: FrozenClock) -> Iterator[Callable[..., FastAPI]]:
-    """Build an app on store ``url``, with this test's registry and frozen clock by default.
+    """Build an app of ``config`` (``service: t`` by default) on store ``url``, with this test's
+    registry and frozen clock by default.
 
     Engines are disposed at teardown too, for tests that never run the app's lifespan.
     """
     built: list[FastAPI] = []
 
-    def build(url: str, **kwargs: Any) -> FastAPI:
+    def build(url: str, *, config: Config | None = None, **kwargs: Any) -> FastAPI:
         kwargs.setdefault("registry", registry)
         kwargs.setdefault("clock", clock)
-        app = create_app(make_config(), environ={"OPSBOOK_DATABASE_URL": url}, **kwargs)
+        config = config if config is not None else make_config()
+        app = create_app(config, environ={"OPSBOOK_DATABASE_URL": url}, **kwargs)
         built.append(app)
         return app
 

@@ -11,9 +11,10 @@ import sqlalchemy as sa
 from fastapi.testclient import TestClient
 from prometheus_client import CollectorRegistry
 
+from alert_helpers import open_rule_alert
 from opsbook.alerts import records
 from opsbook.alerts.dispatch import dispatch
-from opsbook.alerts.models import AlertSource, AlertStatus
+from opsbook.alerts.models import AlertStatus
 from opsbook.alerts.tables import silence
 from opsbook.clock import FrozenClock
 from opsbook.config import Config
@@ -50,22 +51,11 @@ class Api:
         self.client, self.url, self.clock, self.config = client, url, clock, config
 
     def fire(self, rule: str, check: str, *, at: datetime, status: AlertStatus) -> int:
-        labels = {"alertname": rule, "severity": "SEV1", "check": check}
         engine = create_engine(self.url)
         try:
             with engine.begin() as conn:
-                return records.open_alert(
-                    conn,
-                    fingerprint=records.fingerprint(labels),
-                    source=AlertSource.RULE,
-                    rule=rule,
-                    check_id=check,
-                    labels=labels,
-                    severity="SEV1",
-                    status=status,
-                    now=at,
-                    values={"state": "down"},
-                    message=f"{rule} {status.value}",
+                return open_rule_alert(
+                    conn, rule, check=check, status=status, now=at, values={"state": "down"}
                 )
         finally:
             engine.dispose()
