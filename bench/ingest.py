@@ -38,6 +38,7 @@ from rich.console import Console
 from rich.table import Table
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))  # serving, for peers
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests" / "e2e"))
 from _peers import cpu_seconds, rss_bytes
 from peers import ALERTMANAGER, Peer, alertmanager, missing, opsbook_serve, stored_alerts

@@ -10,20 +10,18 @@ import hashlib
 import hmac
 import json
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
-from prometheus_client import CollectorRegistry
 from sqlalchemy.engine import Engine
 
+from alert_helpers import alertmanager_webhook, pagerduty_trigger
 from opsbook.alerts.models import Alert, AlertStatus
 from opsbook.alerts.service import list_alerts
-from opsbook.clock import FrozenClock
 from opsbook.config import Config
-from opsbook.web import create_app
 
 PROM_TOKEN = "prom-token-0123456789abc"
 HOOK_TOKEN = "hook-token-0123456789abc"
@@ -55,41 +53,14 @@ PROMETHEUS_BATCH = [
     },
     {"labels": {"alertname": "Watchdog"}},
 ]
-AM_WEBHOOK: dict[str, Any] = {
-    "receiver": "opsbook",
-    "status": "firing",
-    "alerts": [
-        {
-            "status": "firing",
-            "labels": {"alertname": "HealthCheckFailed", "service": "api", "severity": "page"},
-            "annotations": {"summary": "api /healthz failing"},
-            "startsAt": "2025-12-31T23:59:10Z",
-            "endsAt": "0001-01-01T00:00:00Z",
-            "generatorURL": "http://opsbook.local/checks/api",
-            "fingerprint": "f98206f0ff0041f6",
-        }
-    ],
-    "groupLabels": {"alertname": "HealthCheckFailed"},
-    "commonLabels": {"alertname": "HealthCheckFailed"},
-    "commonAnnotations": {},
-    "externalURL": "http://127.0.0.1:29393",
-    "version": "4",
-    "groupKey": '{}:{alertname="HealthCheckFailed"}',
-    "truncatedAlerts": 0,
-    "notification_reason": "first notification",
-    "routeLabels": {},
-}
-PD_TRIGGER: dict[str, Any] = {
-    "routing_key": PD_KEY,
-    "event_action": "trigger",
-    "dedup_key": "srv01/HTTP",
-    "payload": {
-        "summary": "DISK at 99% on machine prod-datapipe03.example.com",
-        "source": "prod-datapipe03.example.com",
-        "severity": "critical",
-        "custom_details": {"free space": "1%"},
-    },
-}
+AM_WEBHOOK = alertmanager_webhook(
+    starts_at="2025-12-31T23:59:10Z",
+    receiver="opsbook",
+    commonLabels={"alertname": "HealthCheckFailed"},
+    notification_reason="first notification",
+    routeLabels={},
+)
+PD_TRIGGER = pagerduty_trigger(PD_KEY)
 
 
 class Waker:
@@ -105,12 +76,8 @@ class Waker:
 
 
 @pytest.fixture
-def app(store_url: str, registry: CollectorRegistry, clock: FrozenClock) -> Iterator[FastAPI]:
-    app = create_app(
-        CONFIG, environ={"OPSBOOK_DATABASE_URL": store_url}, registry=registry, clock=clock
-    )
-    yield app
-    app.state.services.engine.dispose()
+def app(make_app: Callable[..., FastAPI], store_url: str) -> FastAPI:
+    return make_app(store_url, config=CONFIG)
 
 
 @pytest.fixture

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import timedelta
 from typing import Any
 
@@ -11,12 +11,10 @@ import pytest
 import yaml
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
-from prometheus_client import CollectorRegistry
 
 from opsbook.clock import FrozenClock
 from opsbook.config import Config
 from opsbook.store import list_audit
-from opsbook.web import create_app
 
 TOKEN = "prom-token-0123456789abc"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
@@ -57,12 +55,8 @@ class Waker:
 
 
 @pytest.fixture
-def app(store_url: str, registry: CollectorRegistry, clock: FrozenClock) -> Iterator[FastAPI]:
-    app = create_app(
-        CONFIG, environ={"OPSBOOK_DATABASE_URL": store_url}, registry=registry, clock=clock
-    )
-    yield app
-    app.state.services.engine.dispose()
+def app(make_app: Callable[..., FastAPI], store_url: str) -> FastAPI:
+    return make_app(store_url, config=CONFIG)
 
 
 @pytest.fixture

@@ -4,23 +4,20 @@ query alerts, add, update, query and expire silences, show the config."""
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import subprocess
-import sys
-import threading
-import urllib.request
-from collections.abc import Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+
+from serving import Server
 
 pytestmark = [
     pytest.mark.slow,
     pytest.mark.skipif(shutil.which("amtool") is None, reason="amtool is not installed"),
 ]
 
-START_TIMEOUT_S = 30.0
 TOKEN = "amtool-token-0123456789abc"
 CONFIG = f"""\
 service: t
@@ -34,59 +31,12 @@ BATCH = [
 ]
 
 
-class Server:
-    def __init__(self, config: Path, env: dict[str, str]) -> None:
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", "opsbook", "serve", "--config", str(config), "--port", "0"],
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.PIPE,
-            text=True,
-            env=env,
-        )
-        self.url = ""
-        self.lines: list[str] = []
-        self._listening = threading.Event()
-        threading.Thread(target=self._read, daemon=True).start()
-        assert self._listening.wait(START_TIMEOUT_S), "\n".join(self.lines)
-        assert self.url, "server exited before listening:\n" + "\n".join(self.lines)
-
-    def _read(self) -> None:
-        assert self.process.stderr is not None
-        for line in self.process.stderr:
-            self.lines.append(line)
-            if '"listening"' in line:
-                self.url = json.loads(line)["url"]
-                self._listening.set()
-        self._listening.set()
-
-    def stop(self) -> None:
-        if self.process.poll() is None:
-            self.process.terminate()
-        self.process.wait(timeout=20)
-        if self.process.stderr is not None:
-            self.process.stderr.close()
-
-
 @pytest.fixture
-def server(tmp_path: Path) -> Iterator[Server]:
-    config = tmp_path / "opsbook.yaml"
-    config.write_text(CONFIG, encoding="utf-8")
-    base = {k: v for k, v in os.environ.items() if not k.startswith("OPSBOOK_")}
-    env = {**base, "OPSBOOK_DATABASE_URL": f"sqlite:///{tmp_path / 'store.db'}"}
-    server = Server(config, env)
-    try:
-        request = urllib.request.Request(
-            server.url + "/api/v2/alerts",
-            data=json.dumps(BATCH).encode(),
-            headers={"Authorization": f"Bearer {TOKEN}", "Content-Type": "application/json"},
-            method="POST",
-        )
-        with urllib.request.urlopen(request, timeout=10) as response:
-            assert response.status == 200
-        yield server
-    finally:
-        server.stop()
+def server(serve: Callable[..., Server], sqlite_url: str) -> Server:
+    server = serve(CONFIG, database_url=sqlite_url)
+    status, _ = server.request_json("POST", "/api/v2/alerts", BATCH, token=TOKEN)
+    assert status == 200
+    return server
 
 
 @pytest.fixture

@@ -105,11 +105,12 @@ def create_app(
     app = FastAPI(title="opsbook", version=__version__, lifespan=lifespan)
     app.state.services = services
     errors.install(app)
+    # Routes match in this order: the hottest (Prometheus posting alerts) first.
+    app.include_router(ingest_router)
     app.include_router(health.router)
     app.include_router(pings.router)
     app.include_router(checks_router)
     app.include_router(alerts_router)
-    app.include_router(ingest_router)
     app.include_router(alertmanager_router)
     app.add_middleware(RequestObserver, metrics=metrics, clock=clock, router=app.router)
     return app
