@@ -10,6 +10,9 @@ from typing import Any
 
 import pytest
 
+from alert_helpers import open_rule_alert
+from opsbook.alerts.models import AlertStatus
+from opsbook.alerts.tables import alert as alert_table
 from opsbook.checks import service
 from opsbook.checks.models import ProbeResult, State
 from opsbook.cli import app as cli_app
@@ -151,3 +154,39 @@ def test_latency_is_red_where_it_misses_the_slo(
 
     text = _ms(value_ms, target)
     assert (text.plain, text.style) == (shown, style)
+
+
+def test_it_lists_firing_alerts_and_why_one_is_held(
+    run_cli: Any, config_file: Path, store_url: str
+) -> None:
+    _seed(store_url)
+    engine = create_engine(store_url)
+    now = datetime.now(UTC)
+    try:
+        with engine.begin() as conn:
+            open_rule_alert(conn, "api-down", check="api", now=now)
+            held = open_rule_alert(conn, "slow-tcp", check="slow", now=now)
+            conn.execute(
+                alert_table.update()
+                .where(alert_table.c.id == held)
+                .values(suppressed_reason="db is down")
+            )
+            open_rule_alert(conn, "db-slow", check="db", now=now, status=AlertStatus.PENDING)
+    finally:
+        engine.dispose()
+    result = run_cli("status", "--config", str(config_file))
+    assert result.exit_code == 0, result.stderr
+    lines = result.stdout.splitlines()
+    start = lines.index("2 firing:")
+    assert lines[start + 1 : start + 3] == [
+        "  SEV1 api-down (opsbook alerts show 1)",
+        "  SEV1 slow-tcp (opsbook alerts show 2)  held: suppressed: db is down",
+    ]
+    assert "db-slow" not in result.stdout  # pending, not firing
+
+
+def test_it_says_when_nothing_fires(run_cli: Any, config_file: Path, store_url: str) -> None:
+    _seed(store_url)
+    result = run_cli("status", "--config", str(config_file))
+    assert result.exit_code == 0, result.stderr
+    assert result.stdout.rstrip().endswith("no alerts firing")

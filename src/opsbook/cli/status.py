@@ -9,10 +9,13 @@ from typing import Annotated
 
 import typer
 from rich import box
+from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 from sqlalchemy.engine import Connection
 
+from opsbook.alerts import service as alert_service
+from opsbook.alerts.models import Alert, AlertStatus
 from opsbook.checks import service
 from opsbook.checks.models import State
 from opsbook.checks.rollups import WindowStats
@@ -113,6 +116,7 @@ def status(ctx: typer.Context, config: ConfigOption = Path("opsbook.yaml")) -> N
         with engine.begin() as conn:
             for check_id, spec in loaded.checks.items():
                 table.add_row(*_row(conn, check_id, spec, now, cells=cells))
+            firing = alert_service.list_alerts(conn, statuses=[AlertStatus.FIRING])
     finally:
         engine.dispose()
     if not loaded.checks:
@@ -126,3 +130,19 @@ def status(ctx: typer.Context, config: ConfigOption = Path("opsbook.yaml")) -> N
         style="dim",
         highlight=False,
     )
+    _print_firing(cli.console, firing)
+
+
+def _print_firing(console: Console, firing: list[Alert]) -> None:
+    """One line per firing alert under the table: what pages, and what is held back and why."""
+    if not firing:
+        console.print("no alerts firing", style="green", highlight=False)
+        return
+    console.print(f"{len(firing)} firing:", style="bold red", highlight=False)
+    for alert in sorted(firing, key=lambda a: (a.severity, a.id)):
+        name = alert.labels.get("alertname", alert.rule or "?")
+        line = Text(f"  {alert.severity} {name} (opsbook alerts show {alert.id})")
+        why = alert_service.mute_reason(alert)
+        if why:
+            line.append(f"  held: {why}", style="dim")
+        console.print(line, highlight=False, soft_wrap=True)
