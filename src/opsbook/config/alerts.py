@@ -14,12 +14,21 @@ from collections.abc import Collection, Mapping
 from datetime import datetime, timedelta
 from typing import Annotated, Any
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Discriminator,
+    Field,
+    Tag,
+    field_validator,
+    model_validator,
+)
 
 from opsbook.config.alert_expr import AlertExpr
 from opsbook.config.fields import CronText, HttpUrl, SeverityName, Slug, Timezone
 from opsbook.config.located import located_error
-from opsbook.config.templates import check_template
+from opsbook.config.templates import MESSAGE_VARIABLES, SHIPPED_MESSAGES, check_template
 from opsbook.config.units import Duration, format_duration, parse_duration
 from opsbook.redaction import Secret
 
@@ -321,13 +330,140 @@ class WebhookChannel(_Model):
         return value
 
 
+_ADDRESS = re.compile(r"[^@\s<>,;\"]+@[^@\s<>,;\"]+")
+
+
+def _address(value: str) -> str:
+    # A bare addr-spec only: a display name or a line break could inject headers.
+    if not _ADDRESS.fullmatch(value):
+        raise ValueError(f"{value!r} is not an email address (use e.g. oncall@example.com)")
+    return value
+
+
+Address = Annotated[str, AfterValidator(_address)]
+
+
+class SmtpChannel(_Model):
+    """Send each notification as a plain-text email through an SMTP server.
+
+    ``tls``: connect with implicit TLS (SMTPS, port 465 by default); ``starttls``: upgrade a
+    plain connection with STARTTLS. ``port`` defaults to 465 with ``tls``, else 25.
+    """
+
+    to: list[Address] = Field(min_length=1)
+    from_: Address = Field(default="opsbook@localhost", alias="from")
+    host: str = Field(default="127.0.0.1", min_length=1)
+    port: int | None = Field(default=None, ge=1, le=65535)
+    username: str | None = None
+    password: Secret | None = None
+    starttls: bool = False
+    tls: bool = False
+    timeout: Duration = timedelta(seconds=10)
+
+    @field_validator("to", mode="before")
+    @classmethod
+    def _one_or_many(cls, value: Any) -> Any:
+        return [value] if isinstance(value, str) else value
+
+    @model_validator(mode="after")
+    def _consistent(self) -> SmtpChannel:
+        if self.tls and self.starttls:
+            raise ValueError("set tls (SMTPS, port 465) or starttls (upgrade on 25/587), not both")
+        if (self.username is None) != (self.password is None):
+            missing = "password" if self.password is None else "username"
+            raise located_error(f"{missing} is required with {_other(missing)}", missing)
+        if self.timeout <= timedelta():
+            raise located_error("timeout must be longer than 0s", "timeout")
+        return self
+
+    @property
+    def effective_port(self) -> int:
+        if self.port is not None:
+            return self.port
+        return 465 if self.tls else 25
+
+
+def _other(name: str) -> str:
+    return "username" if name == "password" else "password"
+
+
+def _apprise_url(value: Secret) -> Secret:
+    scheme, sep, rest = value.reveal().partition("://")
+    if not sep or not rest or not re.fullmatch(r"[a-zA-Z][a-zA-Z0-9+.-]*", scheme):
+        # Never repeat the value: Apprise URLs carry tokens.
+        raise ValueError(
+            "not an Apprise URL (use e.g. slack://TokenA/TokenB/TokenC, ntfys://topic)"
+        )
+    return value
+
+
+class MessageTemplate(_Model):
+    """A channel's own message: ``subject`` (the email subject, the chat title) and ``body``,
+    Jinja2 templates; a part left out is the channel kind's shipped default."""
+
+    subject: str | None = None
+    body: str | None = None
+
+    @model_validator(mode="after")
+    def _valid(self) -> MessageTemplate:
+        for part in ("subject", "body"):
+            text = getattr(self, part)
+            problem = None if text is None else check_template(text, variables=MESSAGE_VARIABLES)
+            if problem:
+                raise located_error(problem, part)
+        return self
+
+
+CHANNEL_KINDS = ("webhook", "smtp", "apprise")
+
+
+def _template_form(value: Any) -> str:
+    # Tells pydantic which form it is, so an error reports that form's problem only.
+    return "name" if isinstance(value, str) else "own"
+
+
 class Channel(_Model):
-    """Where notifications go. Issue 5 adds ``apprise`` and ``smtp`` beside ``webhook``."""
+    """Where notifications go. Exactly one kind: ``webhook``, ``smtp`` or ``apprise``.
+
+    ``template`` (smtp and apprise only) is a shipped template's name or a ``MessageTemplate``;
+    without it the kind's default (``email`` or ``chat``) is used.
+    """
 
     webhook: WebhookChannel | None = None
+    smtp: SmtpChannel | None = None
+    apprise: Annotated[Secret, AfterValidator(_apprise_url)] | None = None
+    template: (
+        Annotated[
+            Annotated[str, Tag("name")] | Annotated[MessageTemplate, Tag("own")],
+            Discriminator(_template_form),
+        ]
+        | None
+    ) = None
+
+    @field_validator("template", mode="before")
+    @classmethod
+    def _template_name(cls, value: Any) -> Any:
+        if isinstance(value, str) and value not in SHIPPED_MESSAGES:
+            raise ValueError(
+                f"{value!r} is not a shipped template (use {', '.join(SHIPPED_MESSAGES)}, "
+                "or a mapping with subject and body)"
+            )
+        return value
 
     @model_validator(mode="after")
     def _one_kind(self) -> Channel:
-        if self.webhook is None:
-            raise ValueError("set the channel's kind: webhook")
+        kinds = [k for k in CHANNEL_KINDS if getattr(self, k) is not None]
+        if len(kinds) != 1:
+            found = ", ".join(kinds) or "none"
+            raise ValueError(f"set exactly one of webhook, smtp or apprise (found {found})")
+        if self.template is not None and self.webhook is not None:
+            raise located_error(
+                "a webhook sends Alertmanager's JSON, not a template: template is for smtp and "
+                "apprise channels",
+                "template",
+            )
         return self
+
+    @property
+    def kind(self) -> str:
+        return next(k for k in CHANNEL_KINDS if getattr(self, k) is not None)

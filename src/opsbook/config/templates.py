@@ -22,6 +22,15 @@ ANNOTATION_VARIABLES = frozenset(
 )
 """What an annotation template may use (see ``docs/alert-rules.md``)."""
 
+MESSAGE_VARIABLES = frozenset(
+    {"status", "severity", "names", "alerts", "channel", "reason", "group", "external_url", "at"}
+)
+"""What a channel's message template may use (see ``docs/notifications.md``)."""
+
+SHIPPED_MESSAGES = ("chat", "chat-update", "email", "status-update")
+"""The message templates opsbook ships (``opsbook/notify/templates/<name>.{subject,body}.j2``),
+which a channel may name as its ``template``."""
+
 _BLOCK = re.compile(r"({{.*?}}|{%.*?%})", re.DOTALL)
 _PROMETHEUS_VARIABLE = re.compile(r"\$(value|labels)\b")
 
@@ -38,8 +47,9 @@ def _environment() -> SandboxedEnvironment:
     return SandboxedEnvironment(autoescape=False, keep_trailing_newline=True)
 
 
-def check_template(text: str) -> str | None:
-    """None when ``text`` is a valid annotation template, else what is wrong, in a sentence."""
+def check_template(text: str, *, variables: frozenset[str] = ANNOTATION_VARIABLES) -> str | None:
+    """None when ``text`` is a valid template using only ``variables`` (by default an
+    annotation's), else what is wrong, in a sentence."""
     source = prometheus_compatible(text)
     try:
         tree = _environment().parse(source)
@@ -47,9 +57,9 @@ def check_template(text: str) -> str | None:
         names = meta.find_undeclared_variables(tree)
     except TemplateSyntaxError as exc:
         return f"template error on line {exc.lineno} of the template: {exc.message or exc}"
-    unknown = sorted(names - ANNOTATION_VARIABLES)
+    unknown = sorted(names - variables)
     if unknown:
-        known = ", ".join(sorted(ANNOTATION_VARIABLES))
+        known = ", ".join(sorted(variables))
         return f"unknown template variable {', '.join(unknown)} (use {known})"
     return None
 

@@ -20,7 +20,7 @@ from sqlalchemy.engine import Engine
 from opsbook.clock import SYSTEM_CLOCK, Clock
 from opsbook.config import Config
 from opsbook.errors import DeliveryError
-from opsbook.notify import outbox, retry, webhook
+from opsbook.notify import apprise, outbox, retry, smtp, webhook
 from opsbook.notify.outbox import Pending
 
 log = structlog.get_logger(__name__)
@@ -90,6 +90,7 @@ class Deliverer:
         self._drain_timeout = drain_timeout
         self._rng = rng or random.Random()
         timeouts = [c.webhook.timeout for c in config.channels.values() if c.webhook is not None]
+        timeouts += [c.smtp.timeout for c in config.channels.values() if c.smtp is not None]
         self.lease = max(MIN_LEASE, 2 * max(timeouts, default=timedelta()) + timedelta(seconds=30))
         self._wake = asyncio.Event()
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -231,16 +232,23 @@ class Deliverer:
             raise DeliveryError(
                 f"channel {item.channel!r} is not in the config any more", permanent=True
             )
-        if channel.webhook is None:
-            raise DeliveryError(
-                f"channel {item.channel!r} has no kind opsbook can send to", permanent=True
+        if channel.smtp is not None:
+            await smtp.send(channel.smtp, item.payload, idempotency_key=item.idempotency_key)
+        elif channel.apprise is not None:
+            await apprise.send(channel.apprise, item.payload)
+        elif channel.webhook is not None:
+            if "version" not in item.payload:
+                raise DeliveryError(
+                    "the notification was not rendered as a webhook body "
+                    "(did the channel change kind?)",
+                    permanent=True,
+                )
+            await webhook.send(
+                session,
+                channel.webhook,
+                webhook.encode(item.payload),
+                idempotency_key=item.idempotency_key,
             )
-        await webhook.send(
-            session,
-            channel.webhook,
-            webhook.encode(item.payload),
-            idempotency_key=item.idempotency_key,
-        )
 
     def _release(self, notification_id: int) -> None:
         with self._engine.begin() as conn:

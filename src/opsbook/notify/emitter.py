@@ -12,9 +12,13 @@ from sqlalchemy.engine import Connection
 from opsbook.alerts.models import AlertNotice
 from opsbook.clock import SYSTEM_CLOCK, Clock
 from opsbook.config import Config
-from opsbook.notify import outbox
+from opsbook.config.alerts import Channel
+from opsbook.notify import outbox, render
+from opsbook.notify.apprise import apprise_payload
+from opsbook.notify.smtp import email_payload
 from opsbook.notify.tables import notification
 from opsbook.notify.webhook import render_alertmanager_payload
+from opsbook.types import JSONValue
 
 log = structlog.get_logger(__name__)
 
@@ -47,15 +51,37 @@ class OutboxEmitter:
     def __call__(self, conn: Connection, notices: Sequence[AlertNotice]) -> None:
         items: list[outbox.NewNotification] = []
         for notice in notices:
-            if notice.receiver not in self._config.channels:
+            channel = self._config.channels.get(notice.receiver)
+            if channel is None:
                 log.warning("notice_for_unknown_channel", channel=notice.receiver, key=notice.key)
                 continue
             items.append(
                 outbox.NewNotification(
                     channel=notice.receiver,
                     kind="alert",
-                    payload=render_alertmanager_payload(notice),
+                    payload=self.payload(channel, notice),
                     idempotency_key=idempotency_key(notice),
                 )
             )
         outbox.enqueue_many(conn, items, now=self._clock.now())
+
+    def payload(self, channel: Channel, notice: AlertNotice) -> dict[str, JSONValue]:
+        """What is stored for ``channel``: rendered now, so every retry sends the same bytes.
+
+        A channel's own template that fails while rendering (``{{ alerts[9].name }}`` with one
+        alert) is logged and replaced by the kind's shipped default: a broken template must
+        not lose the page.
+        """
+        if channel.webhook is not None:
+            return render_alertmanager_payload(notice)
+        values = render.variables(notice, severities=list(self._config.severities))
+        try:
+            message = render.render(render.sources(channel.kind, channel.template), values)
+        except ValueError as exc:
+            log.warning("notification_template_failed", channel=notice.receiver, error=str(exc))
+            message = render.render(render.sources(channel.kind, None), values)
+        if channel.smtp is not None:
+            return email_payload(subject=message.subject, body=message.body, to=channel.smtp.to)
+        return apprise_payload(
+            title=message.subject, body=message.body, resolved=notice.status == "resolved"
+        )
