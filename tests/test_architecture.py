@@ -19,6 +19,7 @@ ALLOWED: dict[str, tuple[str, ...]] = {
     "demo": (),
     "alerts": ("opsbook.config", "opsbook.store", "opsbook.checks"),
     "notify": ("opsbook.config", "opsbook.store", "opsbook.alerts"),
+    "oncall": ("opsbook.config",),
 }
 
 

@@ -319,7 +319,8 @@ def test_it_rejects_an_unsupported_tag() -> None:
             "service: shop\na: &a [*a]\n",
             "opsbook.yaml:2:1: a: unknown key 'a' (expected one of: "
             "service, timezone, server, store, severities, components, checks, "
-            "scheduler, retention, pings, alerts, alerting, maintenance, integrations, channels)",
+            "scheduler, retention, pings, alerts, alerting, maintenance, integrations, channels, "
+            "oncall)",
         ),
     ],
 )

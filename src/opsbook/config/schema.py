@@ -13,6 +13,7 @@ from opsbook.config.checks import CheckSpec
 from opsbook.config.engine import RetentionConfig, SchedulerConfig
 from opsbook.config.fields import HttpUrl, ServiceName, SeverityName, Slug, Timezone
 from opsbook.config.located import UNKNOWN_CHECK, located_error
+from opsbook.config.oncall import OncallConfig, oncall_problems
 from opsbook.config.pings import PingsConfig
 from opsbook.config.references import check_references
 from opsbook.config.structure import unknown_check_message
@@ -86,6 +87,20 @@ class Config(_Model):
     maintenance: dict[Slug, MaintenanceWindow] = {}
     integrations: dict[Slug, Integration] = {}
     channels: dict[Slug, Channel] = {}
+    oncall: OncallConfig = OncallConfig()
+
+    @model_validator(mode="after")
+    def _oncall_references(self) -> Config:
+        problems = oncall_problems(self.oncall, channels=self.channels)
+        if problems:
+            raise ValidationError.from_exception_data(
+                type(self).__name__,
+                [
+                    InitErrorDetails(type=located_error(message, *at), loc=(), input=None)
+                    for at, message in problems
+                ],
+            )
+        return self
 
     @model_validator(mode="after")
     def _known_checks(self) -> Config:

@@ -32,6 +32,7 @@ from opsbook.web.api import checks_router
 from opsbook.web.api.alertmanager import router as alertmanager_router
 from opsbook.web.api.alerts import router as alerts_router
 from opsbook.web.api.ingest import router as ingest_router
+from opsbook.web.api.oncall import router as oncall_router
 from opsbook.web.deps import Services
 from opsbook.web.metrics import Metrics
 from opsbook.web.middleware import RequestObserver
@@ -112,6 +113,7 @@ def create_app(
     app.include_router(checks_router)
     app.include_router(alerts_router)
     app.include_router(alertmanager_router)
+    app.include_router(oncall_router)
     app.add_middleware(RequestObserver, metrics=metrics, clock=clock, router=app.router)
     return app
 

@@ -1,0 +1,122 @@
+"""``opsbook oncall who`` and ``opsbook oncall schedule NAME``."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+CONFIG = """\
+service: shop
+timezone: Europe/Berlin
+oncall:
+  people:
+    ana: {name: Ana Silva}
+    ben: {name: Ben Okafor}
+    cy: {name: Cy Lindqvist-Montgomery-Featherstonehaugh}
+  schedules:
+    primary:
+      rotation: weekly
+      handoff: "mon 09:00"
+      people: [ana, ben]
+      overrides:
+        - {person: cy, start: "2026-03-31T09:00", end: "2026-04-01T09:00"}
+    tokyo: {timezone: Asia/Tokyo, rotation: daily, handoff: "10:00", people: [ben, ana]}
+"""
+
+Run = Callable[..., Any]
+
+
+def squeeze(line: str) -> str:
+    return " ".join(line.split())
+
+
+@pytest.fixture
+def config(tmp_path: Path) -> str:
+    path = tmp_path / "opsbook.yaml"
+    path.write_text(CONFIG)
+    return str(path)
+
+
+def test_who_lists_every_schedule_at_a_time(run_cli: Run, config: str) -> None:
+    result = run_cli("oncall", "who", "--at", "2026-03-30T12:00", "--config", config)
+    assert result.exit_code == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert lines[0].split() == ["schedule", "on", "call", "since", "until", "why"]
+    assert (
+        squeeze(lines[2]) == "primary Ana Silva Mon 2026-03-30 09:00 Tue 2026-03-31 09:00 layer 1"
+    )
+    # 12:00 in Berlin is 19:00 in Tokyo: the turn began at 10:00 Tokyo time.
+    assert squeeze(lines[3]) == "tokyo Ben Okafor Mon 2026-03-30 10:00 Tue 2026-03-31 10:00 layer 1"
+
+
+def test_who_for_one_schedule_shows_an_override(run_cli: Run, config: str) -> None:
+    result = run_cli(
+        "oncall", "who", "--schedule", "primary", "--at", "2026-03-31T10:00+02:00", "-c", config
+    )
+    assert result.exit_code == 0, result.stderr
+    assert "Cy Lindqvist" in result.stdout and "override" in result.stdout
+    assert "tokyo" not in result.stdout
+
+
+@pytest.mark.parametrize("at", ["tomorrow", "2026-13-01", ""])
+def test_a_bad_at_is_a_usage_error_naming_it(run_cli: Run, config: str, at: str) -> None:
+    result = run_cli("oncall", "who", "--at", at, "--config", config)
+    assert result.exit_code == 2
+    assert result.stderr.startswith(f"error: --at: {at!r} is not a date and time (use ISO 8601")
+
+
+def test_an_unknown_schedule_is_named(run_cli: Run, config: str) -> None:
+    result = run_cli("oncall", "who", "--schedule", "nope", "--config", config)
+    assert result.exit_code == 1
+    assert "no schedule named 'nope' (known: primary, tokyo)" in result.stderr
+
+
+def test_no_schedules_says_so(run_cli: Run, tmp_path: Path) -> None:
+    path = tmp_path / "empty.yaml"
+    path.write_text("service: shop\n")
+    result = run_cli("oncall", "who", "--config", str(path))
+    assert (result.exit_code, result.stdout.strip()) == (0, "no on-call schedules in the config")
+
+
+def test_schedule_shows_four_weeks_in_80_columns(
+    run_cli: Run, config: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("COLUMNS", "80")
+    result = run_cli("oncall", "schedule", "primary", "--at", "2026-03-23T09:00", "-c", config)
+    assert result.exit_code == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert max(len(line) for line in lines) <= 80
+    assert "primary (Europe/Berlin), next 4 weeks" in lines[0]
+    rows = [line.split() for line in lines if line.startswith(("Mon", "Tue", "Wed"))]
+    assert [row[:6] for row in rows] == [
+        ["Mon", "2026-03-23", "09:00", "Mon", "2026-03-30", "09:00"],
+        ["Mon", "2026-03-30", "09:00", "Tue", "2026-03-31", "09:00"],
+        ["Tue", "2026-03-31", "09:00", "Wed", "2026-04-01", "09:00"],
+        ["Wed", "2026-04-01", "09:00", "Mon", "2026-04-06", "09:00"],
+        ["Mon", "2026-04-06", "09:00", "Mon", "2026-04-13", "09:00"],
+        ["Mon", "2026-04-13", "09:00", "Mon", "2026-04-20", "09:00"],
+    ]
+    assert [row[6:] for row in rows] == [
+        ["Ben", "Okafor", "layer", "1"],
+        ["Ana", "Silva", "layer", "1"],
+        ["Cy", "override"],  # the long name folds onto the next lines
+        ["Ana", "Silva", "layer", "1"],
+        ["Ben", "Okafor", "layer", "1"],
+        ["Ana", "Silva", "layer", "1"],
+    ]
+    assert "Lindqvist-Montgomery" in result.stdout
+
+
+def test_schedule_weeks_is_bounded(run_cli: Run, config: str) -> None:
+    result = run_cli("oncall", "schedule", "primary", "--weeks", "0", "-c", config)
+    assert result.exit_code == 2
+    assert "--weeks" in result.stderr
+
+
+def test_schedule_of_an_unknown_name_fails(run_cli: Run, config: str) -> None:
+    result = run_cli("oncall", "schedule", "nope", "-c", config)
+    assert result.exit_code == 1
+    assert "no schedule named 'nope'" in result.stderr
