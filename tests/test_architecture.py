@@ -18,7 +18,8 @@ ALLOWED: dict[str, tuple[str, ...]] = {
     "checks": ("opsbook.config", "opsbook.store"),
     "demo": (),
     "alerts": ("opsbook.config", "opsbook.store", "opsbook.checks"),
-    "notify": ("opsbook.config", "opsbook.store", "opsbook.alerts"),
+    "incidents": ("opsbook.config", "opsbook.store", "opsbook.alerts"),
+    "notify": ("opsbook.config", "opsbook.store", "opsbook.alerts", "opsbook.incidents"),
     "oncall": ("opsbook.config",),
 }
 

@@ -11,6 +11,7 @@ from sqlalchemy.engine import Engine
 import opsbook.alerts.tables
 import opsbook.checks.pings
 import opsbook.checks.tables
+import opsbook.incidents.tables
 import opsbook.notify.tables
 from opsbook.errors import StoreError
 from opsbook.store import create_engine, current_revision, head_revision, is_current, upgrade
@@ -52,6 +53,7 @@ def test_the_migrated_schema_matches_the_table_definitions(engine: Engine) -> No
     assert opsbook.notify.tables.notification.name in target_metadata().tables
     assert opsbook.checks.tables.check_result.name in target_metadata().tables
     assert opsbook.checks.pings.ping.name in target_metadata().tables
+    assert opsbook.incidents.tables.incident.name in target_metadata().tables
     upgrade(engine)
     with engine.connect() as conn:
         diff = compare_metadata(MigrationContext.configure(conn), target_metadata())

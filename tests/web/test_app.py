@@ -85,6 +85,7 @@ def test_an_unreachable_store_at_start_up_is_retried_by_the_runner(
         "alerts",
         "delivery",
         "heartbeat",
+        "incidents",
         "migrations",
         "retention",
         "scheduler",

@@ -17,7 +17,7 @@ from rich.console import Console
 from rich.markup import escape
 
 from opsbook import __version__
-from opsbook.cli import alerts, check, db, demo, notify, oncall, serve, status
+from opsbook.cli import alerts, check, db, demo, incidents, notify, oncall, serve, status
 from opsbook.cli.context import CliContext
 from opsbook.errors import ConfigError, OpsbookError
 
@@ -57,6 +57,8 @@ app.add_typer(alerts.app, name="alerts")
 app.add_typer(alerts.silence_app, name="silence")
 app.command("maintenance")(alerts.maintenance)
 app.add_typer(oncall.app, name="oncall")
+app.add_typer(incidents.list_app, name="incidents")
+app.add_typer(incidents.app, name="incident")
 
 
 # Typer 0.29 runs its own copy of click (``typer._click``) and raises that copy's usage errors

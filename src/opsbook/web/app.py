@@ -25,12 +25,14 @@ from opsbook.checks.service import CheckStatus, StoreSink, current_states
 from opsbook.clock import SYSTEM_CLOCK, Clock
 from opsbook.config import Config
 from opsbook.errors import StoreError
+from opsbook.incidents import incidents_loop
 from opsbook.notify import Deliverer, OutboxEmitter
 from opsbook.store import create_engine, current_revision, display_url, ping, resolve_url, upgrade
 from opsbook.web import errors, health, pings
 from opsbook.web.api import checks_router
 from opsbook.web.api.alertmanager import router as alertmanager_router
 from opsbook.web.api.alerts import router as alerts_router
+from opsbook.web.api.incidents import router as incidents_router
 from opsbook.web.api.ingest import router as ingest_router
 from opsbook.web.api.oncall import router as oncall_router
 from opsbook.web.deps import Services
@@ -90,6 +92,7 @@ def create_app(
     )
     runner.add("alerts", alerts.run)
     runner.add("delivery", deliverer.run)
+    runner.add("incidents", lambda: incidents_loop(engine, config=config, clock=clock))
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -113,6 +116,7 @@ def create_app(
     app.include_router(checks_router)
     app.include_router(alerts_router)
     app.include_router(alertmanager_router)
+    app.include_router(incidents_router)
     app.include_router(oncall_router)
     app.add_middleware(RequestObserver, metrics=metrics, clock=clock, router=app.router)
     return app

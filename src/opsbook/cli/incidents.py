@@ -1,0 +1,428 @@
+"""``opsbook incidents [--all]``, ``opsbook incidents stats`` and ``opsbook incident ...``:
+declare, show (with the timeline and response times), acknowledge, update, note, severity,
+assign, merge and reopen.
+
+Like ``opsbook alerts`` these talk to the store directly through the incidents domain (the same
+functions the API uses); each change commits with its timeline and audit events before "ok".
+Who acts is ``--author`` or ``$USER``. Times show in the config's timezone.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Annotated
+from zoneinfo import ZoneInfo
+
+import typer
+from rich import box
+from rich.console import Console
+from rich.table import Table
+from sqlalchemy.engine import Connection, Engine
+
+from opsbook.cli.context import CliContext, get_context
+from opsbook.clock import SYSTEM_CLOCK
+from opsbook.config import Config, format_duration, load, parse_duration
+from opsbook.errors import InputError, NotFound, StoreError
+from opsbook.incidents import (
+    Incident,
+    IncidentStatus,
+    Role,
+    event_json,
+    incident_json,
+    incident_stats,
+    service,
+)
+from opsbook.store import create_engine, display_url, is_current, resolve_url
+from opsbook.types import JSONValue
+
+list_app = typer.Typer(help="List incidents: open ones by default.", invoke_without_command=True)
+app = typer.Typer(help="Declare, show and work an incident.", no_args_is_help=True)
+
+ConfigOption = Annotated[
+    Path, typer.Option("--config", "-c", help="The opsbook config file.", dir_okay=False)
+]
+AuthorOption = Annotated[
+    str | None, typer.Option("--author", "-a", help="Who acts (default: $USER).")
+]
+JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")]
+IdArgument = Annotated[int, typer.Argument(metavar="ID", help="The incident id.")]
+MessageOption = Annotated[str, typer.Option("--message", "-m", help="What to say.")]
+DEFAULT_CONFIG = Path("opsbook.yaml")
+STATUS_WORDS = ", ".join(s.value for s in IncidentStatus)
+
+
+@contextmanager
+def _store(cli: CliContext, config: Path) -> Iterator[tuple[Config, Engine]]:
+    loaded = load(config, environ=cli.environ)
+    url = resolve_url(loaded.store.url, environ=cli.environ)
+    engine = create_engine(url)
+    try:
+        if not is_current(engine):
+            raise StoreError(
+                f"store {display_url(url)} is not migrated to this opsbook's schema; "
+                f"run: opsbook db upgrade --config {config}"
+            )
+        yield loaded, engine
+    finally:
+        engine.dispose()
+
+
+@contextmanager
+def _change(ctx: typer.Context, config: Path) -> Iterator[tuple[Config, Connection]]:
+    """The loaded config and a connection in one transaction; commits, then prints "ok"."""
+    cli = get_context(ctx)
+    with _store(cli, config) as (loaded, engine), engine.begin() as conn:
+        yield loaded, conn
+    _say(cli.console, "ok")
+
+
+def _actor(ctx: typer.Context, author: str | None) -> str:
+    who = (author or get_context(ctx).environ.get("USER") or "").strip()
+    if not who:
+        raise InputError("--author: say who you are (or set $USER)", field="--author")
+    return f"user:{who}"
+
+
+def _say(console: Console, text: str) -> None:
+    console.print(text, markup=False, highlight=False, soft_wrap=True)
+
+
+def _print_json(console: Console, value: JSONValue) -> None:
+    _say(console, json.dumps(value, indent=2))
+
+
+def _when(at: datetime | None, zone: ZoneInfo) -> str:
+    return at.astimezone(zone).strftime("%Y-%m-%d %H:%M:%S %Z") if at is not None else "-"
+
+
+def _took(delta: timedelta | None) -> str:
+    return format_duration(delta) if delta is not None else "-"
+
+
+def _option_error(exc: InputError, options: dict[str, str]) -> InputError:
+    """A domain error names ``message``; on the command line that is ``--message``."""
+    option = options.get(exc.field)
+    if option is None:
+        return exc
+    return InputError(f"{option}: {exc.message.split(': ', 1)[-1]}", field=option)
+
+
+def _incidents_table(items: Sequence[Incident], zone: ZoneInfo) -> Table:
+    table = Table(box=box.SIMPLE_HEAD, pad_edge=False, show_edge=False, collapse_padding=True)
+    for name in ("id", "sev", "status", "title", "declared", "commander", "acked"):
+        table.add_column(name, overflow="fold")
+    for item in items:
+        table.add_row(
+            str(item.id),
+            item.severity,
+            item.status.value,
+            item.title,
+            item.declared_at.astimezone(zone).strftime("%Y-%m-%d %H:%M"),
+            item.commander or "-",
+            "yes" if item.acknowledged_at else "no",
+        )
+    return table
+
+
+@list_app.callback()
+def incidents(
+    ctx: typer.Context,
+    all_: Annotated[bool, typer.Option("--all", help="Include resolved incidents.")] = False,
+    as_json: JsonOption = False,
+    config: ConfigOption = DEFAULT_CONFIG,
+) -> None:
+    """Open incidents, newest first (with --all, resolved ones too)."""
+    if ctx.invoked_subcommand is not None:
+        return
+    cli = get_context(ctx)
+    with _store(cli, config) as (loaded, engine), engine.begin() as conn:
+        found = service.list_incidents(conn, include_resolved=all_)
+        linked = {i.id: service.alert_ids(conn, i.id) for i in found}
+    if as_json:
+        _print_json(cli.console, [incident_json(i, alert_ids=linked[i.id]) for i in found])
+    elif not found:
+        _say(cli.console, "no open incidents" if not all_ else "no incidents")
+    else:
+        cli.console.print(_incidents_table(found, ZoneInfo(loaded.timezone)))
+
+
+@list_app.command("stats")
+def stats(
+    ctx: typer.Context,
+    since: Annotated[str, typer.Option("--since", help="How far back, e.g. 30d.")] = "30d",
+    config: ConfigOption = DEFAULT_CONFIG,
+) -> None:
+    """MTTA and MTTR per severity of the incidents declared in the period."""
+    try:
+        period = parse_duration(since)
+    except ValueError as exc:
+        raise InputError(f"--since: {exc}", field="--since") from None
+    cli = get_context(ctx)
+    with _store(cli, config) as (_loaded, engine), engine.begin() as conn:
+        rows = incident_stats(conn, since=SYSTEM_CLOCK.now() - period)
+    if not rows:
+        _say(cli.console, f"no incidents in the last {since}")
+        return
+    table = Table(box=box.SIMPLE_HEAD, pad_edge=False, show_edge=False, collapse_padding=True)
+    for name in ("severity", "declared", "acknowledged", "resolved", "MTTA", "MTTR"):
+        table.add_column(name)
+    for row in rows:
+        table.add_row(
+            row.severity,
+            str(row.declared),
+            str(row.acknowledged),
+            str(row.resolved),
+            _took(row.mtta),
+            _took(row.mttr),
+        )
+    cli.console.print(table)
+
+
+@app.command("declare")
+def declare(
+    ctx: typer.Context,
+    title: Annotated[str, typer.Argument(help="What is wrong, in a line.")],
+    severity: Annotated[str, typer.Option("--severity", "-s", help="SEV1..SEV4 (as configured).")],
+    summary: Annotated[str, typer.Option("--summary", help="More detail.")] = "",
+    author: AuthorOption = None,
+    config: ConfigOption = DEFAULT_CONFIG,
+) -> None:
+    """Declare an incident; prints its id."""
+    actor = _actor(ctx, author)
+    cli = get_context(ctx)
+    try:
+        with _store(cli, config) as (loaded, engine), engine.begin() as conn:
+            created = service.declare(
+                conn,
+                title=title,
+                severity=severity,
+                summary=summary,
+                actor=actor,
+                now=SYSTEM_CLOCK.now(),
+                origin="cli",
+                severities=list(loaded.severities),
+            )
+    except InputError as exc:
+        raise _option_error(exc, {"title": "TITLE", "severity": "--severity"}) from None
+    _say(cli.console, str(created.id))
+
+
+@app.command("show")
+def show(
+    ctx: typer.Context,
+    incident_id: IdArgument,
+    as_json: JsonOption = False,
+    config: ConfigOption = DEFAULT_CONFIG,
+) -> None:
+    """One incident: its state, response times, linked alerts and timeline."""
+    cli = get_context(ctx)
+    with _store(cli, config) as (loaded, engine), engine.begin() as conn:
+        found = service.get_incident(conn, incident_id)
+        events = service.timeline(conn, incident_id)
+        linked = service.alert_ids(conn, incident_id)
+    if as_json:
+        body = incident_json(found, alert_ids=linked)
+        _print_json(cli.console, {**body, "timeline": [event_json(e) for e in events]})
+        return
+    zone = ZoneInfo(loaded.timezone)
+    lines = [
+        f"incident {found.id}: {found.title}",
+        f"severity   {found.severity}",
+        f"status     {found.status.value}"
+        + (f" (merged into incident {found.merged_into})" if found.merged_into else ""),
+        f"declared   {_when(found.declared_at, zone)} by {found.declared_by}",
+        f"commander  {found.commander or '-'}",
+        f"comms      {found.comms or '-'}",
+        f"alerts     {', '.join(str(a) for a in linked) or '-'}",
+        f"to ack     {_took(found.time_to_acknowledge)}",
+        f"to mitigate {_took(found.time_to_mitigate)}",
+        f"to resolve {_took(found.time_to_resolve)}",
+    ]
+    if found.summary:
+        lines.insert(1, found.summary)
+    for line in lines:
+        _say(cli.console, line)
+    table = Table(box=box.SIMPLE_HEAD, pad_edge=False, show_edge=False, collapse_padding=True)
+    table.add_column("at", no_wrap=True)
+    table.add_column("event", no_wrap=True)
+    table.add_column("by", no_wrap=True)
+    table.add_column("message", overflow="fold")
+    for event in events:
+        table.add_row(_when(event.at, zone), event.kind, event.actor, event.message)
+    cli.console.print(table)
+
+
+@app.command("ack")
+def ack(
+    ctx: typer.Context,
+    incident_id: IdArgument,
+    author: AuthorOption = None,
+    config: ConfigOption = DEFAULT_CONFIG,
+) -> None:
+    """Acknowledge the incident (the seeds: within 5 minutes)."""
+    actor = _actor(ctx, author)
+    with _change(ctx, config) as (_loaded, conn):
+        service.acknowledge(conn, incident_id, actor=actor, now=SYSTEM_CLOCK.now(), origin="cli")
+
+
+@app.command("update")
+def update(
+    ctx: typer.Context,
+    incident_id: IdArgument,
+    status: Annotated[str, typer.Argument(metavar="STATUS", help=STATUS_WORDS)],
+    message: MessageOption,
+    author: AuthorOption = None,
+    config: ConfigOption = DEFAULT_CONFIG,
+) -> None:
+    """Post a status update (investigating, identified, monitoring, resolved)."""
+    try:
+        target = IncidentStatus(status)
+    except ValueError:
+        raise InputError(
+            f"STATUS: {status!r} is not an incident status (use {STATUS_WORDS})", field="STATUS"
+        ) from None
+    actor = _actor(ctx, author)
+    try:
+        with _change(ctx, config) as (_loaded, conn):
+            service.update(
+                conn,
+                incident_id,
+                status=target,
+                message=message,
+                actor=actor,
+                now=SYSTEM_CLOCK.now(),
+                origin="cli",
+            )
+    except InputError as exc:
+        raise _option_error(exc, {"message": "--message"}) from None
+
+
+@app.command("reopen")
+def reopen(
+    ctx: typer.Context,
+    incident_id: IdArgument,
+    message: MessageOption,
+    author: AuthorOption = None,
+    config: ConfigOption = DEFAULT_CONFIG,
+) -> None:
+    """Move a resolved incident back to investigating."""
+    actor = _actor(ctx, author)
+    try:
+        with _change(ctx, config) as (_loaded, conn):
+            service.reopen(
+                conn,
+                incident_id,
+                message=message,
+                actor=actor,
+                now=SYSTEM_CLOCK.now(),
+                origin="cli",
+            )
+    except InputError as exc:
+        raise _option_error(exc, {"message": "--message"}) from None
+
+
+@app.command("note")
+def note(
+    ctx: typer.Context,
+    incident_id: IdArgument,
+    message: MessageOption,
+    author: AuthorOption = None,
+    config: ConfigOption = DEFAULT_CONFIG,
+) -> None:
+    """Add a note to the timeline."""
+    actor = _actor(ctx, author)
+    try:
+        with _change(ctx, config) as (_loaded, conn):
+            service.add_note(
+                conn,
+                incident_id,
+                message=message,
+                actor=actor,
+                now=SYSTEM_CLOCK.now(),
+                origin="cli",
+            )
+    except InputError as exc:
+        raise _option_error(exc, {"message": "--message"}) from None
+
+
+@app.command("severity")
+def severity(
+    ctx: typer.Context,
+    incident_id: IdArgument,
+    new_severity: Annotated[str, typer.Argument(metavar="SEVERITY", help="e.g. SEV2")],
+    author: AuthorOption = None,
+    config: ConfigOption = DEFAULT_CONFIG,
+) -> None:
+    """Change the incident's severity."""
+    actor = _actor(ctx, author)
+    try:
+        with _change(ctx, config) as (loaded, conn):
+            service.change_severity(
+                conn,
+                incident_id,
+                severity=new_severity,
+                severities=list(loaded.severities),
+                actor=actor,
+                now=SYSTEM_CLOCK.now(),
+                origin="cli",
+            )
+    except InputError as exc:
+        raise _option_error(exc, {"severity": "SEVERITY"}) from None
+
+
+@app.command("assign")
+def assign(
+    ctx: typer.Context,
+    incident_id: IdArgument,
+    commander: Annotated[
+        str | None, typer.Option("--commander", help="The incident commander.")
+    ] = None,
+    comms: Annotated[str | None, typer.Option("--comms", help="Who writes the updates.")] = None,
+    author: AuthorOption = None,
+    config: ConfigOption = DEFAULT_CONFIG,
+) -> None:
+    """Give a person the commander or the comms role."""
+    if (commander is None) == (comms is None):
+        raise InputError("give --commander or --comms (one of them)", field="--commander")
+    role, person = (Role.COMMANDER, commander) if commander is not None else (Role.COMMS, comms)
+    actor = _actor(ctx, author)
+    try:
+        with _change(ctx, config) as (_loaded, conn):
+            service.set_role(
+                conn,
+                incident_id,
+                role=role,
+                person=person or "",
+                actor=actor,
+                now=SYSTEM_CLOCK.now(),
+                origin="cli",
+            )
+    except InputError as exc:
+        raise _option_error(exc, {"person": f"--{role.value}"}) from None
+
+
+@app.command("merge")
+def merge(
+    ctx: typer.Context,
+    source: Annotated[int, typer.Argument(metavar="SOURCE", help="The incident to merge.")],
+    into: Annotated[int, typer.Argument(metavar="INTO", help="The incident to merge it into.")],
+    author: AuthorOption = None,
+    config: ConfigOption = DEFAULT_CONFIG,
+) -> None:
+    """Merge SOURCE into INTO: its alerts move, and SOURCE is resolved as merged."""
+    actor = _actor(ctx, author)
+    try:
+        with _change(ctx, config) as (_loaded, conn):
+            service.merge(
+                conn, source, into=into, actor=actor, now=SYSTEM_CLOCK.now(), origin="cli"
+            )
+    except InputError as exc:
+        raise _option_error(exc, {"into": "INTO"}) from None
+    except NotFound as exc:
+        if exc.field != "into":
+            raise
+        raise NotFound(f"INTO: {exc.message.split(': ', 1)[-1]}", field="INTO") from None

@@ -1,0 +1,143 @@
+"""Incidents from firing alerts, by the severity policy, grouped so one outage is one incident.
+
+Pure SQL over the alerts domain's tables: the incident side never calls the alert engine, it
+reads what the engine stored (DESIGN.md: an incident knows alerts only by id and labels).
+
+A firing alert that is in no incident and whose severity pages (``severities.<name>.page``):
+
+1. joins the incident of its dependency root, if it is suppressed by an alert in an open
+   incident (or one declared for that root), else
+2. joins the newest open incident of the same component (the ``component`` label, or the
+   component that lists its check), else
+3. declares a new incident titled from its ``summary`` annotation.
+
+Linked alerts' later firing and resolving are put on their incident's timeline.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+
+from opsbook.alerts.tables import alert
+from opsbook.config import Config
+from opsbook.incidents.records import add_event
+from opsbook.incidents.service import alert_name, declare, link_alert
+from opsbook.incidents.tables import incident, incident_alert
+
+ACTOR = "system:incidents"
+ORIGIN = "runner"
+
+
+def component_of(row: Any, config: Config) -> str | None:
+    label = row.labels.get("component")
+    if label:
+        return str(label)
+    if row.check_id is None:
+        return None
+    return next((c for c, spec in config.components.items() if row.check_id in spec.checks), None)
+
+
+def _open_incidents() -> sa.Select[Any]:
+    return sa.select(incident.c.id).where(
+        incident.c.status != "resolved", incident.c.merged_into.is_(None)
+    )
+
+
+def _root_incident(conn: Connection, root_alert_id: int) -> int | None:
+    linked = sa.select(incident_alert.c.incident_id).where(
+        incident_alert.c.alert_id == root_alert_id
+    )
+    query = _open_incidents().where(
+        sa.or_(incident.c.id.in_(linked), incident.c.root_alert_id == root_alert_id)
+    )
+    return conn.execute(query.order_by(incident.c.id.desc()).limit(1)).scalar()
+
+
+def _component_incident(conn: Connection, component: str) -> int | None:
+    query = _open_incidents().where(incident.c.component == component)
+    return conn.execute(query.order_by(incident.c.id.desc()).limit(1)).scalar()
+
+
+def _title(row: Any) -> str:
+    summary = str(row.annotations.get("summary") or "").strip()
+    return (summary or f"{alert_name(row)} firing")[:300]
+
+
+def _record_changes(conn: Connection, *, now: datetime) -> None:
+    """Timeline events for linked alerts whose status moved since the last pass."""
+    rows = conn.execute(
+        sa.select(alert, incident_alert.c.incident_id, incident_alert.c.alert_status)
+        .join(incident_alert, incident_alert.c.alert_id == alert.c.id)
+        .where(
+            alert.c.status.in_(("firing", "resolved")),
+            alert.c.status != incident_alert.c.alert_status,
+        )
+        .order_by(alert.c.id)
+    ).all()
+    for row in rows:
+        at = row.resolved_at if row.status == "resolved" else row.fired_at
+        add_event(
+            conn,
+            int(row.incident_id),
+            kind=f"alert_{row.status}",
+            actor=ACTOR,
+            message=f"alert {alert_name(row)} {row.status}",
+            now=now,
+            origin=ORIGIN,
+            at=min(at or now, now),
+            detail={"alert_id": int(row.id), "severity": row.severity},
+        )
+        conn.execute(
+            incident_alert.update()
+            .where(incident_alert.c.alert_id == row.id)
+            .values(alert_status=row.status)
+        )
+
+
+def sync_alerts(conn: Connection, *, config: Config, now: datetime) -> list[int]:
+    """One pass: link paging firing alerts into incidents and record linked alerts' changes.
+
+    Returns the ids of the incidents declared by this pass. Alerts are taken roots first
+    (unsuppressed before suppressed, then by id) so a dependent finds its root's incident.
+    """
+    _record_changes(conn, now=now)
+    paging = sorted(name for name, sev in config.severities.items() if sev.page)
+    linked = sa.select(incident_alert.c.alert_id)
+    rows = conn.execute(
+        sa.select(alert)
+        .where(
+            alert.c.status == "firing",
+            alert.c.severity.in_(paging),
+            alert.c.id.not_in(linked),
+        )
+        .order_by(alert.c.suppressed_by.is_not(None), alert.c.id)
+    ).all()
+    declared: list[int] = []
+    for row in rows:
+        component = component_of(row, config)
+        target = None
+        if row.suppressed_by is not None:
+            target = _root_incident(conn, int(row.suppressed_by))
+        if target is None and component is not None:
+            target = _component_incident(conn, component)
+        if target is not None:
+            link_alert(conn, target, row, actor=ACTOR, now=now, origin=ORIGIN)
+            continue
+        created = declare(
+            conn,
+            title=_title(row),
+            severity=row.severity,
+            actor=ACTOR,
+            now=now,
+            summary=str(row.annotations.get("description") or ""),
+            alert_ids=[int(row.id)],
+            origin=ORIGIN,
+            component=component,
+            root_alert_id=int(row.suppressed_by or row.id),
+        )
+        declared.append(created.id)
+    return declared

@@ -1,0 +1,74 @@
+"""The incidents domain's tables, on the shared metadata; created by the 2026-11-22 incidents
+migration.
+
+``incident_event`` is the timeline: every change, note and linked alert's firing or resolving,
+in order. ``incident_alert`` links alerts by id only (DESIGN.md: an incident knows alerts only by
+id and labels), so there is no foreign key into the alerts domain's tables.
+"""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+
+from opsbook.store.metadata import UTCDateTime, id_type, json_type, metadata
+
+
+def _ref() -> sa.types.TypeEngine[int]:
+    return sa.BigInteger().with_variant(sa.Integer(), "sqlite")
+
+
+incident = sa.Table(
+    "incident",
+    metadata,
+    sa.Column("id", id_type(), primary_key=True, autoincrement=True),
+    sa.Column("title", sa.String(300), nullable=False),
+    sa.Column("severity", sa.String(16), nullable=False),
+    # "investigating", "identified", "monitoring", "resolved" (Statuspage's incident statuses).
+    sa.Column("status", sa.String(16), nullable=False),
+    sa.Column("declared_at", UTCDateTime(), nullable=False),
+    sa.Column("acknowledged_at", UTCDateTime(), nullable=True),
+    # First move to "monitoring" (a fix is in) or straight to "resolved".
+    sa.Column("mitigated_at", UTCDateTime(), nullable=True),
+    sa.Column("resolved_at", UTCDateTime(), nullable=True),
+    sa.Column("declared_by", sa.String(200), nullable=False),
+    sa.Column("commander", sa.String(200), nullable=True),
+    sa.Column("comms", sa.String(200), nullable=True),
+    sa.Column("summary", sa.Text(), nullable=False),
+    sa.Column("merged_into", _ref(), nullable=True),
+    # The component its alerts belong to, for grouping auto-declared alerts into one incident.
+    sa.Column("component", sa.String(200), nullable=True),
+    # The dependency root alert of the outage (the alert others are suppressed by), if any.
+    sa.Column("root_alert_id", _ref(), nullable=True),
+    sa.Column("updated_at", UTCDateTime(), nullable=False),
+    sa.Index(None, "status", "declared_at"),
+    sa.Index(None, "component"),
+)
+
+incident_event = sa.Table(
+    "incident_event",
+    metadata,
+    sa.Column("id", id_type(), primary_key=True, autoincrement=True),
+    sa.Column("incident_id", _ref(), nullable=False),
+    sa.Column("at", UTCDateTime(), nullable=False),
+    # "declared", "acknowledged", "status", "severity", "role", "note", "alert_linked",
+    # "alert_firing", "alert_resolved", "merged", "merged_from", "reopened".
+    sa.Column("kind", sa.String(32), nullable=False),
+    sa.Column("actor", sa.String(200), nullable=False),
+    sa.Column("message", sa.Text(), nullable=False),
+    sa.Column("detail", json_type(), nullable=False),
+    sa.ForeignKeyConstraint(["incident_id"], ["incident.id"], ondelete="CASCADE"),
+    sa.Index(None, "incident_id", "id"),
+)
+
+incident_alert = sa.Table(
+    "incident_alert",
+    metadata,
+    sa.Column("incident_id", _ref(), primary_key=True),
+    sa.Column("alert_id", _ref(), primary_key=True),
+    sa.Column("linked_at", UTCDateTime(), nullable=False),
+    # What the timeline last said about the alert ("firing", "resolved"), so a sync pass adds
+    # each fired/resolved event once.
+    sa.Column("alert_status", sa.String(16), nullable=False),
+    sa.ForeignKeyConstraint(["incident_id"], ["incident.id"], ondelete="CASCADE"),
+    sa.Index(None, "alert_id", unique=True),
+)

@@ -1,0 +1,53 @@
+"""The one JSON shape of incidents and their timelines: the API's bodies and the CLI's
+``--json``."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import UTC, datetime, timedelta
+
+from opsbook.incidents.models import Incident, IncidentEvent
+from opsbook.types import JSONValue
+
+
+def iso(at: datetime | None) -> str | None:
+    """RFC 3339 in UTC with ``Z``, as the rest of the API writes times."""
+    return at.astimezone(UTC).isoformat().replace("+00:00", "Z") if at is not None else None
+
+
+def seconds(delta: timedelta | None) -> int | None:
+    return int(delta.total_seconds()) if delta is not None else None
+
+
+def incident_json(item: Incident, *, alert_ids: Sequence[int] = ()) -> dict[str, JSONValue]:
+    return {
+        "id": item.id,
+        "title": item.title,
+        "severity": item.severity,
+        "status": item.status.value,
+        "summary": item.summary,
+        "declared_at": iso(item.declared_at),
+        "declared_by": item.declared_by,
+        "acknowledged_at": iso(item.acknowledged_at),
+        "mitigated_at": iso(item.mitigated_at),
+        "resolved_at": iso(item.resolved_at),
+        "commander": item.commander,
+        "comms": item.comms,
+        "component": item.component,
+        "merged_into": item.merged_into,
+        "alert_ids": list(alert_ids),
+        "time_to_acknowledge_s": seconds(item.time_to_acknowledge),
+        "time_to_mitigate_s": seconds(item.time_to_mitigate),
+        "time_to_resolve_s": seconds(item.time_to_resolve),
+    }
+
+
+def event_json(event: IncidentEvent) -> dict[str, JSONValue]:
+    return {
+        "id": event.id,
+        "at": iso(event.at),
+        "kind": event.kind,
+        "actor": event.actor,
+        "message": event.message,
+        "detail": dict(event.detail),
+    }

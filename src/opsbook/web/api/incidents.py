@@ -1,0 +1,289 @@
+"""``/api/v1/incidents``: list, show (with the timeline), declare, and the lifecycle actions
+(acknowledge, status updates, notes, severity, roles, merge, reopen).
+
+Handlers are plain functions (FastAPI runs them in a thread) around the incidents domain. A
+change, its timeline event and its audit event commit together before the answer goes out.
+Errors in a request body name the JSON path (``$.severity``); ``author`` says who acts.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Annotated, Any, TypeVar
+
+from fastapi import APIRouter, Body, Query, Request
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from sqlalchemy.engine import Connection, Engine
+
+from opsbook.errors import InputError, NotFound
+from opsbook.incidents import (
+    IncidentStatus,
+    Role,
+    event_json,
+    incident_json,
+    service,
+)
+from opsbook.web.deps import ClockDep, ConfigDep, EngineDep
+
+router = APIRouter(prefix="/api/v1", tags=["incidents"])
+
+Model = TypeVar("Model", bound=BaseModel)
+BodyDep = Annotated[Any, Body()]
+
+
+class _In(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    author: str = Field(min_length=1, max_length=200)
+
+
+class IncidentCreate(_In):
+    title: str = Field(max_length=300)
+    severity: str
+    summary: str = ""
+    alert_ids: list[int] = []
+
+
+class AckCreate(_In):
+    pass
+
+
+class UpdateCreate(_In):
+    status: IncidentStatus
+    message: str
+
+
+class NoteCreate(_In):
+    message: str
+
+
+class SeverityUpdate(_In):
+    severity: str
+
+
+class RoleUpdate(_In):
+    role: Role
+    person: str = Field(max_length=200)
+
+
+class MergeCreate(_In):
+    into: int
+
+
+class ReopenCreate(_In):
+    message: str
+
+
+def _path(loc: tuple[int | str, ...]) -> str:
+    return "$" + "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in loc)
+
+
+def _parse(model: type[Model], body: Any) -> Model:
+    try:
+        return model.model_validate(body)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        path = _path(tuple(first["loc"]))
+        message = {"missing": "is required", "extra_forbidden": "is not a known field"}.get(
+            first["type"], first["msg"]
+        )
+        raise InputError(f"{path}: {message}", field=path, location="body") from None
+
+
+def _in_body(exc: InputError | NotFound) -> InputError | NotFound:
+    """A domain error names ``severity`` (or an id given in the body, ``alert_ids[0]``); in the
+    API that is a bad body naming ``$.severity``. An unknown incident in the path stays 404."""
+    if not exc.field or exc.field.startswith("$") or exc.field == "incident_id":
+        return exc
+    return InputError(f"$.{exc.message}", field=f"$.{exc.field}", location="body")
+
+
+def _origin(request: Request) -> str:
+    return f"api {request.client.host}" if request.client else "api"
+
+
+def _show(engine: Engine, incident_id: int) -> dict[str, Any]:
+    with engine.begin() as conn:
+        found = service.get_incident(conn, incident_id)
+        events = service.timeline(conn, incident_id)
+        linked = service.alert_ids(conn, incident_id)
+    return {**incident_json(found, alert_ids=linked), "timeline": [event_json(e) for e in events]}
+
+
+@router.get("/incidents")
+def list_incidents(
+    engine: EngineDep,
+    all: Annotated[bool, Query(description="Include resolved incidents.")] = False,
+    limit: Annotated[int, Query(ge=1, le=service.MAX_LIMIT)] = 100,
+) -> dict[str, Any]:
+    with engine.begin() as conn:
+        found = service.list_incidents(conn, include_resolved=all, limit=limit)
+        return {
+            "incidents": [incident_json(i, alert_ids=service.alert_ids(conn, i.id)) for i in found]
+        }
+
+
+@router.get("/incidents/{incident_id}")
+def get_incident(incident_id: int, engine: EngineDep) -> dict[str, Any]:
+    return _show(engine, incident_id)
+
+
+@router.post("/incidents", status_code=201)
+def declare(
+    request: Request,
+    engine: EngineDep,
+    config: ConfigDep,
+    clock: ClockDep,
+    body: BodyDep,
+) -> dict[str, Any]:
+    incident_in = _parse(IncidentCreate, body)
+    with _writing(engine) as conn:
+        created = service.declare(
+            conn,
+            title=incident_in.title,
+            severity=incident_in.severity,
+            summary=incident_in.summary,
+            alert_ids=incident_in.alert_ids,
+            actor=f"user:{incident_in.author}",
+            now=clock.now(),
+            origin=_origin(request),
+            severities=list(config.severities),
+        )
+    return _show(engine, created.id)
+
+
+def _actor(item_in: _In) -> str:
+    return f"user:{item_in.author.strip()}"
+
+
+@contextmanager
+def _writing(engine: Engine) -> Iterator[Connection]:
+    try:
+        with engine.begin() as conn:
+            yield conn
+    except (InputError, NotFound) as exc:
+        raise _in_body(exc) from None
+
+
+@router.post("/incidents/{incident_id}/ack")
+def acknowledge(
+    incident_id: int, request: Request, engine: EngineDep, clock: ClockDep, body: BodyDep
+) -> dict[str, Any]:
+    ack_in = _parse(AckCreate, body)
+    with _writing(engine) as conn:
+        service.acknowledge(
+            conn, incident_id, actor=_actor(ack_in), now=clock.now(), origin=_origin(request)
+        )
+    return _show(engine, incident_id)
+
+
+@router.post("/incidents/{incident_id}/updates")
+def post_update(
+    incident_id: int, request: Request, engine: EngineDep, clock: ClockDep, body: BodyDep
+) -> dict[str, Any]:
+    update_in = _parse(UpdateCreate, body)
+    with _writing(engine) as conn:
+        service.update(
+            conn,
+            incident_id,
+            status=update_in.status,
+            message=update_in.message,
+            actor=_actor(update_in),
+            now=clock.now(),
+            origin=_origin(request),
+        )
+    return _show(engine, incident_id)
+
+
+@router.post("/incidents/{incident_id}/notes")
+def add_note(
+    incident_id: int, request: Request, engine: EngineDep, clock: ClockDep, body: BodyDep
+) -> dict[str, Any]:
+    note_in = _parse(NoteCreate, body)
+    with _writing(engine) as conn:
+        service.add_note(
+            conn,
+            incident_id,
+            message=note_in.message,
+            actor=_actor(note_in),
+            now=clock.now(),
+            origin=_origin(request),
+        )
+    return _show(engine, incident_id)
+
+
+@router.post("/incidents/{incident_id}/severity")
+def change_severity(
+    incident_id: int,
+    request: Request,
+    engine: EngineDep,
+    config: ConfigDep,
+    clock: ClockDep,
+    body: BodyDep,
+) -> dict[str, Any]:
+    severity_in = _parse(SeverityUpdate, body)
+    with _writing(engine) as conn:
+        service.change_severity(
+            conn,
+            incident_id,
+            severity=severity_in.severity,
+            severities=list(config.severities),
+            actor=_actor(severity_in),
+            now=clock.now(),
+            origin=_origin(request),
+        )
+    return _show(engine, incident_id)
+
+
+@router.post("/incidents/{incident_id}/roles")
+def set_role(
+    incident_id: int, request: Request, engine: EngineDep, clock: ClockDep, body: BodyDep
+) -> dict[str, Any]:
+    role_in = _parse(RoleUpdate, body)
+    with _writing(engine) as conn:
+        service.set_role(
+            conn,
+            incident_id,
+            role=role_in.role,
+            person=role_in.person,
+            actor=_actor(role_in),
+            now=clock.now(),
+            origin=_origin(request),
+        )
+    return _show(engine, incident_id)
+
+
+@router.post("/incidents/{incident_id}/merge")
+def merge(
+    incident_id: int, request: Request, engine: EngineDep, clock: ClockDep, body: BodyDep
+) -> dict[str, Any]:
+    """Merge this incident into ``into``; answers with the incident merged into."""
+    merge_in = _parse(MergeCreate, body)
+    with _writing(engine) as conn:
+        target = service.merge(
+            conn,
+            incident_id,
+            into=merge_in.into,
+            actor=_actor(merge_in),
+            now=clock.now(),
+            origin=_origin(request),
+        )
+    return _show(engine, target.id)
+
+
+@router.post("/incidents/{incident_id}/reopen")
+def reopen(
+    incident_id: int, request: Request, engine: EngineDep, clock: ClockDep, body: BodyDep
+) -> dict[str, Any]:
+    reopen_in = _parse(ReopenCreate, body)
+    with _writing(engine) as conn:
+        service.reopen(
+            conn,
+            incident_id,
+            message=reopen_in.message,
+            actor=_actor(reopen_in),
+            now=clock.now(),
+            origin=_origin(request),
+        )
+    return _show(engine, incident_id)
