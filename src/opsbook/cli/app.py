@@ -59,6 +59,7 @@ app.command("maintenance")(alerts.maintenance)
 app.add_typer(oncall.app, name="oncall")
 app.add_typer(incidents.list_app, name="incidents")
 app.add_typer(incidents.app, name="incident")
+app.add_typer(incidents.actions_app, name="actions")
 
 
 # Typer 0.29 runs its own copy of click (``typer._click``) and raises that copy's usage errors

@@ -1,6 +1,7 @@
 """``opsbook incidents [--all]``, ``opsbook incidents stats`` and ``opsbook incident ...``:
 declare, show (with the timeline and response times), acknowledge, update, note, severity,
-assign, merge and reopen.
+assign, merge, reopen, action (add an action item) and postmortem; ``opsbook actions [--all]``
+and ``opsbook actions done ID``.
 
 Like ``opsbook alerts`` these talk to the store directly through the incidents domain (the same
 functions the API uses); each change commits with its timeline and audit events before "ok".
@@ -12,7 +13,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Annotated
 from zoneinfo import ZoneInfo
@@ -21,6 +22,7 @@ import typer
 from rich import box
 from rich.console import Console
 from rich.table import Table
+from rich.text import Text
 from sqlalchemy.engine import Connection, Engine
 
 from opsbook.cli.context import CliContext, get_context
@@ -28,12 +30,15 @@ from opsbook.clock import SYSTEM_CLOCK
 from opsbook.config import Config, format_duration, load, parse_duration
 from opsbook.errors import InputError, NotFound, StoreError
 from opsbook.incidents import (
+    ActionItem,
     Incident,
     IncidentStatus,
     Role,
+    action_json,
     event_json,
     incident_json,
     incident_stats,
+    render_postmortem,
     service,
 )
 from opsbook.store import create_engine, display_url, is_current, resolve_url
@@ -41,6 +46,9 @@ from opsbook.types import JSONValue
 
 list_app = typer.Typer(help="List incidents: open ones by default.", invoke_without_command=True)
 app = typer.Typer(help="Declare, show and work an incident.", no_args_is_help=True)
+actions_app = typer.Typer(
+    help="List action items: open ones by default.", invoke_without_command=True
+)
 
 ConfigOption = Annotated[
     Path, typer.Option("--config", "-c", help="The opsbook config file.", dir_okay=False)
@@ -426,3 +434,143 @@ def merge(
         if exc.field != "into":
             raise
         raise NotFound(f"INTO: {exc.message.split(': ', 1)[-1]}", field="INTO") from None
+
+
+def _due(value: str | None) -> date | None:
+    if value is None:
+        return None
+    try:
+        return date.fromisoformat(value)
+    except ValueError:
+        raise InputError(
+            f"--due: {value!r} is not a date (use YYYY-MM-DD, e.g. 2026-12-01)", field="--due"
+        ) from None
+
+
+@app.command("action")
+def add_action(
+    ctx: typer.Context,
+    incident_id: IdArgument,
+    title: Annotated[str, typer.Argument(metavar="TITLE", help="What is to be done.")],
+    owner: Annotated[str, typer.Option("--owner", help="Who owns it.")],
+    due: Annotated[str | None, typer.Option("--due", help="Due day, e.g. 2026-12-01.")] = None,
+    author: AuthorOption = None,
+    config: ConfigOption = DEFAULT_CONFIG,
+) -> None:
+    """Add an action item to the incident; prints its id."""
+    due_day = _due(due)
+    actor = _actor(ctx, author)
+    cli = get_context(ctx)
+    try:
+        with _store(cli, config) as (_loaded, engine), engine.begin() as conn:
+            created = service.add_action(
+                conn,
+                incident_id,
+                title=title,
+                owner=owner,
+                due=due_day,
+                actor=actor,
+                now=SYSTEM_CLOCK.now(),
+                origin="cli",
+            )
+    except InputError as exc:
+        raise _option_error(exc, {"title": "TITLE", "owner": "--owner"}) from None
+    _say(cli.console, str(created.id))
+
+
+@app.command("postmortem")
+def postmortem(
+    ctx: typer.Context,
+    incident_id: IdArgument,
+    template: Annotated[
+        Path | None,
+        typer.Option("--template", help="A Jinja2 template instead of the shipped one."),
+    ] = None,
+    output: Annotated[
+        Path | None, typer.Option("--output", "-o", help="Write to FILE instead of stdout.")
+    ] = None,
+    config: ConfigOption = DEFAULT_CONFIG,
+) -> None:
+    """Render the incident's postmortem as markdown from its timeline and action items."""
+    source = None
+    if template is not None:
+        try:
+            source = template.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as exc:
+            raise InputError(
+                f"--template: cannot read {template}: {exc}", field="--template"
+            ) from None
+    cli = get_context(ctx)
+    with _store(cli, config) as (loaded, engine), engine.begin() as conn:
+        try:
+            text = render_postmortem(
+                conn,
+                incident_id,
+                zone=ZoneInfo(loaded.timezone),
+                now=SYSTEM_CLOCK.now(),
+                template=source,
+                template_name=str(template) if template is not None else "postmortem.md.j2",
+            )
+        except InputError as exc:
+            raise InputError(exc.message, field="--template") from None
+    if output is None:
+        cli.console.file.write(text)
+        return
+    try:
+        output.write_text(text, encoding="utf-8")
+    except OSError as exc:
+        raise InputError(f"--output: cannot write {output}: {exc}", field="--output") from None
+    _say(cli.console, f"wrote {output}")
+
+
+def _actions_table(items: Sequence[ActionItem], today: date) -> Table:
+    table = Table(box=box.SIMPLE_HEAD, pad_edge=False, show_edge=False, collapse_padding=True)
+    for name in ("id", "incident", "title", "owner", "due", "done"):
+        table.add_column(name, overflow="fold")
+    for item in items:
+        due = item.due.isoformat() if item.due is not None else "-"
+        table.add_row(
+            str(item.id),
+            str(item.incident_id),
+            item.title,
+            item.owner,
+            Text(due, style="red") if item.is_overdue(today) else Text(due),
+            "yes" if item.is_done else "no",
+        )
+    return table
+
+
+@actions_app.callback()
+def actions(
+    ctx: typer.Context,
+    all_: Annotated[bool, typer.Option("--all", help="Include done action items.")] = False,
+    owner: Annotated[str | None, typer.Option("--owner", help="Only this owner's.")] = None,
+    as_json: JsonOption = False,
+    config: ConfigOption = DEFAULT_CONFIG,
+) -> None:
+    """Open action items, soonest due first (with --all, done ones too); overdue in red."""
+    if ctx.invoked_subcommand is not None:
+        return
+    cli = get_context(ctx)
+    with _store(cli, config) as (loaded, engine), engine.begin() as conn:
+        found = service.list_actions(conn, open_only=not all_, owner=owner)
+    if as_json:
+        _print_json(cli.console, [action_json(a) for a in found])
+    elif not found:
+        _say(cli.console, "no open action items" if not all_ else "no action items")
+    else:
+        today = SYSTEM_CLOCK.now().astimezone(ZoneInfo(loaded.timezone)).date()
+        cli.console.print(_actions_table(found, today))
+
+
+@actions_app.command("done")
+def action_done(
+    ctx: typer.Context,
+    action_id: Annotated[int, typer.Argument(metavar="ID", help="The action item id.")],
+    author: AuthorOption = None,
+    config: ConfigOption = DEFAULT_CONFIG,
+) -> None:
+    """Mark an action item done."""
+    actor = _actor(ctx, author)
+    with _change(ctx, config) as (_loaded, conn):
+        service.complete_action(conn, action_id, actor=actor, now=SYSTEM_CLOCK.now(), origin="cli")

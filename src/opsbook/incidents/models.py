@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from enum import StrEnum
 
 from opsbook.types import JSONValue
@@ -75,3 +75,25 @@ class IncidentEvent:
     actor: str
     message: str
     detail: Mapping[str, JSONValue] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class ActionItem:
+    """A follow-up from an incident's postmortem. ``due`` is a calendar day (or none)."""
+
+    id: int
+    incident_id: int
+    title: str
+    owner: str
+    due: date | None
+    done_at: datetime | None
+    created_at: datetime
+    created_by: str
+
+    @property
+    def is_done(self) -> bool:
+        return self.done_at is not None
+
+    def is_overdue(self, today: date) -> bool:
+        """Open and past its due day (due today is not overdue yet)."""
+        return self.done_at is None and self.due is not None and self.due < today

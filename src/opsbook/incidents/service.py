@@ -17,6 +17,7 @@ from sqlalchemy.engine import Connection
 
 from opsbook.alerts.tables import alert
 from opsbook.errors import Conflict, InputError, NotFound
+from opsbook.incidents.actions import add_action, complete_action, get_action, list_actions
 from opsbook.incidents.lifecycle import check_severity, transition_problem
 from opsbook.incidents.models import Incident, IncidentStatus, Role
 from opsbook.incidents.records import (
@@ -33,12 +34,16 @@ from opsbook.incidents.tables import incident, incident_alert
 __all__ = [
     "MAX_LIMIT",
     "acknowledge",
+    "add_action",
     "add_note",
     "alert_ids",
     "change_severity",
+    "complete_action",
     "declare",
+    "get_action",
     "get_incident",
     "link_alert",
+    "list_actions",
     "list_incidents",
     "merge",
     "reopen",

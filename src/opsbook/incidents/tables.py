@@ -3,7 +3,8 @@ migration.
 
 ``incident_event`` is the timeline: every change, note and linked alert's firing or resolving,
 in order. ``incident_alert`` links alerts by id only (DESIGN.md: an incident knows alerts only by
-id and labels), so there is no foreign key into the alerts domain's tables.
+id and labels), so there is no foreign key into the alerts domain's tables. ``action_item`` holds
+a postmortem's follow-ups (created by the 2026-11-22 action items migration).
 """
 
 from __future__ import annotations
@@ -51,7 +52,8 @@ incident_event = sa.Table(
     sa.Column("incident_id", _ref(), nullable=False),
     sa.Column("at", UTCDateTime(), nullable=False),
     # "declared", "acknowledged", "status", "severity", "role", "note", "alert_linked",
-    # "alert_firing", "alert_resolved", "merged", "merged_from", "reopened".
+    # "alert_firing", "alert_resolved", "merged", "merged_from", "reopened", "action_added",
+    # "action_done".
     sa.Column("kind", sa.String(32), nullable=False),
     sa.Column("actor", sa.String(200), nullable=False),
     sa.Column("message", sa.Text(), nullable=False),
@@ -71,4 +73,21 @@ incident_alert = sa.Table(
     sa.Column("alert_status", sa.String(16), nullable=False),
     sa.ForeignKeyConstraint(["incident_id"], ["incident.id"], ondelete="CASCADE"),
     sa.Index(None, "alert_id", unique=True),
+)
+
+action_item = sa.Table(
+    "action_item",
+    metadata,
+    sa.Column("id", id_type(), primary_key=True, autoincrement=True),
+    sa.Column("incident_id", _ref(), nullable=False),
+    sa.Column("title", sa.String(300), nullable=False),
+    sa.Column("owner", sa.String(200), nullable=False),
+    # A calendar day, not an instant: "due 2026-12-01" means by the end of that day.
+    sa.Column("due", sa.Date(), nullable=True),
+    sa.Column("done_at", UTCDateTime(), nullable=True),
+    sa.Column("created_at", UTCDateTime(), nullable=False),
+    sa.Column("created_by", sa.String(200), nullable=False),
+    sa.ForeignKeyConstraint(["incident_id"], ["incident.id"], ondelete="CASCADE"),
+    sa.Index(None, "incident_id"),
+    sa.Index(None, "owner", "done_at"),
 )

@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 
-from opsbook.incidents.models import Incident, IncidentEvent
+from opsbook.incidents.models import ActionItem, Incident, IncidentEvent
 from opsbook.types import JSONValue
 
 
@@ -50,4 +50,17 @@ def event_json(event: IncidentEvent) -> dict[str, JSONValue]:
         "actor": event.actor,
         "message": event.message,
         "detail": dict(event.detail),
+    }
+
+
+def action_json(item: ActionItem) -> dict[str, JSONValue]:
+    return {
+        "id": item.id,
+        "incident_id": item.incident_id,
+        "title": item.title,
+        "owner": item.owner,
+        "due": item.due.isoformat() if item.due is not None else None,
+        "done_at": iso(item.done_at),
+        "created_at": iso(item.created_at),
+        "created_by": item.created_by,
     }

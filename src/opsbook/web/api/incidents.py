@@ -1,5 +1,6 @@
 """``/api/v1/incidents``: list, show (with the timeline), declare, and the lifecycle actions
-(acknowledge, status updates, notes, severity, roles, merge, reopen).
+(acknowledge, status updates, notes, severity, roles, merge, reopen); action items
+(``/api/v1/actions``) and the postmortem in markdown.
 
 Handlers are plain functions (FastAPI runs them in a thread) around the incidents domain. A
 change, its timeline event and its audit event commit together before the answer goes out.
@@ -10,9 +11,12 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import date
 from typing import Annotated, Any, TypeVar
+from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, Body, Query, Request
+from fastapi.responses import PlainTextResponse
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from sqlalchemy.engine import Connection, Engine
 
@@ -20,8 +24,10 @@ from opsbook.errors import InputError, NotFound
 from opsbook.incidents import (
     IncidentStatus,
     Role,
+    action_json,
     event_json,
     incident_json,
+    render_postmortem,
     service,
 )
 from opsbook.web.deps import ClockDep, ConfigDep, EngineDep
@@ -73,6 +79,16 @@ class MergeCreate(_In):
 
 class ReopenCreate(_In):
     message: str
+
+
+class ActionCreate(_In):
+    title: str = Field(max_length=300)
+    owner: str = Field(max_length=200)
+    due: date | None = None
+
+
+class ActionDone(_In):
+    pass
 
 
 def _path(loc: tuple[int | str, ...]) -> str:
@@ -287,3 +303,56 @@ def reopen(
             origin=_origin(request),
         )
     return _show(engine, incident_id)
+
+
+@router.get("/actions")
+def list_actions(
+    engine: EngineDep,
+    all: Annotated[bool, Query(description="Include done action items.")] = False,
+    owner: Annotated[str | None, Query(description="Only this owner's.")] = None,
+) -> dict[str, Any]:
+    with engine.begin() as conn:
+        found = service.list_actions(conn, open_only=not all, owner=owner)
+    return {"actions": [action_json(a) for a in found]}
+
+
+@router.post("/incidents/{incident_id}/actions", status_code=201)
+def add_action(
+    incident_id: int, request: Request, engine: EngineDep, clock: ClockDep, body: BodyDep
+) -> dict[str, Any]:
+    action_in = _parse(ActionCreate, body)
+    with _writing(engine) as conn:
+        created = service.add_action(
+            conn,
+            incident_id,
+            title=action_in.title,
+            owner=action_in.owner,
+            due=action_in.due,
+            actor=_actor(action_in),
+            now=clock.now(),
+            origin=_origin(request),
+        )
+    return action_json(created)
+
+
+@router.post("/actions/{action_id}/done")
+def complete_action(
+    action_id: int, request: Request, engine: EngineDep, clock: ClockDep, body: BodyDep
+) -> dict[str, Any]:
+    done_in = _parse(ActionDone, body)
+    # Not _writing: the only id here is the path's, so an unknown one stays 404.
+    with engine.begin() as conn:
+        done = service.complete_action(
+            conn, action_id, actor=_actor(done_in), now=clock.now(), origin=_origin(request)
+        )
+    return action_json(done)
+
+
+@router.get("/incidents/{incident_id}/postmortem", response_class=PlainTextResponse)
+def postmortem(
+    incident_id: int, engine: EngineDep, config: ConfigDep, clock: ClockDep
+) -> PlainTextResponse:
+    """The incident's postmortem from the shipped template, as ``text/markdown``."""
+    with engine.begin() as conn:
+        text = render_postmortem(conn, incident_id, zone=ZoneInfo(config.timezone), now=clock.now())
+    return PlainTextResponse(text, media_type="text/markdown; charset=utf-8")
