@@ -277,3 +277,39 @@ def test_every_read_needs_an_alertmanager_token(client: TestClient, method: str,
         response = client.request(method, path, headers=headers)
         assert response.status_code == 401
         assert "WWW-Authenticate" in response.headers
+
+
+def test_groups_and_receivers_follow_the_routes(
+    make_app: Callable[..., FastAPI], store_url: str
+) -> None:
+    config = Config.model_validate(
+        {
+            "service": "t",
+            "channels": {
+                name: {"webhook": {"url": f"http://127.0.0.1:1/{name}"}}
+                for name in ("chat", "pager")
+            },
+            "alerting": {
+                "group_by": ["alertname", "service"],
+                "notify": ["chat"],
+                "routes": [
+                    {"match": {"service": "~api|web"}, "notify": ["pager"], "group_by": ["service"]}
+                ],
+            },
+            "integrations": {"prom": {"alertmanager": {"token": TOKEN}}},
+        }
+    )
+    with TestClient(make_app(store_url, config=config)) as client:
+        assert client.post("/api/v2/alerts", json=BATCH, headers=AUTH).status_code == 200
+        alerts = client.get("/api/v2/alerts", headers=AUTH).json()
+        groups = client.get("/api/v2/alerts/groups", headers=AUTH).json()
+    assert sorted((names([a])[0], a["receivers"]) for a in alerts) == [
+        ("DiskFull/db", [{"name": "chat"}]),
+        ("HighLatency/api", [{"name": "pager"}]),
+        ("HighLatency/web", [{"name": "pager"}]),
+    ]
+    assert [(g["labels"], g["receiver"], len(g["alerts"])) for g in groups] == [
+        ({"service": "api"}, {"name": "pager"}, 1),
+        ({"service": "web"}, {"name": "pager"}, 1),
+        ({"alertname": "DiskFull", "service": "db"}, {"name": "chat"}, 1),
+    ]

@@ -26,6 +26,7 @@ from sqlalchemy.engine import Connection
 from opsbook.alerts.maintenance import OpenWindow, covers, open_windows
 from opsbook.alerts.models import Alert, AlertNotice, AlertSource, AlertStatus, Emit, NoticeReason
 from opsbook.alerts.records import add_event, row_to_alert
+from opsbook.alerts.routing import Receiver, receivers
 from opsbook.alerts.silences import active_silences, matches
 from opsbook.alerts.tables import alert, alert_event, alert_group
 from opsbook.config import Config
@@ -69,15 +70,11 @@ def _rule(config: Config, item: Alert) -> AlertRule | None:
     return None
 
 
-def route(config: Config, item: Alert) -> tuple[list[str], list[str]]:
-    """The receivers and group-by label names for ``item``: its rule's, else ``alerting``'s."""
-    rule = _rule(config, item)
-    notify = rule.notify if rule is not None and rule.notify is not None else None
-    group_by = rule.group_by if rule is not None and rule.group_by is not None else None
-    return (
-        list(config.alerting.notify if notify is None else notify),
-        list(config.alerting.group_by if group_by is None else group_by),
-    )
+def route(config: Config, item: Alert) -> list[Receiver]:
+    """The receivers of ``item``'s notices, each with its ``group_by`` label names: its rule's
+    ``notify``, else the ``alerting.routes`` its labels match, else ``alerting.notify`` (see
+    ``routing.receivers``)."""
+    return receivers(config, rule=_rule(config, item), labels=item.labels)
 
 
 def group_labels(labels: Mapping[str, str], group_by: Sequence[str]) -> dict[str, str]:
@@ -203,11 +200,10 @@ def _iso(at: datetime) -> str:
 def _plan(config: Config, firing: Sequence[Alert]) -> dict[str, _Group]:
     groups: dict[str, _Group] = {}
     for item in firing:
-        receivers, group_by = route(config, item)
-        labels = group_labels(item.labels, group_by)
-        for receiver in receivers:
-            key = group_key(receiver, labels)
-            group = groups.setdefault(key, _Group(key, receiver, labels, []))
+        for receiver in route(config, item):
+            labels = group_labels(item.labels, receiver.group_by)
+            key = group_key(receiver.name, labels)
+            group = groups.setdefault(key, _Group(key, receiver.name, labels, []))
             group.firing.append(item)
     return groups
 
@@ -413,8 +409,9 @@ def dispatch(
     1. Every firing alert gets its current silences and maintenance window written to it
        (events ``silenced``/``unsilenced``/``maintenance`` on change).
     2. Firing alerts that are not muted (dependency, silence, maintenance) and not acknowledged
-       are active. They are grouped per receiver (the rule's ``notify``, else
-       ``alerting.notify``; no receiver, no notice) by the ``group_by`` labels.
+       are active. They are grouped per receiver (``route``: the rule's ``notify``, else the
+       matching ``alerting.routes``, else ``alerting.notify``; no receiver, no notice) by that
+       receiver's ``group_by`` labels.
     3. Each group decides by its timing knobs whether a notice is due (see ``_decide``); its
        state is saved, and each alert in a notice gets a ``notified`` event.
     4. ``emit(conn, notices)`` stores them for delivery in the same transaction.

@@ -17,6 +17,7 @@ from typing import Annotated, Any
 from pydantic import (
     AfterValidator,
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Discriminator,
     Field,
@@ -171,14 +172,54 @@ class AlertRule(_Model):
         return self
 
 
+def _one_or_many(value: Any) -> Any:
+    return [value] if isinstance(value, str) else value
+
+
+class Route(_Model):
+    """One entry of ``alerting.routes``: which alerts it takes and where their notices go.
+
+    An alert matches when every ``match`` label equals its value (a value starting with ``~`` is
+    a regex over the whole value, as Alertmanager's ``=~``; a missing label is ``""``) and, with
+    ``severity``, its ``severity`` label is one of those. ``continue``: keep looking for more
+    routes after this one matches (default: the first match wins).
+    """
+
+    match: dict[str, str] = {}
+    severity: Annotated[list[SeverityName], BeforeValidator(_one_or_many)] = []
+    notify: list[Slug]
+    group_by: list[str] | None = None
+    continue_: bool = Field(default=False, alias="continue")
+
+    @model_validator(mode="after")
+    def _valid(self) -> Route:
+        _label_names(self.match, "match")
+        _label_names(self.group_by or [], "group_by")
+        for name, value in self.match.items():
+            if not value.startswith("~"):
+                continue
+            try:
+                re.compile(value[1:])
+            except re.error as exc:
+                raise located_error(
+                    f"{value[1:]!r} is not a regular expression ({exc})", "match", name
+                ) from None
+        return self
+
+
 class AlertingConfig(_Model):
-    """Defaults for every rule, and how notifications are batched (Alertmanager's route knobs)."""
+    """Defaults for every rule, and how notifications are batched (Alertmanager's route knobs).
+
+    ``routes`` pick the receivers of an alert whose rule sets no ``notify``; an alert no route
+    takes goes to ``notify``.
+    """
 
     evaluate_every: Duration = timedelta(seconds=5)
     resolve_after: int = Field(default=2, ge=1, le=1000)
     repeat_every: Duration = timedelta(hours=4)
     send_resolved: bool = True
     notify: list[Slug] = []
+    routes: list[Route] = []
     group_by: list[str] = ["alertname"]
     group_wait: Duration = timedelta()
     group_interval: Duration = timedelta(seconds=10)
@@ -363,7 +404,7 @@ class SmtpChannel(_Model):
     @field_validator("to", mode="before")
     @classmethod
     def _one_or_many(cls, value: Any) -> Any:
-        return [value] if isinstance(value, str) else value
+        return _one_or_many(value)
 
     @model_validator(mode="after")
     def _consistent(self) -> SmtpChannel:

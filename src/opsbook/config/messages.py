@@ -79,7 +79,8 @@ def is_secret(loc: Loc) -> bool:
 def _field_names(loc: Loc) -> list[str]:
     model = schema_at(loc)
     if isinstance(model, type) and issubclass(model, BaseModel):
-        return list(model.model_fields)
+        # The YAML key, not the Python name: ``for``, ``from``, ``continue``.
+        return [field.alias or name for name, field in model.model_fields.items()]
     return []
 
 

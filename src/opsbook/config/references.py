@@ -1,6 +1,7 @@
 """References between sections, checked once each section is valid on its own: alert rules ->
-checks, values, severities and channels; maintenance windows -> components and checks;
-``depends_on`` -> checks, without cycles; integrations -> severities.
+checks, values, severities and channels; ``alerting.routes`` -> channels and severities;
+maintenance windows -> components and checks; ``depends_on`` -> checks, without cycles;
+integrations -> severities.
 
 ``Config`` calls ``check_references`` and reports every problem at once, each at the key that
 holds the reference, so the loader can point at its line.
@@ -46,6 +47,14 @@ def check_references(config: Config) -> References:
         for name, rule in config.alerts.items()
     }
     problems += _channels(("alerting", "notify"), config.alerting.notify, config.channels)
+    for i, route in enumerate(config.alerting.routes):
+        at = ("alerting", "routes", i)
+        problems += _channels((*at, "notify"), route.notify, config.channels)
+        problems += [
+            ((*at, "severity", j), _unknown("severity", ref, config.severities))
+            for j, ref in enumerate(route.severity)
+            if ref not in config.severities
+        ]
     for name, window in config.maintenance.items():
         problems += [
             (("maintenance", name, "components", i), _unknown("component", ref, config.components))

@@ -34,6 +34,7 @@ from opsbook.alerts import service, silences
 from opsbook.alerts.dispatch import route
 from opsbook.alerts.ingest_models import decode_json, parse_postable_silence
 from opsbook.alerts.models import Alert, AlertStatus, Matcher, Silence
+from opsbook.alerts.routing import Receiver
 from opsbook.config import Config, format_duration
 from opsbook.errors import InputError
 from opsbook.web.api.ingest import BodyTooLarge, alertmanager_integration, read_body
@@ -90,7 +91,7 @@ def _filter(values: Sequence[str]) -> tuple[Matcher, ...]:
 
 
 def _receivers(config: Config, item: Alert) -> list[str]:
-    return route(config, item)[0] or [DEFAULT_RECEIVER]
+    return [receiver.name for receiver in route(config, item)] or [DEFAULT_RECEIVER]
 
 
 def _generator_url(item: Alert) -> str:
@@ -209,9 +210,9 @@ async def get_alert_groups(
     )
     groups: dict[tuple[str, tuple[tuple[str, str], ...]], list[dict[str, Any]]] = {}
     for item, alert_json in shown:
-        receivers, group_by = route(services.config, item)
-        key_labels = tuple((name, item.labels.get(name, "")) for name in group_by)
-        for name in receivers or [DEFAULT_RECEIVER]:
+        default = Receiver(DEFAULT_RECEIVER, tuple(services.config.alerting.group_by))
+        for name, group_by in route(services.config, item) or [default]:
+            key_labels = tuple((label, item.labels.get(label, "")) for label in group_by)
             groups.setdefault((name, key_labels), []).append(alert_json)
     return [
         {"labels": dict(labels), "receiver": {"name": name}, "alerts": members}
