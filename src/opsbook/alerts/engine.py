@@ -50,10 +50,10 @@ from opsbook.alerts.rules import (
     verdict,
 )
 from opsbook.checks.models import ProbeResult
-from opsbook.checks.scheduler import finish_then_cancel
 from opsbook.clock import SYSTEM_CLOCK, Clock
 from opsbook.config import Config
 from opsbook.config.alerts import AlertRule, PrometheusQuery
+from opsbook.tasks import finish_then_cancel
 
 log = structlog.get_logger(__name__)
 

@@ -11,9 +11,9 @@ from sqlalchemy.engine import Engine
 from opsbook.checks.heartbeats import STATE_BY_STATUS, PingKind, next_transition_at, verdict
 from opsbook.checks.models import Check, ProbeResult, State
 from opsbook.checks.pings import Ping, heartbeat_facts, last_ping_id, pings_after
-from opsbook.checks.scheduler import finish_then_cancel
 from opsbook.clock import SYSTEM_CLOCK, Clock
 from opsbook.config.checks import HeartbeatSpec
+from opsbook.tasks import finish_then_cancel
 
 
 class HeartbeatMonitor:

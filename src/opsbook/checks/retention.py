@@ -15,10 +15,10 @@ import structlog
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import DBAPIError
 
-from opsbook.checks.scheduler import finish_then_cancel
 from opsbook.checks.tables import check_result, check_rollup
 from opsbook.clock import SYSTEM_CLOCK, Clock
 from opsbook.config.engine import RetentionConfig
+from opsbook.tasks import finish_then_cancel
 
 log = structlog.get_logger(__name__)
 

@@ -23,6 +23,7 @@ from opsbook.checks.probes import probe_for as default_probe_for
 from opsbook.checks.probes.base import Probe, ProbeContext
 from opsbook.clock import SYSTEM_CLOCK, Clock
 from opsbook.config import format_duration
+from opsbook.tasks import finish_then_cancel
 
 log = structlog.get_logger(__name__)
 _T = TypeVar("_T")
@@ -47,24 +48,6 @@ class ResultSink(Protocol):
     async def write(self, results: Sequence[ProbeResult]) -> None: ...
 
     async def alive(self, *, stopping: bool = False) -> None: ...
-
-
-async def finish_then_cancel(work: Awaitable[_T]) -> _T:
-    """Await ``work``; if cancelled meanwhile, let it finish first, then raise the cancellation.
-
-    Store work runs in threads, which cannot be interrupted: without this, a shutdown would go
-    on to dispose the engine while a thread still holds one of its connections.
-    """
-    future = asyncio.ensure_future(work)
-    try:
-        return await asyncio.shield(future)
-    except asyncio.CancelledError:
-        # A shutdown may cancel us more than once (a parent's gather, then its own cleanup);
-        # each one must still wait for the thread, or the engine is disposed under it.
-        while not future.done():
-            with contextlib.suppress(asyncio.CancelledError):
-                await asyncio.wait([future])
-        raise
 
 
 def phase_offset(check_id: str, every: timedelta) -> float:

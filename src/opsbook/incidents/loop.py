@@ -15,6 +15,7 @@ from sqlalchemy.engine import Engine
 from opsbook.clock import SYSTEM_CLOCK, Clock
 from opsbook.config import Config
 from opsbook.incidents.autodeclare import sync_alerts
+from opsbook.tasks import finish_then_cancel
 
 log = structlog.get_logger(__name__)
 
@@ -31,5 +32,8 @@ def sync_once(engine: Engine, *, config: Config, now: datetime) -> list[int]:
 async def incidents_loop(engine: Engine, *, config: Config, clock: Clock = SYSTEM_CLOCK) -> None:
     every = config.alerting.evaluate_every.total_seconds()
     while True:
-        await asyncio.to_thread(sync_once, engine, config=config, now=clock.now())
+        # A shutdown waits for the pass: its thread holds a connection of the engine.
+        await finish_then_cancel(
+            asyncio.to_thread(sync_once, engine, config=config, now=clock.now())
+        )
         await asyncio.sleep(every)

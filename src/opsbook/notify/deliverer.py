@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import random
-from collections.abc import Awaitable, Collection
+from collections.abc import Collection
 from datetime import datetime, timedelta
 from typing import TypeVar
 
@@ -22,6 +22,7 @@ from opsbook.config import Config
 from opsbook.errors import DeliveryError
 from opsbook.notify import apprise, outbox, retry, smtp, webhook
 from opsbook.notify.outbox import Pending
+from opsbook.tasks import finish_then_cancel
 
 log = structlog.get_logger(__name__)
 _T = TypeVar("_T")
@@ -32,23 +33,6 @@ POLL_EVERY = timedelta(seconds=1)
 MIN_LEASE = timedelta(minutes=1)
 # How long a shutdown lets deliveries in flight finish before it cancels them.
 DRAIN_TIMEOUT = timedelta(seconds=5)
-
-
-async def _finish_then_cancel(work: Awaitable[_T]) -> _T:
-    """Await ``work``; if cancelled meanwhile, let it finish first, then raise the cancellation.
-
-    Store work runs in threads, which cannot be interrupted: a shutdown must not go on to
-    dispose the engine while a thread still holds one of its connections (the same guard as
-    the probe scheduler's, which notify may not import).
-    """
-    future = asyncio.ensure_future(work)
-    try:
-        return await asyncio.shield(future)
-    except asyncio.CancelledError:
-        while not future.done():
-            with contextlib.suppress(asyncio.CancelledError):
-                await asyncio.wait([future])
-        raise
 
 
 class Deliverer:
@@ -177,7 +161,7 @@ class Deliverer:
         poll = self._poll_every.total_seconds()
         try:
             now = self._clock.now()
-            next_at = await _finish_then_cancel(asyncio.to_thread(self._next_due_at))
+            next_at = await finish_then_cancel(asyncio.to_thread(self._next_due_at))
         except Exception as exc:
             log.warning("notification_next_due_unknown", error_type=type(exc).__name__)
             return poll
@@ -191,7 +175,7 @@ class Deliverer:
 
     async def _claim(self, limit: int) -> list[Pending]:
         try:
-            return await _finish_then_cancel(asyncio.to_thread(self._claim_sync, limit))
+            return await finish_then_cancel(asyncio.to_thread(self._claim_sync, limit))
         except Exception as exc:
             # The store may be briefly unreachable: nothing was claimed, try again next time.
             log.warning("notifications_not_claimed", error_type=type(exc).__name__)
@@ -207,7 +191,7 @@ class Deliverer:
             await self._send(session, item)
         except asyncio.CancelledError:
             with contextlib.suppress(Exception):
-                await _finish_then_cancel(asyncio.to_thread(self._release, item.id))
+                await finish_then_cancel(asyncio.to_thread(self._release, item.id))
             raise
         except DeliveryError as exc:
             error = exc
@@ -216,7 +200,7 @@ class Deliverer:
             log.exception("notification_send_crashed", notification=item.id, channel=item.channel)
             error = DeliveryError(f"opsbook failed while sending ({type(exc).__name__})")
         try:
-            await _finish_then_cancel(asyncio.to_thread(self._record, item, error))
+            await finish_then_cancel(asyncio.to_thread(self._record, item, error))
         except Exception as exc:
             # The claim lapses after the lease and the row is sent again (at least once).
             log.warning(
