@@ -9,8 +9,7 @@ timezone.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Annotated
@@ -21,16 +20,14 @@ from rich import box
 from rich.console import Console
 from rich.table import Table
 from rich.text import Text
-from sqlalchemy.engine import Engine
 
 from opsbook.alerts import service, silences
 from opsbook.alerts.maintenance import OpenWindow, open_windows, upcoming_windows
 from opsbook.alerts.models import OPEN_STATUSES, Alert, AlertStatus, Silence
-from opsbook.cli.context import CliContext, get_context
+from opsbook.cli.context import get_context, open_store
 from opsbook.clock import SYSTEM_CLOCK
-from opsbook.config import Config, load, parse_duration
-from opsbook.errors import InputError, NotFound, StoreError
-from opsbook.store import create_engine, display_url, is_current, resolve_url
+from opsbook.config import load, parse_duration
+from opsbook.errors import InputError, NotFound
 from opsbook.types import JSONValue
 
 app = typer.Typer(help="Show alerts: firing and pending by default.", invoke_without_command=True)
@@ -51,22 +48,6 @@ STATUS_STYLE = {
 UPCOMING = timedelta(days=7)
 SHORT_ID = 8
 WHEN = "%a %Y-%m-%d %H:%M"
-
-
-@contextmanager
-def _store(cli: CliContext, config: Path) -> Iterator[tuple[Config, Engine]]:
-    loaded = load(config, environ=cli.environ)
-    url = resolve_url(loaded.store.url, environ=cli.environ)
-    engine = create_engine(url)
-    try:
-        if not is_current(engine):
-            raise StoreError(
-                f"store {display_url(url)} is not migrated to this opsbook's schema; "
-                f"run: opsbook db upgrade --config {config}"
-            )
-        yield loaded, engine
-    finally:
-        engine.dispose()
 
 
 def _print_json(console: Console, value: JSONValue) -> None:
@@ -136,7 +117,7 @@ def alerts(
         return
     cli = get_context(ctx)
     now = SYSTEM_CLOCK.now()
-    with _store(cli, config) as (_, engine), engine.begin() as conn:
+    with open_store(cli, config) as (_, engine), engine.begin() as conn:
         statuses = None if show_all else OPEN_STATUSES
         found = service.list_alerts(conn, statuses=statuses)
     if as_json:
@@ -165,7 +146,7 @@ def show(
 ) -> None:
     """One alert: labels, annotations, values, why it is muted, and its timeline."""
     cli = get_context(ctx)
-    with _store(cli, config) as (loaded, engine), engine.begin() as conn:
+    with open_store(cli, config) as (loaded, engine), engine.begin() as conn:
         found, events = service.alert_with_events(conn, _alert_id(alert_id))
     if as_json:
         body = service.alert_json(found)
@@ -254,7 +235,7 @@ def silence_add(
     by = author or cli.environ.get("USER") or ""
     if not by.strip():
         raise InputError("--author: say who you are (or set $USER)", field="--author")
-    with _store(cli, config) as (loaded, engine):
+    with open_store(cli, config) as (loaded, engine):
         now = SYSTEM_CLOCK.now()
         if (duration is None) == (until is None):
             raise InputError("give --duration or --until (one of them)", field="--duration")
@@ -320,7 +301,7 @@ def silence_list(
     """Active silences, then pending ones (and expired ones with --expired)."""
     cli = get_context(ctx)
     now = SYSTEM_CLOCK.now()
-    with _store(cli, config) as (loaded, engine), engine.begin() as conn:
+    with open_store(cli, config) as (loaded, engine), engine.begin() as conn:
         found = silences.list_silences(conn, now=now, include_expired=expired)
     if as_json:
         _print_json(cli.console, [service.silence_json(s, now) for s in found])
@@ -344,7 +325,7 @@ def silence_expire(
     """End a silence now."""
     cli = get_context(ctx)
     by = author or cli.environ.get("USER") or "unknown"
-    with _store(cli, config) as (_, engine), engine.begin() as conn:
+    with open_store(cli, config) as (_, engine), engine.begin() as conn:
         now = SYSTEM_CLOCK.now()
         full = _resolve_id(silences.list_silences(conn, now=now, include_expired=True), silence_id)
         expired = silences.expire_silence(conn, full, now=now, actor=f"user:{by}", origin="cli")

@@ -1,13 +1,21 @@
-"""What every command receives instead of reaching for globals: the console and the environment."""
+"""What every command receives instead of reaching for globals: the console, the environment,
+and the store named by the config."""
 
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import typer
 from rich.console import Console
+from sqlalchemy.engine import Engine
+
+from opsbook.config import Config, load
+from opsbook.errors import StoreError
+from opsbook.store import create_engine, display_url, is_current, resolve_url
 
 
 @dataclass
@@ -24,3 +32,24 @@ def get_context(ctx: typer.Context) -> CliContext:
         obj = CliContext(console=Console(), err_console=Console(stderr=True))
         ctx.find_root().obj = obj
     return obj
+
+
+@contextmanager
+def open_store(cli: CliContext, config: Path) -> Iterator[tuple[Config, Engine]]:
+    """Load ``config`` and open its store for one command; disposed on the way out.
+
+    Raises ``StoreError`` (one red line, exit 1) when the store is not migrated to this
+    opsbook's schema, with the command that fixes it.
+    """
+    loaded = load(config, environ=cli.environ)
+    url = resolve_url(loaded.store.url, environ=cli.environ)
+    engine = create_engine(url)
+    try:
+        if not is_current(engine):
+            raise StoreError(
+                f"store {display_url(url)} is not migrated to this opsbook's schema; "
+                f"run: opsbook db upgrade --config {config}"
+            )
+        yield loaded, engine
+    finally:
+        engine.dispose()

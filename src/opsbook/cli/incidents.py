@@ -23,12 +23,12 @@ from rich import box
 from rich.console import Console
 from rich.table import Table
 from rich.text import Text
-from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.engine import Connection
 
-from opsbook.cli.context import CliContext, get_context
+from opsbook.cli.context import get_context, open_store
 from opsbook.clock import SYSTEM_CLOCK
-from opsbook.config import Config, format_duration, load, parse_duration
-from opsbook.errors import InputError, NotFound, StoreError
+from opsbook.config import Config, format_duration, parse_duration
+from opsbook.errors import InputError, NotFound
 from opsbook.incidents import (
     ActionItem,
     Incident,
@@ -41,7 +41,6 @@ from opsbook.incidents import (
     render_postmortem,
     service,
 )
-from opsbook.store import create_engine, display_url, is_current, resolve_url
 from opsbook.types import JSONValue
 
 list_app = typer.Typer(help="List incidents: open ones by default.", invoke_without_command=True)
@@ -64,26 +63,10 @@ STATUS_WORDS = ", ".join(s.value for s in IncidentStatus)
 
 
 @contextmanager
-def _store(cli: CliContext, config: Path) -> Iterator[tuple[Config, Engine]]:
-    loaded = load(config, environ=cli.environ)
-    url = resolve_url(loaded.store.url, environ=cli.environ)
-    engine = create_engine(url)
-    try:
-        if not is_current(engine):
-            raise StoreError(
-                f"store {display_url(url)} is not migrated to this opsbook's schema; "
-                f"run: opsbook db upgrade --config {config}"
-            )
-        yield loaded, engine
-    finally:
-        engine.dispose()
-
-
-@contextmanager
 def _change(ctx: typer.Context, config: Path) -> Iterator[tuple[Config, Connection]]:
     """The loaded config and a connection in one transaction; commits, then prints "ok"."""
     cli = get_context(ctx)
-    with _store(cli, config) as (loaded, engine), engine.begin() as conn:
+    with open_store(cli, config) as (loaded, engine), engine.begin() as conn:
         yield loaded, conn
     _say(cli.console, "ok")
 
@@ -147,7 +130,7 @@ def incidents(
     if ctx.invoked_subcommand is not None:
         return
     cli = get_context(ctx)
-    with _store(cli, config) as (loaded, engine), engine.begin() as conn:
+    with open_store(cli, config) as (loaded, engine), engine.begin() as conn:
         found = service.list_incidents(conn, include_resolved=all_)
         linked = {i.id: service.alert_ids(conn, i.id) for i in found}
     if as_json:
@@ -170,7 +153,7 @@ def stats(
     except ValueError as exc:
         raise InputError(f"--since: {exc}", field="--since") from None
     cli = get_context(ctx)
-    with _store(cli, config) as (_loaded, engine), engine.begin() as conn:
+    with open_store(cli, config) as (_loaded, engine), engine.begin() as conn:
         rows = incident_stats(conn, since=SYSTEM_CLOCK.now() - period)
     if not rows:
         _say(cli.console, f"no incidents in the last {since}")
@@ -203,7 +186,7 @@ def declare(
     actor = _actor(ctx, author)
     cli = get_context(ctx)
     try:
-        with _store(cli, config) as (loaded, engine), engine.begin() as conn:
+        with open_store(cli, config) as (loaded, engine), engine.begin() as conn:
             created = service.declare(
                 conn,
                 title=title,
@@ -228,7 +211,7 @@ def show(
 ) -> None:
     """One incident: its state, response times, linked alerts and timeline."""
     cli = get_context(ctx)
-    with _store(cli, config) as (loaded, engine), engine.begin() as conn:
+    with open_store(cli, config) as (loaded, engine), engine.begin() as conn:
         found = service.get_incident(conn, incident_id)
         events = service.timeline(conn, incident_id)
         linked = service.alert_ids(conn, incident_id)
@@ -462,7 +445,7 @@ def add_action(
     actor = _actor(ctx, author)
     cli = get_context(ctx)
     try:
-        with _store(cli, config) as (_loaded, engine), engine.begin() as conn:
+        with open_store(cli, config) as (_loaded, engine), engine.begin() as conn:
             created = service.add_action(
                 conn,
                 incident_id,
@@ -501,7 +484,7 @@ def postmortem(
                 f"--template: cannot read {template}: {exc}", field="--template"
             ) from None
     cli = get_context(ctx)
-    with _store(cli, config) as (loaded, engine), engine.begin() as conn:
+    with open_store(cli, config) as (loaded, engine), engine.begin() as conn:
         try:
             text = render_postmortem(
                 conn,
@@ -552,7 +535,7 @@ def actions(
     if ctx.invoked_subcommand is not None:
         return
     cli = get_context(ctx)
-    with _store(cli, config) as (loaded, engine), engine.begin() as conn:
+    with open_store(cli, config) as (loaded, engine), engine.begin() as conn:
         found = service.list_actions(conn, open_only=not all_, owner=owner)
     if as_json:
         _print_json(cli.console, [action_json(a) for a in found])

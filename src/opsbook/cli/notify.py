@@ -9,14 +9,10 @@ import typer
 from rich import box
 from rich.markup import escape
 from rich.table import Table
-from sqlalchemy.engine import Engine
 
-from opsbook.cli.context import CliContext, get_context
+from opsbook.cli.context import get_context, open_store
 from opsbook.clock import SYSTEM_CLOCK
-from opsbook.config import load
-from opsbook.errors import StoreError
 from opsbook.notify import list_dead_letters, requeue
-from opsbook.store import create_engine, display_url, is_current, resolve_url
 
 app = typer.Typer(help="Notifications: dead letters and retries.", no_args_is_help=True)
 
@@ -24,18 +20,6 @@ ConfigOption = Annotated[
     Path,
     typer.Option("--config", "-c", help="The opsbook config file.", dir_okay=False),
 ]
-
-
-def _engine(cli: CliContext, config: Path) -> Engine:
-    url = resolve_url(load(config, environ=cli.environ).store.url, environ=cli.environ)
-    engine = create_engine(url)
-    if not is_current(engine):
-        engine.dispose()
-        raise StoreError(
-            f"store {display_url(url)} is not migrated to this opsbook's schema; "
-            f"run: opsbook db upgrade --config {config}"
-        )
-    return engine
 
 
 @app.command("dead-letters")
@@ -48,12 +32,8 @@ def dead_letters(
 ) -> None:
     """List notifications that were given up on, newest first, with the reason."""
     cli = get_context(ctx)
-    engine = _engine(cli, config)
-    try:
-        with engine.connect() as conn:
-            dead = list_dead_letters(conn, limit=limit)
-    finally:
-        engine.dispose()
+    with open_store(cli, config) as (_, engine), engine.connect() as conn:
+        dead = list_dead_letters(conn, limit=limit)
     if not dead:
         cli.console.print("no dead letters", highlight=False)
         return
@@ -84,16 +64,12 @@ def retry(
     """Queue dead notifications again, due now, with a fresh attempt count (all or none)."""
     cli = get_context(ctx)
     actor = f"user:{cli.environ.get('USER') or cli.environ.get('LOGNAME') or 'unknown'}"
-    engine = _engine(cli, config)
-    try:
-        now = SYSTEM_CLOCK.now()
-        with engine.begin() as conn:
-            queued = [
-                requeue(conn, notification_id, now=now, actor=actor, origin="cli")
-                for notification_id in ids
-            ]
-    finally:
-        engine.dispose()
+    now = SYSTEM_CLOCK.now()
+    with open_store(cli, config) as (_, engine), engine.begin() as conn:
+        queued = [
+            requeue(conn, notification_id, now=now, actor=actor, origin="cli")
+            for notification_id in ids
+        ]
     for item in queued:
         cli.console.print(
             f"ok: notification {item.id} ({escape(item.channel)}) queued again", highlight=False

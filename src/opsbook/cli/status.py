@@ -19,11 +19,9 @@ from opsbook.alerts.models import Alert, AlertStatus
 from opsbook.checks import service
 from opsbook.checks.models import State
 from opsbook.checks.rollups import WindowStats
-from opsbook.cli.context import get_context
+from opsbook.cli.context import get_context, open_store
 from opsbook.clock import SYSTEM_CLOCK
-from opsbook.config import CheckSpec, load
-from opsbook.errors import StoreError
-from opsbook.store import create_engine, display_url, is_current, resolve_url
+from opsbook.config import CheckSpec
 
 ConfigOption = Annotated[
     Path,
@@ -99,15 +97,7 @@ def _row(
 def status(ctx: typer.Context, config: ConfigOption = Path("opsbook.yaml")) -> None:
     """Show each check: state, last latency, p95 (1h), availability (24h, 30d), last 24 hours."""
     cli = get_context(ctx)
-    loaded = load(config, environ=cli.environ)
-    url = resolve_url(loaded.store.url, environ=cli.environ)
-    engine = create_engine(url)
-    try:
-        if not is_current(engine):
-            raise StoreError(
-                f"store {display_url(url)} is not migrated to this opsbook's schema; "
-                f"run: opsbook db upgrade --config {config}"
-            )
+    with open_store(cli, config) as (loaded, engine):
         cells = BAR_HOURS if cli.console.width >= WIDE_CONSOLE else BAR_HOURS // 2
         table = Table(title=f"{loaded.service}: checks", box=box.SIMPLE_HEAD, pad_edge=False)
         for name in ("check", "state", "last", "p95 1h", "avail 24h", "avail 30d", "last 24h"):
@@ -117,8 +107,6 @@ def status(ctx: typer.Context, config: ConfigOption = Path("opsbook.yaml")) -> N
             for check_id, spec in loaded.checks.items():
                 table.add_row(*_row(conn, check_id, spec, now, cells=cells))
             firing = alert_service.list_alerts(conn, statuses=[AlertStatus.FIRING])
-    finally:
-        engine.dispose()
     if not loaded.checks:
         cli.console.print("no checks in the config", highlight=False)
         return
