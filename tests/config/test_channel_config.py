@@ -61,7 +61,22 @@ def _load(channel: str) -> object:
         ),
         (
             '{webhook: {url: "https://h.example.com/"}, template: email}',
-            "channels.ops.template: a webhook sends Alertmanager's JSON, not a template",
+            "channels.ops.template: a webhook sends JSON, not a template",
+        ),
+        (
+            '{webhook: {url: "https://h.example.com/"}, page_template: page}',
+            "channels.ops.page_template: a webhook sends JSON, not a template",
+        ),
+        (
+            "{smtp: {to: a@b.c}, incident_template: email}",
+            "channels.ops.incident_template: 'email' is not a shipped incident template (use "
+            "page, incident-chat, incident-email, status-update-minor, status-update-major, "
+            "resolution, affected-users, or a mapping with subject and body)",
+        ),
+        (
+            "{smtp: {to: a@b.c}, page_template: {body: '{{ names }}'}}",
+            "channels.ops.page_template.body: unknown template variable names (use alerts, at, "
+            "channel, event, external_url, incident, kind, level, person, update)",
         ),
     ],
 )

@@ -18,9 +18,9 @@ channels:
   slack: {webhook: {url: "https://hooks.example/x"}}
 oncall:
   people:
-    ana: {name: Ana, email: ana@shop.example, phone: "+49 30 1234", timezone: Europe/Berlin}
-    ben: {name: Ben}
-    cto: {name: Cleo}
+    ana: {name: Ana, email: ana@shop.example, timezone: Europe/Berlin, notify: [slack]}
+    ben: {name: Ben, notify: [slack]}
+    cto: {name: Cleo, notify: [slack]}
 """
 
 
@@ -268,12 +268,17 @@ def _yaml_blocks(path: Path) -> list[str]:
 def test_the_docs_examples_load() -> None:
     docs = Path(__file__).resolve().parents[2] / "docs" / "oncall.md"
     blocks = _yaml_blocks(docs)
-    slack = 'channels:\n  slack: {webhook: {url: "https://hooks.example/x"}}\n'
+    channels = (
+        'channels:\n  pager: {webhook: {url: "https://pager.example/x"}}\n'
+        '  slack: {webhook: {url: "https://hooks.example/x"}}\n'
+        "  email: {smtp: {to: oncall@levqor.example}}\n"
+    )
     whole = [b for b in blocks if b.startswith(("timezone:", "oncall:"))]
     assert len(whole) == 2
+    env = {"SLACK_URL": "json://localhost/x", "PAGER_SECRET": "s"}
     for block in whole:
-        body = block.replace('channels:\n  slack: {apprise: "${SLACK_URL}"}\n', "")
-        config = loads("service: levqor\n" + slack + body)
+        body = block if "channels:" in block else channels + block
+        config = loads("service: levqor\n" + body, environ=env)
         assert config.oncall.escalation["default"].levels
 
 
@@ -286,4 +291,45 @@ def test_the_docs_layered_schedule_loads() -> None:
         None,
         "weekend",
         "ops-night",
+    ]
+
+
+def test_severities_name_policies_and_channels_that_exist() -> None:
+    Path("opsbook.yaml").write_text(
+        PEOPLE
+        + "  escalation: {default: [{notify: [person:ana]}]}\n"
+        + "severities:\n"
+        + "  SEV1: {respond_within: 15m, page: true, escalation: defualt, notify: [slak]}\n"
+        + "  SEV2: {respond_within: 1h, escalation: default, notify: [slack]}\n"
+    )
+    with pytest.raises(ConfigError) as info:
+        load("opsbook.yaml", environ={})
+    assert [str(p) for p in info.value.problems] == [
+        "opsbook.yaml:11:55: severities.SEV1.escalation: unknown escalation policy 'defualt' "
+        "(did you mean 'default'?)",
+        "opsbook.yaml:11:73: severities.SEV1.notify[0]: unknown channel 'slak' "
+        "(did you mean 'slack'?)",
+    ]
+
+
+def test_a_person_who_can_be_paged_needs_a_way_to_be_reached() -> None:
+    Path("opsbook.yaml").write_text(
+        "service: shop\n"
+        "channels: {slack: {webhook: {url: 'https://hooks.example/x'}}}\n"
+        "oncall:\n"
+        "  people:\n"
+        "    ana: {name: Ana, notify: [slakc]}\n"
+        "    ben: {name: Ben}\n"
+        "    cy: {name: Cy}\n"
+        "  schedules: {primary: {rotation: weekly, people: [ana, ben]}}\n"
+        "  escalation: {default: [{notify: [schedule:primary]}]}\n"
+    )
+    with pytest.raises(ConfigError) as info:
+        load("opsbook.yaml", environ={})
+    # cy is never paged, so cy needs no channel.
+    assert [str(p) for p in info.value.problems] == [
+        "opsbook.yaml:5:31: oncall.people.ana.notify[0]: unknown channel 'slakc' "
+        "(did you mean 'slack'?)",
+        "opsbook.yaml:6:5: oncall.people.ben: 'ben' can be paged (on schedule 'primary', "
+        "escalation policy 'default') but has no notify channels: add notify: [CHANNEL, ...]",
     ]

@@ -17,7 +17,10 @@ def config(escalation: dict[str, object]) -> Config:
             "service": "levqor",
             "channels": {"slack": {"webhook": {"url": "https://hooks.example/x"}}},
             "oncall": {
-                "people": {"senior": {"name": "Senior Engineer"}, "cto": {"name": "CTO"}},
+                "people": {
+                    "senior": {"name": "Senior Engineer", "notify": ["slack"]},
+                    "cto": {"name": "CTO", "notify": ["slack"]},
+                },
                 "schedules": {
                     "primary": {"rotation": "weekly", "handoff": "mon 09:00", "people": ["senior"]}
                 },

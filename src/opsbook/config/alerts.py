@@ -29,7 +29,13 @@ from pydantic import (
 from opsbook.config.alert_expr import AlertExpr
 from opsbook.config.fields import CronText, HttpUrl, SeverityName, Slug, Timezone
 from opsbook.config.located import located_error
-from opsbook.config.templates import MESSAGE_VARIABLES, SHIPPED_MESSAGES, check_template
+from opsbook.config.templates import (
+    INCIDENT_VARIABLES,
+    MESSAGE_VARIABLES,
+    SHIPPED_INCIDENT_MESSAGES,
+    SHIPPED_MESSAGES,
+    check_template,
+)
 from opsbook.config.units import Duration, format_duration, parse_duration
 from opsbook.redaction import Secret
 
@@ -455,7 +461,29 @@ class MessageTemplate(_Model):
         return self
 
 
+class IncidentMessageTemplate(_Model):
+    """A channel's own incident or page message: ``subject`` and ``body`` over the incident
+    variables (``INCIDENT_VARIABLES``); a part left out is the shipped default."""
+
+    subject: str | None = None
+    body: str | None = None
+
+    @model_validator(mode="after")
+    def _valid(self) -> IncidentMessageTemplate:
+        for part in ("subject", "body"):
+            text = getattr(self, part)
+            problem = None if text is None else check_template(text, variables=INCIDENT_VARIABLES)
+            if problem:
+                raise located_error(problem, part)
+        return self
+
+
 CHANNEL_KINDS = ("webhook", "smtp", "apprise")
+
+IncidentTemplate = Annotated[
+    Annotated[str, Tag("name")] | Annotated[IncidentMessageTemplate, Tag("own")],
+    Discriminator(lambda value: _template_form(value)),
+]
 
 
 def _template_form(value: Any) -> str:
@@ -480,6 +508,20 @@ class Channel(_Model):
         ]
         | None
     ) = None
+    incident_template: IncidentTemplate | None = None
+    """The message for incident updates (default ``incident-chat``/``incident-email``)."""
+    page_template: IncidentTemplate | None = None
+    """The message a paged person gets (default ``page``)."""
+
+    @field_validator("incident_template", "page_template", mode="before")
+    @classmethod
+    def _incident_template_name(cls, value: Any) -> Any:
+        if isinstance(value, str) and value not in SHIPPED_INCIDENT_MESSAGES:
+            raise ValueError(
+                f"{value!r} is not a shipped incident template (use "
+                f"{', '.join(SHIPPED_INCIDENT_MESSAGES)}, or a mapping with subject and body)"
+            )
+        return value
 
     @field_validator("template", mode="before")
     @classmethod
@@ -497,12 +539,12 @@ class Channel(_Model):
         if len(kinds) != 1:
             found = ", ".join(kinds) or "none"
             raise ValueError(f"set exactly one of webhook, smtp or apprise (found {found})")
-        if self.template is not None and self.webhook is not None:
-            raise located_error(
-                "a webhook sends Alertmanager's JSON, not a template: template is for smtp and "
-                "apprise channels",
-                "template",
-            )
+        for key in ("template", "incident_template", "page_template"):
+            if getattr(self, key) is not None and self.webhook is not None:
+                raise located_error(
+                    f"a webhook sends JSON, not a template: {key} is for smtp and apprise channels",
+                    key,
+                )
         return self
 
     @property

@@ -254,10 +254,14 @@ class Schedule(_Model):
 
 
 class Person(_Model):
+    """Someone who can be on call. ``notify``: the channels that reach this person when they
+    are paged (an ``smtp`` channel sends to ``email``, not to the channel's own ``to``)."""
+
     name: str = Field(min_length=1)
     email: str | None = None
     phone: str | None = None
     timezone: Timezone | None = None
+    notify: list[Slug] = []
 
 
 class Level(_Model):
@@ -325,6 +329,10 @@ def oncall_problems(oncall: OncallConfig, *, channels: Collection[str]) -> list[
         for i, override in enumerate(schedule.overrides):
             at = ("oncall", "schedules", name, "overrides", i, "person")
             problems += _missing(at, "person", override.person, oncall.people)
+    for name, person in oncall.people.items():
+        for i, ref in enumerate(person.notify):
+            at = ("oncall", "people", name, "notify", i)
+            problems += _missing(at, "channel", ref, channels)
     known: Mapping[str, Collection[str]] = {
         "schedule": oncall.schedules,
         "person": oncall.people,
@@ -336,10 +344,53 @@ def oncall_problems(oncall: OncallConfig, *, channels: Collection[str]) -> list[
                 kind, _, ref = target.partition(":")
                 at = ("oncall", "escalation", name, "levels", i, "notify", j)
                 problems += _missing(at, kind, ref, known[kind])
+    problems += _unreachable(oncall)
     return problems
 
 
-_SECTION = {"person": "oncall.people", "schedule": "oncall.schedules", "channel": "channels"}
+def paged_people(oncall: OncallConfig, policy: str) -> dict[str, str]:
+    """Everyone ``policy`` can page, each with how (``schedule l1``, ``person``)."""
+    found: dict[str, str] = {}
+    for level in oncall.escalation[policy].levels:
+        for target in level.notify:
+            kind, _, ref = target.partition(":")
+            if kind == "person":
+                found.setdefault(ref, "paged directly")
+            elif kind == "schedule" and ref in oncall.schedules:
+                schedule = oncall.schedules[ref]
+                people = [p for layer in schedule.layers for p in layer.people]
+                people += [o.person for o in schedule.overrides]
+                for person in people:
+                    found.setdefault(person, f"on schedule {ref!r}")
+    return found
+
+
+def _unreachable(oncall: OncallConfig) -> list[Problem]:
+    # A page to someone with no way to reach them would be lost: refuse it at load.
+    problems: list[Problem] = []
+    reported: set[str] = set()
+    for policy in oncall.escalation:
+        for person, how in paged_people(oncall, policy).items():
+            known = oncall.people.get(person)
+            if known is None or known.notify or person in reported:
+                continue
+            reported.add(person)
+            problems.append(
+                (
+                    ("oncall", "people", person),
+                    f"{person!r} can be paged ({how}, escalation policy {policy!r}) but has no "
+                    "notify channels: add notify: [CHANNEL, ...]",
+                )
+            )
+    return problems
+
+
+_SECTION = {
+    "person": "oncall.people",
+    "schedule": "oncall.schedules",
+    "channel": "channels",
+    "escalation policy": "oncall.escalation",
+}
 
 
 def _missing(at: Loc, what: str, ref: str, known: Collection[str]) -> list[Problem]:
@@ -351,3 +402,17 @@ def _missing(at: Loc, what: str, ref: str, known: Collection[str]) -> list[Probl
     if not known:
         return [(at, f"unknown {what} {ref!r} (none are defined under {_SECTION[what]})")]
     return [(at, f"unknown {what} {ref!r} (known: {', '.join(known)})")]
+
+
+def severity_problems(
+    severities: Mapping[str, Any], *, policies: Collection[str], channels: Collection[str]
+) -> list[Problem]:
+    """Every ``severities.<name>.escalation`` policy and ``notify`` channel that does not exist."""
+    problems: list[Problem] = []
+    for name, severity in severities.items():
+        if severity.escalation is not None:
+            at: Loc = ("severities", name, "escalation")
+            problems += _missing(at, "escalation policy", severity.escalation, policies)
+        for i, ref in enumerate(severity.notify):
+            problems += _missing(("severities", name, "notify", i), "channel", ref, channels)
+    return problems

@@ -13,7 +13,7 @@ from opsbook.config.checks import CheckSpec
 from opsbook.config.engine import RetentionConfig, SchedulerConfig
 from opsbook.config.fields import HttpUrl, ServiceName, SeverityName, Slug, Timezone
 from opsbook.config.located import UNKNOWN_CHECK, located_error
-from opsbook.config.oncall import OncallConfig, oncall_problems
+from opsbook.config.oncall import OncallConfig, oncall_problems, severity_problems
 from opsbook.config.pings import PingsConfig
 from opsbook.config.references import check_references
 from opsbook.config.structure import unknown_check_message
@@ -40,8 +40,18 @@ class StoreConfig(_Model):
 
 
 class Severity(_Model):
+    """The policy for incidents of one severity.
+
+    ``page``: firing alerts of this severity declare incidents. ``escalation``: the
+    ``oncall.escalation`` policy that pages people for its incidents (none: nobody is paged).
+    ``notify``: channels that get every update of its incidents (declared, status, severity,
+    reopened, merged).
+    """
+
     respond_within: Duration
     page: bool = False
+    escalation: Slug | None = None
+    notify: list[Slug] = []
     status_impact: StatusImpact = "none"
     description: str = ""
 
@@ -92,6 +102,9 @@ class Config(_Model):
     @model_validator(mode="after")
     def _oncall_references(self) -> Config:
         problems = oncall_problems(self.oncall, channels=self.channels)
+        problems += severity_problems(
+            self.severities, policies=self.oncall.escalation, channels=self.channels
+        )
         if problems:
             raise ValidationError.from_exception_data(
                 type(self).__name__,

@@ -31,6 +31,35 @@ SHIPPED_MESSAGES = ("chat", "chat-update", "email", "status-update")
 """The message templates opsbook ships (``opsbook/notify/templates/<name>.{subject,body}.j2``),
 which a channel may name as its ``template``."""
 
+INCIDENT_VARIABLES = frozenset(
+    {
+        "kind",
+        "incident",
+        "event",
+        "update",
+        "person",
+        "level",
+        "alerts",
+        "channel",
+        "external_url",
+        "at",
+    }
+)
+"""What a channel's incident and page templates may use (see ``docs/notifications.md``)."""
+
+SHIPPED_INCIDENT_MESSAGES = (
+    "page",
+    "incident-chat",
+    "incident-email",
+    "status-update-minor",
+    "status-update-major",
+    "resolution",
+    "affected-users",
+)
+"""The incident message templates opsbook ships: ``page`` (what a paged person gets), the chat
+and email incident updates, and the seeds' status page updates (minor, major), resolution
+announcement and email to affected users."""
+
 _BLOCK = re.compile(r"({{.*?}}|{%.*?%})", re.DOTALL)
 _PROMETHEUS_VARIABLE = re.compile(r"\$(value|labels)\b")
 

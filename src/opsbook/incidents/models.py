@@ -2,12 +2,23 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from enum import StrEnum
+from typing import Literal, Protocol
+
+from sqlalchemy.engine import Connection
 
 from opsbook.types import JSONValue
+
+UPDATE_FIELDS = ("impact", "eta", "workaround", "next_update", "root_cause", "fix")
+"""Optional parts of a status update, beside its message, that the seeds' templates show
+(``Impact:``, ``ETA:``, ``Workaround:``, ``Next update:``, ``Root cause:``, ``Fix:``). Stored in
+the status event's ``detail["fields"]``."""
+
+NOTIFIED_KINDS = frozenset({"declared", "status", "severity", "reopened", "merged"})
+"""The timeline events that a severity's ``notify`` channels hear about."""
 
 
 class IncidentStatus(StrEnum):
@@ -97,3 +108,87 @@ class ActionItem:
     def is_overdue(self, today: date) -> bool:
         """Open and past its due day (due today is not overdue yet)."""
         return self.done_at is None and self.due is not None and self.due < today
+
+
+@dataclass(frozen=True, slots=True)
+class Escalation:
+    """One run of an escalation policy for an incident. ``step`` indexes the policy's levels
+    with repeats unrolled (``oncall.escalation_levels``); ``next_at`` is when that level is
+    due, None once ``state`` is no longer "active"."""
+
+    id: int
+    incident_id: int
+    policy: str
+    state: str
+    step: int
+    next_at: datetime | None
+    started_at: datetime
+    ended_at: datetime | None
+    ended_reason: str | None
+
+    @property
+    def is_active(self) -> bool:
+        return self.state == "active"
+
+
+@dataclass(frozen=True, slots=True)
+class Recipient:
+    """A person being paged, from ``oncall.people``."""
+
+    id: str
+    name: str
+    email: str | None = None
+    phone: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class LinkedAlert:
+    """An alert of the incident, as notifications show it."""
+
+    id: int
+    name: str
+    status: str
+    severity: str | None
+    summary: str
+
+
+@dataclass(frozen=True, slots=True)
+class Page:
+    """Which step of an escalation a page belongs to: ``level`` is the configured level
+    (1-based), ``round`` the repetition (0 first), ``via`` how the person was chosen
+    (``schedule:l1``, ``person:ana``, ``channel:slack``)."""
+
+    escalation_id: int
+    level: int
+    round: int
+    via: str
+
+
+@dataclass(frozen=True, slots=True)
+class IncidentNotice:
+    """One message for one channel about one incident.
+
+    ``kind`` "page": a person (``person``, None when the level names a channel directly) is
+    paged at escalation step ``page``. ``kind`` "incident": ``event`` happened (declared, a
+    status update, ...) and the severity's ``notify`` channels are told.
+
+    ``key`` is the idempotency key: unique per step, channel and person, or per event and
+    channel, so the same page or update is never queued twice.
+    """
+
+    kind: Literal["page", "incident"]
+    channel: str
+    key: str
+    incident: Incident
+    alerts: tuple[LinkedAlert, ...] = ()
+    event: IncidentEvent | None = None
+    person: Recipient | None = None
+    page: Page | None = None
+    at: datetime | None = None
+
+
+class EmitIncident(Protocol):
+    """Queues incident notices in the caller's transaction (``notify.IncidentEmitter``), so a
+    page commits with the escalation step that caused it."""
+
+    def __call__(self, conn: Connection, notices: Sequence[IncidentNotice]) -> None: ...

@@ -4,7 +4,8 @@ migration.
 ``incident_event`` is the timeline: every change, note and linked alert's firing or resolving,
 in order. ``incident_alert`` links alerts by id only (DESIGN.md: an incident knows alerts only by
 id and labels), so there is no foreign key into the alerts domain's tables. ``action_item`` holds
-a postmortem's follow-ups (created by the 2026-11-22 action items migration).
+a postmortem's follow-ups (created by the 2026-11-22 action items migration). ``escalation``
+holds each run of an escalation policy with the timer for its next level (2026-11-23).
 """
 
 from __future__ import annotations
@@ -58,8 +59,12 @@ incident_event = sa.Table(
     sa.Column("actor", sa.String(200), nullable=False),
     sa.Column("message", sa.Text(), nullable=False),
     sa.Column("detail", json_type(), nullable=False),
+    # When the incidents task turned this event into notifications and escalation changes
+    # (``reactions.react``); NULL until then.
+    sa.Column("handled_at", UTCDateTime(), nullable=True),
     sa.ForeignKeyConstraint(["incident_id"], ["incident.id"], ondelete="CASCADE"),
     sa.Index(None, "incident_id", "id"),
+    sa.Index(None, "handled_at"),
 )
 
 incident_alert = sa.Table(
@@ -90,4 +95,26 @@ action_item = sa.Table(
     sa.ForeignKeyConstraint(["incident_id"], ["incident.id"], ondelete="CASCADE"),
     sa.Index(None, "incident_id"),
     sa.Index(None, "owner", "done_at"),
+)
+
+escalation = sa.Table(
+    "escalation",
+    metadata,
+    sa.Column("id", id_type(), primary_key=True, autoincrement=True),
+    sa.Column("incident_id", _ref(), nullable=False),
+    # The ``oncall.escalation`` policy it runs.
+    sa.Column("policy", sa.String(200), nullable=False),
+    # "active" (paging), "acknowledged", "resolved", "merged", "exhausted" (every level paged,
+    # nobody acknowledged), "cancelled" (its policy is gone from the config).
+    sa.Column("state", sa.String(16), nullable=False),
+    # The index of the next level to page in ``escalation_levels(config, policy)``.
+    sa.Column("step", sa.Integer(), nullable=False),
+    # When that level is due; NULL once the escalation has ended.
+    sa.Column("next_at", UTCDateTime(), nullable=True),
+    sa.Column("started_at", UTCDateTime(), nullable=False),
+    sa.Column("ended_at", UTCDateTime(), nullable=True),
+    sa.Column("ended_reason", sa.Text(), nullable=True),
+    sa.ForeignKeyConstraint(["incident_id"], ["incident.id"], ondelete="CASCADE"),
+    sa.Index(None, "state", "next_at"),
+    sa.Index(None, "incident_id"),
 )

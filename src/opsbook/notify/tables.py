@@ -20,7 +20,7 @@ notification = sa.Table(
     sa.Column("id", id_type(), primary_key=True, autoincrement=True),
     sa.Column("idempotency_key", sa.String(300), nullable=False, unique=True),
     sa.Column("channel", sa.String(200), nullable=False),
-    # "alert" now; "incident", "page", ... later.
+    # "alert", "page" (a person paged by an escalation) or "incident" (an incident update).
     sa.Column("kind", sa.String(32), nullable=False),
     # What to send, already rendered for the channel kind (the webhook body, as JSON).
     sa.Column("payload", json_type(), nullable=False),
@@ -33,5 +33,8 @@ notification = sa.Table(
     sa.Column("last_error", sa.Text(), nullable=True),
     sa.Column("delivered_at", UTCDateTime(), nullable=True),
     sa.Column("dead_at", UTCDateTime(), nullable=True),
+    # The incident a page or an incident update is about (its delivery goes on that timeline).
+    sa.Column("incident_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=True),
     sa.Index(None, "state", "due_at"),
+    sa.Index(None, "incident_id"),
 )
