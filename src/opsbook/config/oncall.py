@@ -329,8 +329,8 @@ def oncall_problems(oncall: OncallConfig, *, channels: Collection[str]) -> list[
         for i, override in enumerate(schedule.overrides):
             at = ("oncall", "schedules", name, "overrides", i, "person")
             problems += _missing(at, "person", override.person, oncall.people)
-    for name, person in oncall.people.items():
-        for i, ref in enumerate(person.notify):
+    for name, someone in oncall.people.items():
+        for i, ref in enumerate(someone.notify):
             at = ("oncall", "people", name, "notify", i)
             problems += _missing(at, "channel", ref, channels)
     known: Mapping[str, Collection[str]] = {
