@@ -25,7 +25,7 @@ ALLOWED: dict[str, tuple[str, ...]] = {
     "checks": ("opsbook.config", "opsbook.store"),
     "demo": (),
     "alerts": ("opsbook.config", "opsbook.store", "opsbook.checks"),
-    "incidents": ("opsbook.config", "opsbook.store", "opsbook.alerts"),
+    "incidents": ("opsbook.config", "opsbook.store", "opsbook.alerts", "opsbook.oncall"),
     "notify": ("opsbook.config", "opsbook.store", "opsbook.alerts", "opsbook.incidents"),
     "oncall": ("opsbook.config",),
 }

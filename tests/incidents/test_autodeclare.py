@@ -18,7 +18,7 @@ from opsbook.alerts.tables import alert
 from opsbook.clock import FrozenClock
 from opsbook.config import Config
 from opsbook.incidents import records, service, sync_alerts
-from opsbook.incidents.loop import incidents_loop, sync_once
+from opsbook.incidents.loop import incidents_loop, run_pass
 from opsbook.incidents.models import IncidentStatus
 from opsbook.store.audit import list_audit
 
@@ -159,9 +159,13 @@ def test_linked_alerts_resolving_is_on_the_timeline_once(engine: Engine) -> None
     ]
 
 
-def test_sync_once_commits_its_pass(engine: Engine) -> None:
+def _no_emit(conn: object, notices: object) -> None:
+    pass
+
+
+def test_run_pass_commits_its_pass(engine: Engine) -> None:
     _fire(engine, "api-down", "api")
-    [declared] = sync_once(engine, config=CONFIG, now=NOW)
+    [declared] = run_pass(engine, config=CONFIG, emit=_no_emit, now=NOW).declared
     with engine.connect() as conn:
         count = conn.execute(sa.select(sa.func.count()).select_from(alert)).scalar()
         assert count == 1
@@ -172,7 +176,9 @@ def test_the_loop_syncs_then_waits(engine: Engine) -> None:
     _fire(engine, "api-down", "api")
 
     async def one_pass() -> None:
-        task = asyncio.create_task(incidents_loop(engine, config=CONFIG, clock=FrozenClock(NOW)))
+        task = asyncio.create_task(
+            incidents_loop(engine, config=CONFIG, emit=_no_emit, clock=FrozenClock(NOW))
+        )
         for _ in range(200):
             await asyncio.sleep(0.01)
             with engine.connect() as conn:

@@ -91,6 +91,7 @@ def test_it_declares_an_incident_with_alerts_and_shows_its_timeline(api: Api) ->
         "time_to_acknowledge_s": None,
         "time_to_mitigate_s": None,
         "time_to_resolve_s": None,
+        "escalations": [],
         "timeline": created["timeline"],
     }
     assert [(e["kind"], e["message"], e["at"]) for e in created["timeline"]] == [

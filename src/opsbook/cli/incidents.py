@@ -25,6 +25,7 @@ from rich.table import Table
 from rich.text import Text
 from sqlalchemy.engine import Connection
 
+from opsbook.cli import incident_messages
 from opsbook.cli.context import get_context, open_store
 from opsbook.clock import SYSTEM_CLOCK
 from opsbook.config import Config, format_duration, parse_duration
@@ -38,6 +39,7 @@ from opsbook.incidents import (
     event_json,
     incident_json,
     incident_stats,
+    list_escalations,
     render_postmortem,
     service,
 )
@@ -59,6 +61,8 @@ JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON instead of 
 IdArgument = Annotated[int, typer.Argument(metavar="ID", help="The incident id.")]
 MessageOption = Annotated[str, typer.Option("--message", "-m", help="What to say.")]
 DEFAULT_CONFIG = Path("opsbook.yaml")
+
+
 STATUS_WORDS = ", ".join(s.value for s in IncidentStatus)
 
 
@@ -215,8 +219,10 @@ def show(
         found = service.get_incident(conn, incident_id)
         events = service.timeline(conn, incident_id)
         linked = service.alert_ids(conn, incident_id)
+        runs = list_escalations(conn, incident_id)
     if as_json:
         body = incident_json(found, alert_ids=linked)
+        body["escalations"] = incident_messages.escalations_json(runs, config=loaded)
         _print_json(cli.console, {**body, "timeline": [event_json(e) for e in events]})
         return
     zone = ZoneInfo(loaded.timezone)
@@ -235,6 +241,9 @@ def show(
     ]
     if found.summary:
         lines.insert(1, found.summary)
+    lines += incident_messages.escalation_lines(
+        runs, config=loaded, zone=zone, now=SYSTEM_CLOCK.now()
+    )
     for line in lines:
         _say(cli.console, line)
     table = Table(box=box.SIMPLE_HEAD, pad_edge=False, show_edge=False, collapse_padding=True)
@@ -266,10 +275,30 @@ def update(
     incident_id: IdArgument,
     status: Annotated[str, typer.Argument(metavar="STATUS", help=STATUS_WORDS)],
     message: MessageOption,
+    impact: Annotated[str | None, typer.Option("--impact", help="Who or what is affected.")] = None,
+    eta: Annotated[str | None, typer.Option("--eta", help="When a fix is expected.")] = None,
+    workaround: Annotated[
+        str | None, typer.Option("--workaround", help="What users can do meanwhile.")
+    ] = None,
+    next_update: Annotated[
+        str | None, typer.Option("--next-update", help="When the next update comes.")
+    ] = None,
+    root_cause: Annotated[str | None, typer.Option("--root-cause", help="What caused it.")] = None,
+    fix: Annotated[str | None, typer.Option("--fix", help="What fixed or will fix it.")] = None,
     author: AuthorOption = None,
     config: ConfigOption = DEFAULT_CONFIG,
 ) -> None:
-    """Post a status update (investigating, identified, monitoring, resolved)."""
+    """Post a status update (investigating, identified, monitoring, resolved), with optional
+    fields the message templates show (impact, ETA, workaround, next update, root cause, fix)."""
+    given = {
+        "impact": impact,
+        "eta": eta,
+        "workaround": workaround,
+        "next_update": next_update,
+        "root_cause": root_cause,
+        "fix": fix,
+    }
+    fields = {key: value for key, value in given.items() if value is not None}
     try:
         target = IncidentStatus(status)
     except ValueError:
@@ -284,12 +313,16 @@ def update(
                 incident_id,
                 status=target,
                 message=message,
+                fields=fields,
                 actor=actor,
                 now=SYSTEM_CLOCK.now(),
                 origin="cli",
             )
     except InputError as exc:
-        raise _option_error(exc, {"message": "--message"}) from None
+        options = {"message": "--message"} | {
+            f"fields.{key}": "--" + key.replace("_", "-") for key in given
+        }
+        raise _option_error(exc, options) from None
 
 
 @app.command("reopen")
@@ -557,3 +590,6 @@ def action_done(
     actor = _actor(ctx, author)
     with _change(ctx, config) as (_loaded, conn):
         service.complete_action(conn, action_id, actor=actor, now=SYSTEM_CLOCK.now(), origin="cli")
+
+
+app.command("message")(incident_messages.message)

@@ -1,4 +1,6 @@
-"""The server's incidents task: ``sync_alerts`` every ``alerting.evaluate_every``.
+"""The server's incidents task: every ``alerting.evaluate_every``, or at once when woken, one
+pass of ``sync_alerts`` + ``react`` + ``run_escalations`` in one transaction, so an
+auto-declared incident's first page commits with its declaration.
 
 The store work is blocking SQLAlchemy, so each pass runs in a thread; a pass that raises ends the
 task and the web runner restarts it with backoff (the runner is the supervisor, R13).
@@ -7,6 +9,10 @@ task and the web runner restarts it with backoff (the runner is the supervisor, 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import datetime
 
 import structlog
@@ -15,25 +21,107 @@ from sqlalchemy.engine import Engine
 from opsbook.clock import SYSTEM_CLOCK, Clock
 from opsbook.config import Config
 from opsbook.incidents.autodeclare import sync_alerts
+from opsbook.incidents.escalation import run_escalations
+from opsbook.incidents.models import EmitIncident
+from opsbook.incidents.reactions import react
 from opsbook.tasks import finish_then_cancel
 
 log = structlog.get_logger(__name__)
 
 
-def sync_once(engine: Engine, *, config: Config, now: datetime) -> list[int]:
-    """One pass in its own transaction; the ids of the incidents it declared."""
+@dataclass(frozen=True)
+class PassReport:
+    declared: list[int]
+    notices: int
+
+
+def run_pass(engine: Engine, *, config: Config, emit: EmitIncident, now: datetime) -> PassReport:
+    """One pass in its own transaction: declare, react to events, page what is due."""
     with engine.begin() as conn:
         declared = sync_alerts(conn, config=config, now=now)
+        queued = react(conn, config=config, emit=emit, now=now)
+        queued += run_escalations(conn, config=config, emit=emit, now=now)
     if declared:
         log.info("incidents_declared", incident_ids=declared)
-    return declared
+    return PassReport(declared=declared, notices=queued)
 
 
-async def incidents_loop(engine: Engine, *, config: Config, clock: Clock = SYSTEM_CLOCK) -> None:
-    every = config.alerting.evaluate_every.total_seconds()
-    while True:
-        # A shutdown waits for the pass: its thread holds a connection of the engine.
-        await finish_then_cancel(
-            asyncio.to_thread(sync_once, engine, config=config, now=clock.now())
-        )
-        await asyncio.sleep(every)
+class IncidentsTask:
+    """The loop, with ``wake()`` for writers (an acknowledge, an update) that want their
+    reaction now rather than at the next interval. ``after_commit`` runs after a pass that
+    queued notices (to wake the deliverer)."""
+
+    def __init__(
+        self,
+        engine: Engine,
+        *,
+        config: Config,
+        emit: EmitIncident,
+        after_commit: Callable[[], None] = lambda: None,
+        clock: Clock = SYSTEM_CLOCK,
+    ) -> None:
+        self._engine = engine
+        self._config = config
+        self._emit = emit
+        self._after_commit = after_commit
+        self._clock = clock
+        # One pass at a time per process: a wake during a pass asks for one more, not a second.
+        self._lock = threading.Lock()
+        self._woken = False
+        self._event: asyncio.Event | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+
+    def run_once(self, now: datetime) -> PassReport:
+        with self._lock:
+            report = run_pass(self._engine, config=self._config, emit=self._emit, now=now)
+        if report.notices:
+            self._after_commit()
+        return report
+
+    def wake(self) -> None:
+        """Ask for a pass now; safe to call from any thread, and before the loop runs."""
+        self._woken = True
+        loop, event = self._loop, self._event
+        if loop is None or event is None or loop.is_closed():
+            return
+        try:
+            running = asyncio.get_running_loop()
+        except RuntimeError:
+            running = None
+        if running is loop:
+            event.set()
+            return
+        # The loop may close between the check above and this call (shutdown): nothing to wake.
+        with contextlib.suppress(RuntimeError):
+            loop.call_soon_threadsafe(event.set)
+
+    async def run(self) -> None:
+        """A pass now (timers may have run out while opsbook was stopped), then one every
+        ``alerting.evaluate_every`` or when woken, until cancelled."""
+        self._loop = asyncio.get_running_loop()
+        self._event = asyncio.Event()
+        every = self._config.alerting.evaluate_every.total_seconds()
+        try:
+            while True:
+                self._woken = False
+                self._event.clear()
+                # A shutdown waits for the pass: its thread holds a connection of the engine.
+                await finish_then_cancel(asyncio.to_thread(self.run_once, self._clock.now()))
+                if not self._woken:
+                    with contextlib.suppress(TimeoutError):
+                        await asyncio.wait_for(self._event.wait(), timeout=every)
+        finally:
+            self._loop = None
+
+
+async def incidents_loop(
+    engine: Engine,
+    *,
+    config: Config,
+    emit: EmitIncident,
+    after_commit: Callable[[], None] = lambda: None,
+    clock: Clock = SYSTEM_CLOCK,
+) -> None:
+    """``IncidentsTask(...).run()`` for callers that need no ``wake``."""
+    task = IncidentsTask(engine, config=config, emit=emit, after_commit=after_commit, clock=clock)
+    await task.run()

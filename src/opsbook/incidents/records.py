@@ -51,11 +51,14 @@ def add_event(
     origin: str,
     at: datetime | None = None,
     detail: Mapping[str, JSONValue] | None = None,
-) -> None:
+    handled: bool = False,
+) -> int:
     """Append a timeline event and its audit event (``incident.<kind>``) in ``conn``'s
-    transaction. ``at`` is when it happened (an alert's fired_at), ``now`` when it was written."""
+    transaction; returns the event's id. ``at`` is when it happened (an alert's fired_at),
+    ``now`` when it was written. ``handled`` events are written as already reacted to
+    (``reactions.react`` skips them): the incidents task's own escalation events."""
     body = dict(detail or {})
-    conn.execute(
+    result = conn.execute(
         incident_event.insert().values(
             incident_id=incident_id,
             at=at or now,
@@ -63,6 +66,7 @@ def add_event(
             actor=actor,
             message=message,
             detail=body,
+            handled_at=now if handled else None,
         )
     )
     record_audit(
@@ -73,6 +77,22 @@ def add_event(
         detail={"message": message, **body},
         origin=origin,
         at=now,
+    )
+    key = result.inserted_primary_key
+    if key is None or key[0] is None:  # pragma: no cover - both backends return the id
+        raise RuntimeError("the store did not return the new event id")
+    return int(key[0])
+
+
+def row_to_event(row: Any) -> IncidentEvent:
+    return IncidentEvent(
+        id=int(row.id),
+        incident_id=int(row.incident_id),
+        at=row.at,
+        kind=row.kind,
+        actor=row.actor,
+        message=row.message,
+        detail=dict(row.detail),
     )
 
 
@@ -107,18 +127,7 @@ def timeline(conn: Connection, incident_id: int) -> list[IncidentEvent]:
         .where(incident_event.c.incident_id == incident_id)
         .order_by(incident_event.c.at, incident_event.c.id)
     )
-    return [
-        IncidentEvent(
-            id=int(r.id),
-            incident_id=int(r.incident_id),
-            at=r.at,
-            kind=r.kind,
-            actor=r.actor,
-            message=r.message,
-            detail=dict(r.detail),
-        )
-        for r in rows
-    ]
+    return [row_to_event(r) for r in rows]
 
 
 def alert_ids(conn: Connection, incident_id: int) -> list[int]:

@@ -8,7 +8,7 @@ reopen. Every change writes a timeline event and the audit trail in the caller's
 
 from __future__ import annotations
 
-from collections.abc import Collection, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -19,7 +19,7 @@ from opsbook.alerts.tables import alert
 from opsbook.errors import Conflict, InputError, NotFound
 from opsbook.incidents.actions import add_action, complete_action, get_action, list_actions
 from opsbook.incidents.lifecycle import check_severity, transition_problem
-from opsbook.incidents.models import Incident, IncidentStatus, Role
+from opsbook.incidents.models import UPDATE_FIELDS, Incident, IncidentStatus, Role
 from opsbook.incidents.records import (
     MAX_LIMIT,
     add_event,
@@ -54,6 +54,7 @@ __all__ = [
 
 MAX_TITLE_CHARS = 300
 MAX_PERSON_CHARS = 200
+MAX_FIELD_CHARS = 500
 
 
 def _text(value: str, *, field: str, what: str, limit: int | None = None) -> str:
@@ -210,6 +211,27 @@ def acknowledge(
     return get_incident(conn, incident_id)
 
 
+def update_fields(fields: Mapping[str, str] | None) -> dict[str, str]:
+    """The update's ``UPDATE_FIELDS`` stripped, empty ones dropped. Raises ``InputError``
+    naming ``fields.<key>`` for an unknown key or a value over 500 characters."""
+    out: dict[str, str] = {}
+    for key, value in (fields or {}).items():
+        where = f"fields.{key}"
+        if key not in UPDATE_FIELDS:
+            raise InputError(
+                f"{where}: not an update field (use {', '.join(UPDATE_FIELDS)})", field=where
+            )
+        cleaned = value.strip()
+        if len(cleaned) > MAX_FIELD_CHARS:
+            raise InputError(
+                f"{where}: at most {MAX_FIELD_CHARS} characters (this one has {len(cleaned)})",
+                field=where,
+            )
+        if cleaned:
+            out[key] = cleaned
+    return out
+
+
 def update(
     conn: Connection,
     incident_id: int,
@@ -219,11 +241,15 @@ def update(
     actor: str,
     now: datetime,
     origin: str = "system",
+    fields: Mapping[str, str] | None = None,
 ) -> Incident:
-    """Post a status update. Illegal moves (``lifecycle.transition_problem``) raise
-    ``Conflict`` naming both statuses. Reaching monitoring or resolved marks the incident
-    mitigated (first time only); resolving also acknowledges an unacknowledged one."""
+    """Post a status update, with optional ``fields`` (``UPDATE_FIELDS``: impact, eta, ...)
+    stored in the event's ``detail["fields"]``. Illegal moves
+    (``lifecycle.transition_problem``) raise ``Conflict`` naming both statuses; bad fields
+    raise ``InputError`` naming ``fields.<key>``. Reaching monitoring or resolved marks the
+    incident mitigated (first time only); resolving also acknowledges an unacknowledged one."""
     text = _text(message, field="message", what="say what changed")
+    given = update_fields(fields)
     found = _changeable(conn, incident_id)
     problem = transition_problem(found.status, status)
     if problem is not None:
@@ -242,7 +268,8 @@ def update(
         message=f"{status}: {text}",
         now=now,
         origin=origin,
-        detail={"from": found.status.value, "to": status.value},
+        detail={"from": found.status.value, "to": status.value}
+        | ({"fields": dict(given)} if given else {}),
     )
     return get_incident(conn, incident_id)
 

@@ -6,7 +6,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 
-from opsbook.incidents.models import ActionItem, Incident, IncidentEvent
+from opsbook.incidents.models import ActionItem, Escalation, Incident, IncidentEvent
+from opsbook.oncall import Level
 from opsbook.types import JSONValue
 
 
@@ -63,4 +64,24 @@ def action_json(item: ActionItem) -> dict[str, JSONValue]:
         "done_at": iso(item.done_at),
         "created_at": iso(item.created_at),
         "created_by": item.created_by,
+    }
+
+
+def escalation_json(item: Escalation, *, levels: Sequence[Level] | None) -> dict[str, JSONValue]:
+    """``next_level``/``next_round`` (1-based) name the level ``next_at`` pages; None once it
+    ended or past the last level. ``levels`` is the policy's (None when it is gone)."""
+    upcoming = levels[item.step] if levels is not None and item.step < len(levels) else None
+    active = item.is_active and upcoming is not None
+    return {
+        "id": item.id,
+        "policy": item.policy,
+        "state": item.state,
+        "step": item.step,
+        "levels": len(levels) if levels is not None else None,
+        "next_level": upcoming.number if active and upcoming else None,
+        "next_round": upcoming.round + 1 if active and upcoming else None,
+        "next_at": iso(item.next_at),
+        "started_at": iso(item.started_at),
+        "ended_at": iso(item.ended_at),
+        "ended_reason": item.ended_reason,
     }

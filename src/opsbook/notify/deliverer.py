@@ -21,6 +21,7 @@ from opsbook.clock import SYSTEM_CLOCK, Clock
 from opsbook.config import Config
 from opsbook.errors import DeliveryError
 from opsbook.notify import apprise, outbox, retry, smtp, webhook
+from opsbook.notify.incident_outcome import record_outcome
 from opsbook.notify.outbox import Pending
 from opsbook.tasks import finish_then_cancel
 
@@ -44,7 +45,8 @@ class Deliverer:
        transaction in a thread; each claim is a lease of ``lease``.
     2. Send each claimed row in its own task over one shared HTTP session.
     3. Record each outcome in its own short transaction: delivered; a retry at the backoff
-       time (``retry.after_failure``); or dead, with the reason.
+       time (``retry.after_failure``); or dead, with the reason. A page or incident update's
+       delivery or death also goes on its incident's timeline, in that same transaction.
     4. Wait until ``wake()`` is called, a slot frees up, or the next row is due (at most
        ``poll_every``), then go to 1.
 
@@ -243,7 +245,8 @@ class Deliverer:
         decision: retry.Retry | retry.GiveUp | None = None
         with self._engine.begin() as conn:
             if error is None:
-                outbox.mark_delivered(conn, item.id, now=now)
+                if outbox.mark_delivered(conn, item.id, now=now):
+                    record_outcome(conn, item, error=None, now=now)
             else:
                 retry_after = error.retry_after if isinstance(error, webhook.WebhookError) else None
                 decision = retry.after_failure(
@@ -256,7 +259,8 @@ class Deliverer:
                 if isinstance(decision, retry.Retry):
                     outbox.mark_retry(conn, item.id, due_at=decision.due_at, error=decision.error)
                 else:
-                    outbox.mark_dead(conn, item.id, reason=decision.reason, now=now)
+                    if outbox.mark_dead(conn, item.id, reason=decision.reason, now=now):
+                        record_outcome(conn, item, error=decision.reason, now=now)
         # Logged after the commit: a line says what the store holds.
         fields = {"notification": item.id, "channel": item.channel, "attempt": item.attempts}
         if decision is None:

@@ -23,14 +23,14 @@ from opsbook.types import JSONValue
 log = structlog.get_logger(__name__)
 
 _KEY_TYPE = notification.c.idempotency_key.type
-_KEY_LENGTH = _KEY_TYPE.length if isinstance(_KEY_TYPE, sa.String) and _KEY_TYPE.length else 300
+KEY_LENGTH = _KEY_TYPE.length if isinstance(_KEY_TYPE, sa.String) and _KEY_TYPE.length else 300
 
 
 def idempotency_key(notice: AlertNotice) -> str:
     """``"<receiver>:<notice key>"``; a key longer than the column (long group labels) is
     replaced by a digest of itself, which is just as stable across retries."""
     key = f"{notice.receiver}:{notice.key}"
-    if len(key) <= _KEY_LENGTH:
+    if len(key) <= KEY_LENGTH:
         return key
     return f"{notice.receiver[:100]}:sha256:{hashlib.sha256(key.encode()).hexdigest()}"
 

@@ -24,7 +24,7 @@ from opsbook.types import JSONValue
 
 State: TypeAlias = Literal["pending", "delivered", "dead"]
 
-# SQLite allows 32766 bound parameters per statement; a row binds 8.
+# SQLite allows 32766 bound parameters per statement; a row binds 9.
 _INSERT_CHUNK = 1000
 
 
@@ -36,6 +36,8 @@ class NewNotification:
     kind: str
     payload: Mapping[str, JSONValue]
     idempotency_key: str
+    incident_id: int | None = None
+    """The incident a page or incident update is about (its outcome goes on the timeline)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,6 +52,7 @@ class Pending:
     attempts: int
     created_at: datetime
     due_at: datetime
+    incident_id: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -114,6 +117,7 @@ def enqueue_many(conn: Connection, items: Sequence[NewNotification], *, now: dat
             "created_at": now,
             "due_at": now,
             "attempts": 0,
+            "incident_id": item.incident_id,
         }
         for item in items
     ]
@@ -175,6 +179,7 @@ def claim_due(conn: Connection, *, now: datetime, limit: int, lease: timedelta) 
             t.c.attempts,
             t.c.created_at,
             t.c.due_at,
+            t.c.incident_id,
         )
     )
     claimed = [
@@ -187,6 +192,7 @@ def claim_due(conn: Connection, *, now: datetime, limit: int, lease: timedelta) 
             attempts=int(row.attempts),
             created_at=row.created_at,
             due_at=row.due_at,
+            incident_id=row.incident_id,
         )
         for row in conn.execute(stmt)
     ]
@@ -194,13 +200,16 @@ def claim_due(conn: Connection, *, now: datetime, limit: int, lease: timedelta) 
     return sorted(claimed, key=lambda p: (p.due_at, p.id))
 
 
-def mark_delivered(conn: Connection, notification_id: int, *, now: datetime) -> None:
+def mark_delivered(conn: Connection, notification_id: int, *, now: datetime) -> bool:
+    """Mark the row delivered; False when it already was (two workers sent it after a lapsed
+    lease), so the delivery is recorded once."""
     t = notification
-    conn.execute(
+    result = conn.execute(
         sa.update(t)
-        .where(t.c.id == notification_id)
+        .where(t.c.id == notification_id, t.c.state != "delivered")
         .values(state="delivered", delivered_at=now, claimed_until=None, last_error=None)
     )
+    return result.rowcount == 1
 
 
 def mark_retry(conn: Connection, notification_id: int, *, due_at: datetime, error: str) -> None:
@@ -217,14 +226,16 @@ def mark_retry(conn: Connection, notification_id: int, *, due_at: datetime, erro
     )
 
 
-def mark_dead(conn: Connection, notification_id: int, *, reason: str, now: datetime) -> None:
-    """Move the row to dead letters with ``reason`` (unless it was delivered meanwhile)."""
+def mark_dead(conn: Connection, notification_id: int, *, reason: str, now: datetime) -> bool:
+    """Move the row to dead letters with ``reason``; False when it was not pending any more
+    (delivered meanwhile)."""
     t = notification
-    conn.execute(
+    result = conn.execute(
         sa.update(t)
         .where(t.c.id == notification_id, t.c.state == "pending")
         .values(state="dead", dead_at=now, claimed_until=None, last_error=reason)
     )
+    return result.rowcount == 1
 
 
 def release(conn: Connection, notification_ids: Sequence[int]) -> None:

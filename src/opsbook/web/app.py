@@ -25,8 +25,8 @@ from opsbook.checks.service import CheckStatus, StoreSink, current_states
 from opsbook.clock import SYSTEM_CLOCK, Clock
 from opsbook.config import Config
 from opsbook.errors import StoreError
-from opsbook.incidents import incidents_loop
-from opsbook.notify import Deliverer, OutboxEmitter
+from opsbook.incidents import IncidentsTask
+from opsbook.notify import Deliverer, IncidentEmitter, OutboxEmitter
 from opsbook.store import create_engine, current_revision, display_url, ping, resolve_url, upgrade
 from opsbook.web import errors, health, pings
 from opsbook.web.api import checks_router
@@ -84,15 +84,30 @@ def create_app(
         after_commit=lambda _notices: deliverer.wake(),
         external_url=config.server.public_url,
     )
+    # Pages and incident updates commit with the pass that decided them; API writes wake the
+    # task so an acknowledge stops paging (and an update is announced) now, not a pass later.
+    incidents = IncidentsTask(
+        engine,
+        config=config,
+        emit=IncidentEmitter(config, clock=clock),
+        after_commit=deliverer.wake,
+        clock=clock,
+    )
     services = Services(
-        config=config, engine=engine, clock=clock, runner=runner, metrics=metrics, alerts=alerts
+        config=config,
+        engine=engine,
+        clock=clock,
+        runner=runner,
+        metrics=metrics,
+        alerts=alerts,
+        incidents=incidents,
     )
     _add_probe_engine(
         runner, config, engine=engine, clock=clock, metrics=metrics, after_write=alerts.on_results
     )
     runner.add("alerts", alerts.run)
     runner.add("delivery", deliverer.run)
-    runner.add("incidents", lambda: incidents_loop(engine, config=config, clock=clock))
+    runner.add("incidents", incidents.run)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:

@@ -26,6 +26,8 @@ class Services:
 
     ``alerts`` is the alert engine: routes that store alerts call ``services.alerts.wake()``
     after the commit so they are evaluated and dispatched now, not at the next tick.
+    ``incidents`` is the incidents task: routes that change an incident wake it after the
+    commit so escalations start or stop and updates go out now.
     """
 
     config: Config
@@ -34,6 +36,7 @@ class Services:
     runner: Runner
     metrics: Metrics
     alerts: Wakeable | None = None
+    incidents: Wakeable | None = None
 
 
 def get_services(request: Request) -> Services:

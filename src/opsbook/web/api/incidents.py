@@ -25,12 +25,15 @@ from opsbook.incidents import (
     IncidentStatus,
     Role,
     action_json,
+    escalation_json,
     event_json,
     incident_json,
+    list_escalations,
+    policy_levels,
     render_postmortem,
     service,
 )
-from opsbook.web.deps import ClockDep, ConfigDep, EngineDep
+from opsbook.web.deps import ClockDep, ConfigDep, EngineDep, get_services
 
 router = APIRouter(prefix="/api/v1", tags=["incidents"])
 
@@ -58,6 +61,7 @@ class AckCreate(_In):
 class UpdateCreate(_In):
     status: IncidentStatus
     message: str
+    fields: dict[str, str] = {}
 
 
 class NoteCreate(_In):
@@ -119,12 +123,21 @@ def _origin(request: Request) -> str:
     return f"api {request.client.host}" if request.client else "api"
 
 
-def _show(engine: Engine, incident_id: int) -> dict[str, Any]:
-    with engine.begin() as conn:
+def _show(request: Request, incident_id: int) -> dict[str, Any]:
+    """The incident with its escalations and timeline (the body of every incident answer)."""
+    services = get_services(request)
+    with services.engine.begin() as conn:
         found = service.get_incident(conn, incident_id)
         events = service.timeline(conn, incident_id)
         linked = service.alert_ids(conn, incident_id)
-    return {**incident_json(found, alert_ids=linked), "timeline": [event_json(e) for e in events]}
+        runs = list_escalations(conn, incident_id)
+    return {
+        **incident_json(found, alert_ids=linked),
+        "escalations": [
+            escalation_json(e, levels=policy_levels(services.config, e.policy)) for e in runs
+        ],
+        "timeline": [event_json(e) for e in events],
+    }
 
 
 @router.get("/incidents")
@@ -141,8 +154,8 @@ def list_incidents(
 
 
 @router.get("/incidents/{incident_id}")
-def get_incident(incident_id: int, engine: EngineDep) -> dict[str, Any]:
-    return _show(engine, incident_id)
+def get_incident(incident_id: int, request: Request) -> dict[str, Any]:
+    return _show(request, incident_id)
 
 
 @router.post("/incidents", status_code=201)
@@ -154,7 +167,7 @@ def declare(
     body: BodyDep,
 ) -> dict[str, Any]:
     incident_in = _parse(IncidentCreate, body)
-    with _writing(engine) as conn:
+    with _writing(engine, request) as conn:
         created = service.declare(
             conn,
             title=incident_in.title,
@@ -166,7 +179,7 @@ def declare(
             origin=_origin(request),
             severities=list(config.severities),
         )
-    return _show(engine, created.id)
+    return _show(request, created.id)
 
 
 def _actor(item_in: _In) -> str:
@@ -174,12 +187,17 @@ def _actor(item_in: _In) -> str:
 
 
 @contextmanager
-def _writing(engine: Engine) -> Iterator[Connection]:
+def _writing(engine: Engine, request: Request) -> Iterator[Connection]:
+    """A transaction whose domain errors name the body; after the commit the incidents task
+    is woken, so the change's escalation and notifications happen now."""
     try:
         with engine.begin() as conn:
             yield conn
     except (InputError, NotFound) as exc:
         raise _in_body(exc) from None
+    task = get_services(request).incidents
+    if task is not None:
+        task.wake()
 
 
 @router.post("/incidents/{incident_id}/ack")
@@ -187,11 +205,11 @@ def acknowledge(
     incident_id: int, request: Request, engine: EngineDep, clock: ClockDep, body: BodyDep
 ) -> dict[str, Any]:
     ack_in = _parse(AckCreate, body)
-    with _writing(engine) as conn:
+    with _writing(engine, request) as conn:
         service.acknowledge(
             conn, incident_id, actor=_actor(ack_in), now=clock.now(), origin=_origin(request)
         )
-    return _show(engine, incident_id)
+    return _show(request, incident_id)
 
 
 @router.post("/incidents/{incident_id}/updates")
@@ -199,17 +217,18 @@ def post_update(
     incident_id: int, request: Request, engine: EngineDep, clock: ClockDep, body: BodyDep
 ) -> dict[str, Any]:
     update_in = _parse(UpdateCreate, body)
-    with _writing(engine) as conn:
+    with _writing(engine, request) as conn:
         service.update(
             conn,
             incident_id,
             status=update_in.status,
             message=update_in.message,
+            fields=update_in.fields,
             actor=_actor(update_in),
             now=clock.now(),
             origin=_origin(request),
         )
-    return _show(engine, incident_id)
+    return _show(request, incident_id)
 
 
 @router.post("/incidents/{incident_id}/notes")
@@ -217,7 +236,7 @@ def add_note(
     incident_id: int, request: Request, engine: EngineDep, clock: ClockDep, body: BodyDep
 ) -> dict[str, Any]:
     note_in = _parse(NoteCreate, body)
-    with _writing(engine) as conn:
+    with _writing(engine, request) as conn:
         service.add_note(
             conn,
             incident_id,
@@ -226,7 +245,7 @@ def add_note(
             now=clock.now(),
             origin=_origin(request),
         )
-    return _show(engine, incident_id)
+    return _show(request, incident_id)
 
 
 @router.post("/incidents/{incident_id}/severity")
@@ -239,7 +258,7 @@ def change_severity(
     body: BodyDep,
 ) -> dict[str, Any]:
     severity_in = _parse(SeverityUpdate, body)
-    with _writing(engine) as conn:
+    with _writing(engine, request) as conn:
         service.change_severity(
             conn,
             incident_id,
@@ -249,7 +268,7 @@ def change_severity(
             now=clock.now(),
             origin=_origin(request),
         )
-    return _show(engine, incident_id)
+    return _show(request, incident_id)
 
 
 @router.post("/incidents/{incident_id}/roles")
@@ -257,7 +276,7 @@ def set_role(
     incident_id: int, request: Request, engine: EngineDep, clock: ClockDep, body: BodyDep
 ) -> dict[str, Any]:
     role_in = _parse(RoleUpdate, body)
-    with _writing(engine) as conn:
+    with _writing(engine, request) as conn:
         service.set_role(
             conn,
             incident_id,
@@ -267,7 +286,7 @@ def set_role(
             now=clock.now(),
             origin=_origin(request),
         )
-    return _show(engine, incident_id)
+    return _show(request, incident_id)
 
 
 @router.post("/incidents/{incident_id}/merge")
@@ -276,7 +295,7 @@ def merge(
 ) -> dict[str, Any]:
     """Merge this incident into ``into``; answers with the incident merged into."""
     merge_in = _parse(MergeCreate, body)
-    with _writing(engine) as conn:
+    with _writing(engine, request) as conn:
         target = service.merge(
             conn,
             incident_id,
@@ -285,7 +304,7 @@ def merge(
             now=clock.now(),
             origin=_origin(request),
         )
-    return _show(engine, target.id)
+    return _show(request, target.id)
 
 
 @router.post("/incidents/{incident_id}/reopen")
@@ -293,7 +312,7 @@ def reopen(
     incident_id: int, request: Request, engine: EngineDep, clock: ClockDep, body: BodyDep
 ) -> dict[str, Any]:
     reopen_in = _parse(ReopenCreate, body)
-    with _writing(engine) as conn:
+    with _writing(engine, request) as conn:
         service.reopen(
             conn,
             incident_id,
@@ -302,7 +321,7 @@ def reopen(
             now=clock.now(),
             origin=_origin(request),
         )
-    return _show(engine, incident_id)
+    return _show(request, incident_id)
 
 
 @router.get("/actions")
@@ -321,7 +340,7 @@ def add_action(
     incident_id: int, request: Request, engine: EngineDep, clock: ClockDep, body: BodyDep
 ) -> dict[str, Any]:
     action_in = _parse(ActionCreate, body)
-    with _writing(engine) as conn:
+    with _writing(engine, request) as conn:
         created = service.add_action(
             conn,
             incident_id,

@@ -1,0 +1,162 @@
+"""Escalations as people see them: in ``GET /api/v1/incidents/{id}``, in ``opsbook incident
+show``; update fields through the API and the CLI; ``opsbook incident message`` drafts."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from fastapi.testclient import TestClient
+from paging_helpers import NOW, Recorder, config_body, declare, make_config, minutes, passes
+from prometheus_client import CollectorRegistry
+from sqlalchemy.engine import Engine
+
+from opsbook.clock import FrozenClock
+from opsbook.config.templates import SHIPPED_INCIDENT_MESSAGES
+from opsbook.incidents import records
+from opsbook.web import create_app
+
+CONFIG = make_config()
+
+
+@pytest.fixture
+def client(engine: Engine, store_url: str) -> Iterator[TestClient]:
+    app = create_app(
+        CONFIG,
+        environ={"OPSBOOK_DATABASE_URL": store_url},
+        clock=FrozenClock(minutes(6)),
+        registry=CollectorRegistry(),
+    )
+    yield TestClient(app)
+    app.state.services.engine.dispose()
+
+
+def test_the_api_shows_an_incident_escalations(client: TestClient, engine: Engine) -> None:
+    incident_id = declare(engine)
+    emit = Recorder()
+    passes(engine, CONFIG, emit, NOW)
+    passes(engine, CONFIG, emit, minutes(5))
+    body = client.get(f"/api/v1/incidents/{incident_id}").json()
+    [run] = body["escalations"]
+    assert run == {
+        "id": run["id"],
+        "policy": "default",
+        "state": "active",
+        "step": 2,
+        "levels": 4,
+        "next_level": 1,
+        "next_round": 2,
+        "next_at": "2026-11-23T12:15:00Z",
+        "started_at": "2026-11-23T12:00:00Z",
+        "ended_at": None,
+        "ended_reason": None,
+    }
+    acked = client.post(f"/api/v1/incidents/{incident_id}/ack", json={"author": "ana"})
+    assert acked.status_code == 200
+    passes(engine, CONFIG, emit, minutes(6))
+    [run] = client.get(f"/api/v1/incidents/{incident_id}").json()["escalations"]
+    assert (run["state"], run["next_level"], run["next_at"], run["ended_reason"]) == (
+        "acknowledged",
+        None,
+        None,
+        "acknowledged by user:ana",
+    )
+
+
+def test_the_api_takes_update_fields(client: TestClient, engine: Engine) -> None:
+    incident_id = declare(engine)
+    url = f"/api/v1/incidents/{incident_id}/updates"
+    body = {"author": "ana", "status": "identified", "message": "bad deploy"}
+    bad = client.post(url, json={**body, "fields": {"cause": "x"}})
+    assert bad.status_code == 400
+    assert bad.json()["error"]["field"] == "$.fields.cause"
+    assert bad.json()["error"]["message"].startswith("$.fields.cause: not an update field")
+    good = client.post(url, json={**body, "fields": {"eta": "20m", "impact": "checkout"}})
+    assert good.status_code == 200, good.text
+    last = good.json()["timeline"][-1]
+    assert last["detail"]["fields"] == {"eta": "20m", "impact": "checkout"}
+
+
+@pytest.fixture
+def cli(run_cli: Any, tmp_path: Path, store_url: str, monkeypatch: pytest.MonkeyPatch) -> Any:
+    path = tmp_path / "opsbook.yaml"
+    path.write_text(yaml.safe_dump(config_body()), encoding="utf-8")
+    monkeypatch.setenv("OPSBOOK_DATABASE_URL", store_url)
+    monkeypatch.setenv("USER", "ana")
+
+    def run(*args: str) -> Any:
+        return run_cli(*args, "--config", str(path))
+
+    return run
+
+
+def test_incident_show_prints_each_escalation(cli: Any, engine: Engine) -> None:
+    active, acked = declare(engine), declare(engine)
+    emit = Recorder()
+    passes(engine, CONFIG, emit, NOW)
+    passes(engine, CONFIG, emit, minutes(5))
+    assert cli("incident", "ack", str(acked)).exit_code == 0
+    passes(engine, CONFIG, emit, minutes(6))
+    shown = cli("incident", "show", str(active))
+    assert shown.exit_code == 0, shown.stderr
+    assert "escalation default: level 1 of 2 (round 2) due 12:15:00 (in " in shown.stdout
+    assert "level 2: paged CTO (person:cto) via pager; channel ops-room" in shown.stdout
+    stopped = cli("incident", "show", str(acked))
+    assert "escalation default: stopped: acknowledged by user:ana at 2026-11-23 12:06:00 UTC" in (
+        stopped.stdout
+    )
+    as_json = cli("incident", "show", str(active), "--json")
+    assert '"next_level": 1' in as_json.stdout
+
+
+def test_incident_update_takes_field_options(cli: Any, engine: Engine) -> None:
+    incident_id = declare(engine)
+    result = cli(
+        "incident",
+        "update",
+        str(incident_id),
+        "identified",
+        "-m",
+        "bad deploy",
+        "--impact",
+        "checkout fails",
+        "--next-update",
+        "in 30 minutes",
+        "--root-cause",
+        "1.4",
+    )
+    assert result.exit_code == 0, result.stderr
+    with engine.begin() as conn:
+        [last] = [e for e in records.timeline(conn, incident_id) if e.kind == "status"]
+    assert last.detail["fields"] == {
+        "impact": "checkout fails",
+        "next_update": "in 30 minutes",
+        "root_cause": "1.4",
+    }
+    long = cli("incident", "update", str(incident_id), "monitoring", "-m", "x", "--eta", "y" * 501)
+    assert long.exit_code == 2
+    assert "--eta: at most 500 characters" in long.stderr
+
+
+def test_incident_message_drafts_from_a_shipped_template(cli: Any, engine: Engine) -> None:
+    incident_id = declare(engine)
+    result = cli("incident", "message", str(incident_id), "--template", "affected-users")
+    assert result.exit_code == 0, result.stderr
+    assert result.stdout.startswith("Subject: ")
+    assert "Checkout down" in result.stdout
+
+
+def test_incident_message_refuses_an_unknown_template_or_channel(cli: Any, engine: Engine) -> None:
+    incident_id = declare(engine)
+    bad = cli("incident", "message", str(incident_id), "--template", "nope")
+    assert bad.exit_code == 2
+    assert "--template: no incident template named 'nope'" in bad.stderr
+    assert ", ".join(SHIPPED_INCIDENT_MESSAGES) in bad.stderr
+    channel = cli("incident", "message", str(incident_id), "--channel", "nope")
+    assert channel.exit_code == 2
+    assert "--channel: no channel named 'nope' (known: email, ops-room, pager, status)" in (
+        channel.stderr
+    )
