@@ -11,6 +11,7 @@ from rich.text import Text
 
 DEFAULT_SERVICE_URL = "http://127.0.0.1:8081"
 SERVICE_ENDPOINTS = ("/healthz", "/api/health", "/ready", "/ops/uptime", "/ops/queue_health")
+INBOX_PATH = "/_inbox"
 OPSBOOK_ENDPOINTS = ("/health", "/ready", "/metrics", "/docs")
 
 # Each fault the seed runbooks describe, with the payload that stages it.
@@ -70,6 +71,7 @@ def demo_panel(*, service_url: str, opsbook_url: str, config: Path, log: Path) -
         _links(opsbook_url, OPSBOOK_ENDPOINTS),
         _heading("Demo service"),
         _links(service_url, (*SERVICE_ENDPOINTS, "/metrics")),
+        _inbox_line(service_url),
         _heading("Try"),
         Text(_check_command(service_url, config), overflow="fold"),
         Text(_status_command(service_url, config, log.parent / "opsbook.db"), overflow="fold"),
@@ -87,9 +89,17 @@ def demo_panel(*, service_url: str, opsbook_url: str, config: Path, log: Path) -
     return Panel(body, title="opsbook demo is running", title_align="left", expand=False)
 
 
+def _inbox_line(service_url: str) -> Text:
+    # The bundled config's pager and incidents channels post to the demo service's inbox.
+    line = Text("\nPages and incident updates: ", style="bold")
+    line.append(f"{service_url}{INBOX_PATH}", style="link")
+    return line
+
+
 def service_panel(service_url: str) -> RenderableType:
     body = Group(
         _links(service_url, (*SERVICE_ENDPOINTS, "/health", "/metrics", "/_faults")),
+        _inbox_line(service_url),
         _heading("Break it"),
         fault_commands(service_url),
         Text("\nCtrl-C to stop", style="bold"),

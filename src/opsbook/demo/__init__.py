@@ -8,6 +8,7 @@ opsbook.cli.
 from __future__ import annotations
 
 from opsbook.demo.faults import ErrorSampler, Faults, apply_faults
+from opsbook.demo.inbox import Inbox, InboxMessage
 from opsbook.demo.runner import DemoServer
 from opsbook.demo.service import create_demo_app
 from opsbook.demo.state import DemoState
@@ -19,6 +20,8 @@ __all__ = [
     "DemoState",
     "ErrorSampler",
     "Faults",
+    "Inbox",
+    "InboxMessage",
     "apply_faults",
     "create_demo_app",
 ]

@@ -1,8 +1,11 @@
-"""The demo service's aiohttp app: the endpoints the seed runbooks probe, plus the fault API.
+"""The demo service's aiohttp app: the endpoints the seed runbooks probe, the fault API, and the
+inbox where the demo config's pages land.
 
-Every request except ``/_faults`` passes through ``_fault_middleware``, which applies the current
-faults in the order a real outage shows them: a crashed backend (no answer at all), then slowness,
-then errors, then whatever the endpoint itself says (its forced status or body).
+Every request except ``/_faults`` and ``/_inbox`` passes through ``_fault_middleware``, which
+applies the current faults in the order a real outage shows them: a crashed backend (no answer at
+all), then slowness, then errors, then whatever the endpoint itself says (its forced status or
+body). The fault and inbox endpoints are the demo's controls, not the service being watched, so
+faults never touch them and the request metrics never count them.
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ from collections.abc import Awaitable, Callable
 from aiohttp import web
 
 from opsbook.demo.faults import Faults
+from opsbook.demo.inbox import Inbox, render_html
 from opsbook.demo.metrics import DemoMetrics
 from opsbook.demo.state import DemoState
 from opsbook.errors import InputError
@@ -23,6 +27,7 @@ Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 STATE_KEY = web.AppKey("demo_state", DemoState)
 METRICS_KEY = web.AppKey("demo_metrics", DemoMetrics)
+INBOX_KEY = web.AppKey("demo_inbox", Inbox)
 
 # The seeds quote compact bodies (LiLove: {"status":"healthy"}); match them byte for byte.
 _dumps = functools.partial(json.dumps, separators=(",", ":"))
@@ -110,6 +115,31 @@ async def post_faults(request: web.Request) -> web.Response:
     return _json(faults.to_json())
 
 
+async def post_inbox(request: web.Request) -> web.Response:
+    inbox = request.app[INBOX_KEY]
+    try:
+        inbox.add(request.match_info["box"], headers=request.headers, raw=await request.read())
+    except InputError as exc:
+        return _error(exc)
+    return _json({"ok": True})
+
+
+def _wants_html(request: web.Request) -> bool:
+    # Browsers list text/html first in Accept; curl sends */* and scripts ask for JSON.
+    accept = request.headers.get("Accept", "")
+    html = accept.find("text/html")
+    json_at = accept.find("application/json")
+    return html != -1 and (json_at == -1 or html < json_at)
+
+
+async def get_inbox(request: web.Request) -> web.Response:
+    box = request.query.get("box") or None
+    messages = request.app[INBOX_KEY].messages(box=box)
+    if _wants_html(request):
+        return web.Response(text=render_html(messages, box=box), content_type="text/html")
+    return _json({"messages": [m.to_json() for m in messages]})
+
+
 def _error(exc: InputError) -> web.Response:
     return _json({"error": {"message": exc.message, "field": exc.field}}, status=400)
 
@@ -137,9 +167,13 @@ async def _answer(request: web.Request, handler: Handler, faults: Faults) -> web
     return await handler(request)
 
 
+def _is_control(path: str) -> bool:
+    return path in ("/_faults", "/_inbox") or path.startswith("/_inbox/")
+
+
 @web.middleware
 async def _fault_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
-    if request.path == "/_faults":
+    if _is_control(request.path):
         return await handler(request)
     state = request.app[STATE_KEY]
     faults = state.faults
@@ -161,12 +195,16 @@ async def _fault_middleware(request: web.Request, handler: Handler) -> web.Strea
     return response
 
 
-def create_demo_app(state: DemoState | None = None) -> web.Application:
-    """Build a demo app. Pass ``state`` to read or stage its faults from outside (tests, demo)."""
+def create_demo_app(
+    state: DemoState | None = None, *, inbox: Inbox | None = None
+) -> web.Application:
+    """Build a demo app. Pass ``state`` to read or stage its faults from outside (tests, demo),
+    and ``inbox`` to read what it received (default: a new one on ``state``'s clock)."""
     state = state or DemoState()
     app = web.Application(middlewares=[_fault_middleware])
     app[STATE_KEY] = state
     app[METRICS_KEY] = DemoMetrics(state)
+    app[INBOX_KEY] = inbox if inbox is not None else Inbox(clock=state.clock)
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/api/health", api_health)
     app.router.add_get("/health", health)
@@ -176,4 +214,6 @@ def create_demo_app(state: DemoState | None = None) -> web.Application:
     app.router.add_get("/metrics", metrics)
     app.router.add_get("/_faults", get_faults)
     app.router.add_post("/_faults", post_faults)
+    app.router.add_get("/_inbox", get_inbox)
+    app.router.add_post("/_inbox/{box}", post_inbox)
     return app
