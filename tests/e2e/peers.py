@@ -1,4 +1,5 @@
-"""Real peers for the alerting tests and benchmarks: Prometheus, Alertmanager and ``opsbook serve``.
+"""Real peers for the alerting tests and benchmarks: Prometheus, Alertmanager, ``opsbook serve``
+and the demo service (``opsbook demo-service``), plus the ``opsbook`` CLI run against a store.
 
 Each one runs as its own process (Debian's ``prometheus`` and ``prometheus-alertmanager``; opsbook
 through ``serving.Server``), listens on 127.0.0.1 on a free port, keeps its config, data and log
@@ -18,6 +19,7 @@ import shutil
 import signal
 import socket
 import subprocess
+import sys
 import time
 import urllib.parse
 import urllib.request
@@ -31,6 +33,7 @@ import sqlalchemy as sa
 from opsbook.alerts.models import Alert
 from opsbook.alerts.records import row_to_alert
 from opsbook.alerts.tables import alert as alert_table
+from opsbook.notify.tables import notification as notification_table
 from opsbook.store import create_engine
 from serving import START_TIMEOUT_S, Server, http_json, pinned, serve_env
 
@@ -325,15 +328,17 @@ def opsbook_serve(
     config: str,
     database_url: str,
     cpus: str | None = None,
+    home: str = "opsbook",
 ) -> Iterator[Peer]:
     """``opsbook serve`` on a free port with ``config`` (opsbook.yaml text) and its store at
     ``database_url``. Ready once it logs ``listening`` and /health answers; its JSON log lines
-    are kept on ``Peer.lines``."""
-    home = workdir / "opsbook"
-    home.mkdir(parents=True, exist_ok=True)
-    config_file = home / "opsbook.yaml"
+    are kept on ``Peer.lines``. Config and log live in ``workdir/home`` (give a restart its own
+    ``home`` to keep the first run's log)."""
+    folder = workdir / home
+    folder.mkdir(parents=True, exist_ok=True)
+    config_file = folder / "opsbook.yaml"
     config_file.write_text(config, encoding="utf-8")
-    log_path = home / "opsbook.log"
+    log_path = folder / "opsbook.log"
     server = Server(config_file, env=serve_env(database_url), cpus=cpus, log_path=log_path)
     peer = Peer("opsbook", server.process, server.url, log_path, server.lines)
     try:
@@ -342,6 +347,53 @@ def opsbook_serve(
     finally:
         peer.stop()
         server.close()
+
+
+def opsbook_cli(
+    config_file: Path, *args: str, database_url: str, timeout_s: float = 60.0
+) -> subprocess.CompletedProcess[str]:
+    """``python -m opsbook ARGS --config CONFIG`` against the store at ``database_url``, in a
+    wide, colourless terminal; returns the finished process (the caller checks its code)."""
+    env = {**serve_env(database_url), "COLUMNS": "200", "NO_COLOR": "1"}
+    env.pop("FORCE_COLOR", None)
+    return subprocess.run(
+        [sys.executable, "-m", "opsbook", *args, "--config", str(config_file)],
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=timeout_s,
+    )
+
+
+# ---------------------------------------------------------------------------------------------
+# The demo service
+
+
+@contextlib.contextmanager
+def demo_service(workdir: Path) -> Iterator[Peer]:
+    """``opsbook demo-service`` on a free port, as its own process; ready once /healthz answers
+    (stage nothing before that). Stopped (SIGTERM) when the block ends."""
+    home = workdir / "demo-service"
+    home.mkdir(parents=True, exist_ok=True)
+    port = free_port()
+    command = [sys.executable, "-m", "opsbook", "demo-service", "--port", str(port)]
+    with _running(
+        "demo-service",
+        command,
+        home,
+        url=f"http://127.0.0.1:{port}",
+        ready_path="/healthz",
+        cpus=None,
+    ) as peer:
+        yield peer
+
+
+def stage_faults(demo: Peer, faults: Mapping[str, object]) -> None:
+    """``POST /_faults`` on the demo service (``{}`` clears every fault)."""
+    status, body = http_json("POST", f"{demo.url}/_faults", dict(faults))
+    if status != 200:
+        raise RuntimeError(f"POST /_faults {dict(faults)} answered {status}: {body}")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -355,5 +407,18 @@ def stored_alerts(database_url: str) -> list[Alert]:
         with engine.connect() as conn:
             rows = conn.execute(sa.select(alert_table).order_by(alert_table.c.id)).all()
             return [row_to_alert(row) for row in rows]
+    finally:
+        engine.dispose()
+
+
+def stored_notifications(database_url: str) -> list[dict[str, Any]]:
+    """Every outbox row in the store at ``database_url`` (as dicts), oldest first."""
+    engine = create_engine(database_url)
+    try:
+        with engine.connect() as conn:
+            rows = conn.execute(
+                sa.select(notification_table).order_by(notification_table.c.id)
+            ).all()
+            return [dict(row._mapping) for row in rows]
     finally:
         engine.dispose()
