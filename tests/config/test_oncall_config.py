@@ -333,3 +333,19 @@ def test_a_person_who_can_be_paged_needs_a_way_to_be_reached() -> None:
         "opsbook.yaml:6:5: oncall.people.ben: 'ben' can be paged (on schedule 'primary', "
         "escalation policy 'default') but has no notify channels: add notify: [CHANNEL, ...]",
     ]
+
+
+def test_escalate_after_needs_a_policy_and_a_length() -> None:
+    Path("opsbook.yaml").write_text(
+        "service: shop\n"
+        "severities:\n"
+        "  SEV1: {respond_within: 15m, escalate_after: 15m}\n"
+        "  SEV2: {respond_within: 1h, escalate_after: 0s}\n"
+    )
+    with pytest.raises(ConfigError) as info:
+        load("opsbook.yaml", environ={})
+    assert [str(p) for p in info.value.problems] == [
+        "opsbook.yaml:3:47: severities.SEV1.escalate_after: escalate_after needs an escalation "
+        "policy to page: set escalation",
+        "opsbook.yaml:4:46: severities.SEV2.escalate_after: escalate_after must be longer than 0s",
+    ]

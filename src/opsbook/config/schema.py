@@ -45,15 +45,30 @@ class Severity(_Model):
     ``page``: firing alerts of this severity declare incidents. ``escalation``: the
     ``oncall.escalation`` policy that pages people for its incidents (none: nobody is paged).
     ``notify``: channels that get every update of its incidents (declared, status, severity,
-    reopened, merged).
+    reopened, merged). ``escalate_after``: an incident still not mitigated this long after it
+    was declared pages its escalation's next level at once, acknowledged or not ("escalate
+    immediately if the site is down for more than 15 minutes").
     """
 
     respond_within: Duration
     page: bool = False
     escalation: Slug | None = None
     notify: list[Slug] = []
+    escalate_after: Duration | None = None
     status_impact: StatusImpact = "none"
     description: str = ""
+
+    @model_validator(mode="after")
+    def _escalate_after(self) -> Severity:
+        if self.escalate_after is not None:
+            if self.escalate_after <= timedelta():
+                raise located_error("escalate_after must be longer than 0s", "escalate_after")
+            if self.escalation is None:
+                raise located_error(
+                    "escalate_after needs an escalation policy to page: set escalation",
+                    "escalate_after",
+                )
+        return self
 
 
 class Component(_Model):

@@ -15,6 +15,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from opsbook.config import Config
+from opsbook.config.units import format_duration
 from opsbook.incidents.models import (
     EmitIncident,
     Escalation,
@@ -25,7 +26,7 @@ from opsbook.incidents.models import (
 )
 from opsbook.incidents.notices import linked_alerts, person_channels, recipient
 from opsbook.incidents.records import add_event, row_to_incident
-from opsbook.incidents.tables import escalation, incident
+from opsbook.incidents.tables import escalation, incident, incident_event
 from opsbook.oncall import Level, escalation_levels, who
 
 ACTOR = "system:incidents"
@@ -234,9 +235,11 @@ def _page(
     due: datetime,
     now: datetime,
     seen: set[tuple[str, str]],
+    tag: str = "",
 ) -> list[IncidentNotice]:
     """The notices for one level: each person by each of their channels, each channel target
-    once; schedules resolve to whoever is on call at the level's due time."""
+    once; schedules resolve to whoever is on call at the level's due time. ``tag`` sets apart
+    the keys of a page sent early (``escalate_after``) from the timer's page of that step."""
     out: list[IncidentNotice] = []
     for target in level.notify:
         via = str(target)
@@ -258,7 +261,7 @@ def _page(
                 IncidentNotice(
                     kind="page",
                     channel=channel,
-                    key=f"page:{esc.id}:{step}:{channel}:{person_id or '-'}",
+                    key=f"page:{esc.id}:{step}{tag}:{channel}:{person_id or '-'}",
                     incident=found,
                     alerts=alerts,
                     person=recipient(config, person_id) if person_id is not None else None,
@@ -276,6 +279,7 @@ def _record_page(
     paged: Sequence[IncidentNotice],
     *,
     now: datetime,
+    why: str = "",
 ) -> None:
     """One ``paged`` event per level: "level 1: paged Ana (schedule:l1) via pager, email"."""
     people: dict[str, tuple[str, str, list[str]]] = {}
@@ -297,7 +301,7 @@ def _record_page(
         esc.incident_id,
         kind="paged",
         actor=ACTOR,
-        message=f"{label}: paged {said}" if parts else f"{label}: {said}",
+        message=(f"{label}: paged {said}" if parts else f"{label}: {said}") + why,
         now=now,
         origin=ORIGIN,
         detail={
@@ -334,3 +338,94 @@ def _exhaust(conn: Connection, esc: Escalation, *, now: datetime) -> None:
         detail={"escalation_id": esc.id},
         handled=True,
     )
+
+
+ESCALATED = "escalated"
+
+
+def escalate_unmitigated(
+    conn: Connection, *, config: Config, emit: EmitIncident, now: datetime
+) -> int:
+    """``severities.<name>.escalate_after``: page the next level of every open incident that is
+    still not mitigated that long after it was declared, acknowledged or not; once per
+    incident (an ``escalated`` event marks it). Returns how many notices were queued.
+
+    The next level is the one its latest escalation would page next (the last one again when
+    every level was paged). An active escalation moves on from there, its timer restarting
+    from now.
+    """
+    notices: list[IncidentNotice] = []
+    for name, severity in config.severities.items():
+        if severity.escalate_after is None or severity.escalation is None:
+            continue
+        done = sa.select(incident_event.c.incident_id).where(incident_event.c.kind == ESCALATED)
+        rows = conn.execute(
+            sa.select(incident)
+            .where(
+                incident.c.severity == name,
+                incident.c.status != "resolved",
+                incident.c.merged_into.is_(None),
+                incident.c.mitigated_at.is_(None),
+                incident.c.declared_at <= now - severity.escalate_after,
+                incident.c.id.not_in(done),
+            )
+            .order_by(incident.c.id)
+            .limit(BATCH)
+            .with_for_update()
+        ).all()
+        for row in rows:
+            found = row_to_incident(row)
+            after = format_duration(severity.escalate_after)
+            notices += _escalate_now(conn, found, config=config, after=after, now=now)
+    if notices:
+        emit(conn, notices)
+    return len(notices)
+
+
+def _escalate_now(
+    conn: Connection, found: Incident, *, config: Config, after: str, now: datetime
+) -> list[IncidentNotice]:
+    runs = [e for e in list_escalations(conn, found.id) if policy_levels(config, e.policy)]
+    why = f" (not mitigated after {after}: escalated without waiting)"
+    if not runs:
+        add_event(
+            conn,
+            found.id,
+            kind=ESCALATED,
+            actor=ACTOR,
+            message=f"not mitigated after {after}, but no escalation ran to escalate",
+            now=now,
+            origin=ORIGIN,
+            handled=True,
+        )
+        return []
+    esc = runs[-1]
+    levels = escalation_levels(config, esc.policy)
+    step = min(esc.step, len(levels) - 1)
+    level = levels[step]
+    alerts = linked_alerts(conn, found.id)
+    paged = _page(
+        config, esc, found, alerts, level, step=step, due=now, now=now, seen=set(), tag=":early"
+    )
+    _record_page(conn, esc, level, paged, now=now, why=why)
+    add_event(
+        conn,
+        found.id,
+        kind=ESCALATED,
+        actor=ACTOR,
+        message=f"not mitigated after {after}: level {level.number} paged without waiting",
+        now=now,
+        origin=ORIGIN,
+        detail={"escalation_id": esc.id, "level": level.number, "round": level.round},
+        handled=True,
+    )
+    if esc.is_active:
+        if level.wait is None:
+            _exhaust(conn, esc, now=now)
+        else:
+            conn.execute(
+                escalation.update()
+                .where(escalation.c.id == esc.id)
+                .values(step=step + 1, next_at=now + level.wait)
+            )
+    return paged

@@ -21,7 +21,7 @@ from sqlalchemy.engine import Engine
 from opsbook.clock import SYSTEM_CLOCK, Clock
 from opsbook.config import Config
 from opsbook.incidents.autodeclare import sync_alerts
-from opsbook.incidents.escalation import run_escalations
+from opsbook.incidents.escalation import escalate_unmitigated, run_escalations
 from opsbook.incidents.models import EmitIncident
 from opsbook.incidents.reactions import react
 from opsbook.tasks import finish_then_cancel
@@ -41,6 +41,7 @@ def run_pass(engine: Engine, *, config: Config, emit: EmitIncident, now: datetim
         declared = sync_alerts(conn, config=config, now=now)
         queued = react(conn, config=config, emit=emit, now=now)
         queued += run_escalations(conn, config=config, emit=emit, now=now)
+        queued += escalate_unmitigated(conn, config=config, emit=emit, now=now)
     if declared:
         log.info("incidents_declared", incident_ids=declared)
     return PassReport(declared=declared, notices=queued)
