@@ -87,6 +87,10 @@ def test_the_whole_lifecycle_from_the_command_line(cli: Any, engine: Engine) -> 
         "cy",
     )
     assert body["time_to_acknowledge_s"] is not None
+    # Acknowledged within seconds of the declaration: SEV2's 1h target is met.
+    assert (body["response"]["target_s"], body["response"]["state"]) == (3600, "met")
+    shown = cli("incident", "show", str(first)).stdout
+    assert "respond    within 1h: met (acknowledged after " in shown
     assert [e["kind"] for e in body["timeline"]] == [
         "declared",
         "acknowledged",
@@ -106,6 +110,9 @@ def test_the_whole_lifecycle_from_the_command_line(cli: Any, engine: Engine) -> 
     stats = cli("incidents", "stats", "--since", "1d")
     assert stats.exit_code == 0
     assert "SEV2" in stats.stdout and "MTTA" in stats.stdout
+    # SEV2 row: two declared (one merged away, so one counted), its ack met the target.
+    sev2 = next(line for line in stats.stdout.splitlines() if line.startswith("SEV2"))
+    assert sev2.split()[1:3] == ["1", "1/1"]
 
 
 @pytest.mark.parametrize(

@@ -42,7 +42,29 @@ def test_it_averages_per_severity_over_the_period(engine: Engine) -> None:
         service.merge(conn, merged, into=keep, actor=ANA, now=NOW)
         found = incident_stats(conn, since=NOW - timedelta(days=30))
     assert found == [
-        SeverityStats("SEV1", 2, 2, 1, timedelta(minutes=3), timedelta(minutes=30)),
-        SeverityStats("SEV2", 1, 0, 1, None, timedelta(minutes=60)),
+        SeverityStats(
+            "SEV1", 2, 2, 1, timedelta(minutes=3), timedelta(minutes=30), timedelta(minutes=30)
+        ),
+        SeverityStats("SEV2", 1, 0, 1, None, timedelta(minutes=60), timedelta(minutes=60)),
         SeverityStats("SEV3", 1, 0, 0, None, None),
+    ]
+
+
+def test_it_counts_who_met_the_response_target(engine: Engine) -> None:
+    # SEV1 must be acknowledged within 5 minutes.
+    _incident(engine, "SEV1", at=NOW, ack=2, fix=30)  # met
+    _incident(engine, "SEV1", at=NOW, ack=9, fix=None)  # missed: late
+    _incident(engine, "SEV1", at=NOW, ack=None, fix=20)  # missed: never acknowledged
+    _incident(engine, "SEV1", at=NOW, ack=None, fix=None)  # open: late at NOW + 10m
+    _incident(engine, "SEV2", at=NOW, ack=None, fix=None)  # open: still in time
+    with engine.begin() as conn:
+        found = incident_stats(
+            conn,
+            since=NOW - timedelta(days=1),
+            targets={"SEV1": timedelta(minutes=5), "SEV2": timedelta(hours=1)},
+            now=NOW + timedelta(minutes=10),
+        )
+    assert [(s.severity, s.met_target, s.missed_target) for s in found] == [
+        ("SEV1", 1, 3),
+        ("SEV2", 0, 0),
     ]

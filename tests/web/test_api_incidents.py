@@ -91,6 +91,8 @@ def test_it_declares_an_incident_with_alerts_and_shows_its_timeline(api: Api) ->
         "time_to_acknowledge_s": None,
         "time_to_mitigate_s": None,
         "time_to_resolve_s": None,
+        # SEV1's default respond_within is 15m, and the test clock stands at the declaration.
+        "response": {"target_s": 900, "due_at": "2026-11-22T12:15:00Z", "state": "due"},
         "escalations": [],
         "timeline": created["timeline"],
     }

@@ -21,9 +21,11 @@ from opsbook.config.templates import SHIPPED_INCIDENT_MESSAGES
 from opsbook.errors import InputError
 from opsbook.incidents import (
     Escalation,
+    Incident,
     IncidentNotice,
     escalation_json,
     policy_levels,
+    response_json,
     service,
 )
 from opsbook.incidents.models import NOTIFIED_KINDS
@@ -38,6 +40,34 @@ TEMPLATE_WORDS = ", ".join(SHIPPED_INCIDENT_MESSAGES)
 
 def escalations_json(runs: Sequence[Escalation], *, config: Config) -> list[JSONValue]:
     return [escalation_json(e, levels=policy_levels(config, e.policy)) for e in runs]
+
+
+def response_json_of(found: Incident, *, config: Config) -> JSONValue:
+    severity = config.severities.get(found.severity)
+    if severity is None:
+        return None
+    return response_json(found.response(severity.respond_within, now=SYSTEM_CLOCK.now()))
+
+
+def response_line(found: Incident, *, config: Config, now: datetime) -> str:
+    """``respond    within 15m: met (acknowledged after 3m12s)``, or due, overdue, missed."""
+    severity = config.severities.get(found.severity)
+    if severity is None:
+        return f"respond    - ({found.severity} is no longer configured)"
+    response = found.response(severity.respond_within, now=now)
+    head = f"respond    within {format_duration(severity.respond_within)}: {response.state}"
+    if response.state == "met" or (response.state == "missed" and found.acknowledged_at):
+        took = found.time_to_acknowledge or timedelta()
+        return f"{head} (acknowledged after {format_duration(_whole(took))})"
+    if response.state == "due":
+        return f"{head} (in {format_duration(_whole(response.due_at - now))})"
+    if response.state == "overdue":
+        return f"{head} (by {format_duration(_whole(now - response.due_at))}; acknowledge it)"
+    return f"{head} (resolved without an acknowledgement)"
+
+
+def _whole(delta: timedelta) -> timedelta:
+    return timedelta(seconds=max(1, int(delta.total_seconds())))
 
 
 def escalation_lines(

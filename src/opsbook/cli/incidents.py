@@ -151,27 +151,30 @@ def stats(
     since: Annotated[str, typer.Option("--since", help="How far back, e.g. 30d.")] = "30d",
     config: ConfigOption = DEFAULT_CONFIG,
 ) -> None:
-    """MTTA and MTTR per severity of the incidents declared in the period."""
+    """MTTA, MTTM, MTTR and response targets met, per severity, over the period."""
     try:
         period = parse_duration(since)
     except ValueError as exc:
         raise InputError(f"--since: {exc}", field="--since") from None
     cli = get_context(ctx)
-    with open_store(cli, config) as (_loaded, engine), engine.begin() as conn:
-        rows = incident_stats(conn, since=SYSTEM_CLOCK.now() - period)
+    with open_store(cli, config) as (loaded, engine), engine.begin() as conn:
+        now = SYSTEM_CLOCK.now()
+        targets = {name: sev.respond_within for name, sev in loaded.severities.items()}
+        rows = incident_stats(conn, since=now - period, targets=targets, now=now)
     if not rows:
         _say(cli.console, f"no incidents in the last {since}")
         return
     table = Table(box=box.SIMPLE_HEAD, pad_edge=False, show_edge=False, collapse_padding=True)
-    for name in ("severity", "declared", "acknowledged", "resolved", "MTTA", "MTTR"):
+    for name in ("severity", "declared", "ack in target", "resolved", "MTTA", "MTTM", "MTTR"):
         table.add_column(name)
     for row in rows:
         table.add_row(
             row.severity,
             str(row.declared),
-            str(row.acknowledged),
+            f"{row.met_target}/{row.met_target + row.missed_target}",
             str(row.resolved),
             _took(row.mtta),
+            _took(row.mttm),
             _took(row.mttr),
         )
     cli.console.print(table)
@@ -222,6 +225,7 @@ def show(
         runs = list_escalations(conn, incident_id)
     if as_json:
         body = incident_json(found, alert_ids=linked)
+        body["response"] = incident_messages.response_json_of(found, config=loaded)
         body["escalations"] = incident_messages.escalations_json(runs, config=loaded)
         _print_json(cli.console, {**body, "timeline": [event_json(e) for e in events]})
         return
@@ -241,6 +245,7 @@ def show(
     ]
     if found.summary:
         lines.insert(1, found.summary)
+    lines.append(incident_messages.response_line(found, config=loaded, now=SYSTEM_CLOCK.now()))
     lines += incident_messages.escalation_lines(
         runs, config=loaded, zone=zone, now=SYSTEM_CLOCK.now()
     )

@@ -34,7 +34,13 @@ from opsbook.incidents.models import (
 from opsbook.incidents.postmortem import render_postmortem
 from opsbook.incidents.reactions import react
 from opsbook.incidents.stats import SeverityStats, incident_stats
-from opsbook.incidents.views import action_json, escalation_json, event_json, incident_json
+from opsbook.incidents.views import (
+    action_json,
+    escalation_json,
+    event_json,
+    incident_json,
+    response_json,
+)
 
 __all__ = [
     "ActionItem",
@@ -60,6 +66,7 @@ __all__ = [
     "policy_levels",
     "react",
     "render_postmortem",
+    "response_json",
     "run_escalations",
     "start_escalation",
     "sync_alerts",

@@ -70,6 +70,28 @@ class Incident:
     def time_to_resolve(self) -> timedelta | None:
         return _since(self.declared_at, self.resolved_at)
 
+    def response(self, respond_within: timedelta, *, now: datetime) -> Response:
+        """How the acknowledgement did against the severity's ``respond_within``."""
+        due_at = self.declared_at + respond_within
+        state: Literal["met", "missed", "due", "overdue"]
+        if self.acknowledged_at is not None:
+            state = "met" if self.acknowledged_at <= due_at else "missed"
+        elif not self.is_open:
+            state = "missed"  # resolved without anyone acknowledging it
+        else:
+            state = "due" if now <= due_at else "overdue"
+        return Response(target=respond_within, due_at=due_at, state=state)
+
+
+@dataclass(frozen=True, slots=True)
+class Response:
+    """The response target of an incident: acknowledged by ``due_at`` (``met``), after it
+    (``missed``), not yet and still in time (``due``) or not yet and late (``overdue``)."""
+
+    target: timedelta
+    due_at: datetime
+    state: Literal["met", "missed", "due", "overdue"]
+
 
 def _since(start: datetime, end: datetime | None) -> timedelta | None:
     return end - start if end is not None else None

@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 
-from opsbook.incidents.models import ActionItem, Escalation, Incident, IncidentEvent
+from opsbook.incidents.models import ActionItem, Escalation, Incident, IncidentEvent, Response
 from opsbook.oncall import Level
 from opsbook.types import JSONValue
 
@@ -40,6 +40,17 @@ def incident_json(item: Incident, *, alert_ids: Sequence[int] = ()) -> dict[str,
         "time_to_acknowledge_s": seconds(item.time_to_acknowledge),
         "time_to_mitigate_s": seconds(item.time_to_mitigate),
         "time_to_resolve_s": seconds(item.time_to_resolve),
+    }
+
+
+def response_json(item: Response | None) -> dict[str, JSONValue] | None:
+    """The response target (None when the incident's severity is no longer configured)."""
+    if item is None:
+        return None
+    return {
+        "target_s": seconds(item.target),
+        "due_at": iso(item.due_at),
+        "state": item.state,
     }
 
 

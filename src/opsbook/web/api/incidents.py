@@ -31,6 +31,7 @@ from opsbook.incidents import (
     list_escalations,
     policy_levels,
     render_postmortem,
+    response_json,
     service,
 )
 from opsbook.web.deps import ClockDep, ConfigDep, EngineDep, get_services
@@ -131,8 +132,13 @@ def _show(request: Request, incident_id: int) -> dict[str, Any]:
         events = service.timeline(conn, incident_id)
         linked = service.alert_ids(conn, incident_id)
         runs = list_escalations(conn, incident_id)
+    severity = services.config.severities.get(found.severity)
+    now = services.clock.now()
     return {
         **incident_json(found, alert_ids=linked),
+        "response": response_json(
+            found.response(severity.respond_within, now=now) if severity else None
+        ),
         "escalations": [
             escalation_json(e, levels=policy_levels(services.config, e.policy)) for e in runs
         ],
