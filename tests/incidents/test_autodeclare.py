@@ -17,6 +17,7 @@ from opsbook.alerts.models import AlertStatus
 from opsbook.alerts.tables import alert
 from opsbook.clock import FrozenClock
 from opsbook.config import Config
+from opsbook.config.schema import IncidentsConfig
 from opsbook.incidents import records, service, sync_alerts
 from opsbook.incidents.loop import incidents_loop, run_pass
 from opsbook.incidents.models import IncidentStatus
@@ -94,6 +95,28 @@ def test_alerts_of_different_components_are_separate_incidents(engine: Engine) -
     _fire(engine, "api-down", "api")
     _fire(engine, "db-down", "db")
     assert len(_sync(engine)) == 2
+
+
+def test_alerts_of_other_components_within_group_within_join_the_incident(
+    engine: Engine,
+) -> None:
+    window = IncidentsConfig(group_within=timedelta(minutes=2))
+    grouped = CONFIG.model_copy(update={"incidents": window})
+    api = _fire(engine, "api-down", "api", ago=3)
+    with engine.begin() as conn:
+        [declared] = sync_alerts(conn, config=grouped, now=NOW - timedelta(minutes=3))
+    # The backend fires 2 minutes after the declaration: the same outage.
+    db = _fire(engine, "db-down", "db", ago=1)
+    with engine.begin() as conn:
+        assert sync_alerts(conn, config=grouped, now=NOW) == []
+    assert _linked(engine, declared) == [api, db]
+    # Payments fires 4 minutes after it: another outage.
+    _fire(engine, "pay-down", "db", ago=-1, labels={"component": "payments"})
+    with engine.begin() as conn:
+        [other] = sync_alerts(conn, config=grouped, now=NOW + timedelta(minutes=1))
+    assert other != declared
+    # Without the window, components never share an incident.
+    assert CONFIG.incidents.group_within == timedelta()
 
 
 def test_a_suppressed_dependent_joins_its_roots_incident(engine: Engine) -> None:

@@ -71,6 +71,20 @@ class Severity(_Model):
         return self
 
 
+class IncidentsConfig(_Model):
+    """``group_within``: a paging alert that fires within this long of an open incident's
+    declaration joins it even when it is of another component and shares no dependency root
+    (one outage that takes several components down at once is one incident). 0s: off."""
+
+    group_within: Duration = timedelta()
+
+    @model_validator(mode="after")
+    def _not_negative(self) -> IncidentsConfig:
+        if self.group_within < timedelta():
+            raise located_error("group_within must not be negative", "group_within")
+        return self
+
+
 class Component(_Model):
     name: str
     description: str = ""
@@ -113,6 +127,7 @@ class Config(_Model):
     integrations: dict[Slug, Integration] = {}
     channels: dict[Slug, Channel] = {}
     oncall: OncallConfig = OncallConfig()
+    incidents: IncidentsConfig = IncidentsConfig()
 
     @model_validator(mode="after")
     def _oncall_references(self) -> Config:

@@ -9,7 +9,9 @@ A firing alert that is in no incident and whose severity pages (``severities.<na
    incident (or one declared for that root), else
 2. joins the newest open incident of the same component (the ``component`` label, or the
    component that lists its check), else
-3. declares a new incident titled from its ``summary`` annotation.
+3. joins the newest open incident declared within ``incidents.group_within`` before the alert
+   fired (one outage taking several components down at once), else
+4. declares a new incident titled from its ``summary`` annotation.
 
 Linked alerts' later firing and resolving are put on their incident's timeline.
 """
@@ -59,6 +61,11 @@ def _root_incident(conn: Connection, root_alert_id: int) -> int | None:
 
 def _component_incident(conn: Connection, component: str) -> int | None:
     query = _open_incidents().where(incident.c.component == component)
+    return conn.execute(query.order_by(incident.c.id.desc()).limit(1)).scalar()
+
+
+def _recent_incident(conn: Connection, since: datetime) -> int | None:
+    query = _open_incidents().where(incident.c.declared_at >= since)
     return conn.execute(query.order_by(incident.c.id.desc()).limit(1)).scalar()
 
 
@@ -124,6 +131,9 @@ def sync_alerts(conn: Connection, *, config: Config, now: datetime) -> list[int]
             target = _root_incident(conn, int(row.suppressed_by))
         if target is None and component is not None:
             target = _component_incident(conn, component)
+        window = config.incidents.group_within
+        if target is None and window:
+            target = _recent_incident(conn, (row.fired_at or now) - window)
         if target is not None:
             link_alert(conn, target, row, actor=ACTOR, now=now, origin=ORIGIN)
             continue
