@@ -26,3 +26,22 @@ async def finish_then_cancel(work: Awaitable[_T]) -> _T:
             with contextlib.suppress(asyncio.CancelledError):
                 await asyncio.wait([future])
         raise
+
+
+def set_from_any_thread(
+    loop: asyncio.AbstractEventLoop | None, event: asyncio.Event | None
+) -> None:
+    """Set ``event``, which belongs to ``loop``, from whatever thread is calling: directly on
+    the loop's own thread, through ``call_soon_threadsafe`` from any other. No-op before the
+    loop runs or after it closed (a shutdown racing a wake has nothing left to wake)."""
+    if loop is None or event is None or loop.is_closed():
+        return
+    try:
+        running = asyncio.get_running_loop()
+    except RuntimeError:
+        running = None
+    if running is loop:
+        event.set()
+        return
+    with contextlib.suppress(RuntimeError):  # the loop closed since the check above
+        loop.call_soon_threadsafe(event.set)

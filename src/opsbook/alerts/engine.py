@@ -16,7 +16,6 @@ lifecycle, then hands the changes to dispatch, all in one transaction per evalua
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import threading
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -53,7 +52,7 @@ from opsbook.checks.models import ProbeResult
 from opsbook.clock import SYSTEM_CLOCK, Clock
 from opsbook.config import Config
 from opsbook.config.alerts import AlertRule, PrometheusQuery
-from opsbook.tasks import finish_then_cancel
+from opsbook.tasks import finish_then_cancel, set_from_any_thread
 
 log = structlog.get_logger(__name__)
 
@@ -208,19 +207,7 @@ class AlertEngine:
     def wake(self) -> None:
         """Ask the loop for an evaluation now; safe to call from any thread."""
         self._woken = True
-        loop, event = self._loop, self._wake_event
-        if loop is None or event is None or loop.is_closed():
-            return
-        try:
-            running = asyncio.get_running_loop()
-        except RuntimeError:
-            running = None
-        if running is loop:
-            event.set()
-            return
-        # The loop may close between the check above and this call (shutdown): nothing to wake.
-        with contextlib.suppress(RuntimeError):
-            loop.call_soon_threadsafe(event.set)
+        set_from_any_thread(self._loop, self._wake_event)
 
     async def run(self) -> None:
         """Evaluate now (timers may have run out while opsbook was stopped), then every

@@ -24,7 +24,7 @@ from opsbook.incidents.autodeclare import sync_alerts
 from opsbook.incidents.escalation import escalate_unmitigated, run_escalations
 from opsbook.incidents.models import EmitIncident
 from opsbook.incidents.reactions import react
-from opsbook.tasks import finish_then_cancel
+from opsbook.tasks import finish_then_cancel, set_from_any_thread
 
 log = structlog.get_logger(__name__)
 
@@ -82,19 +82,7 @@ class IncidentsTask:
     def wake(self) -> None:
         """Ask for a pass now; safe to call from any thread, and before the loop runs."""
         self._woken = True
-        loop, event = self._loop, self._event
-        if loop is None or event is None or loop.is_closed():
-            return
-        try:
-            running = asyncio.get_running_loop()
-        except RuntimeError:
-            running = None
-        if running is loop:
-            event.set()
-            return
-        # The loop may close between the check above and this call (shutdown): nothing to wake.
-        with contextlib.suppress(RuntimeError):
-            loop.call_soon_threadsafe(event.set)
+        set_from_any_thread(self._loop, self._event)
 
     async def run(self) -> None:
         """A pass now (timers may have run out while opsbook was stopped), then one every

@@ -23,7 +23,7 @@ from opsbook.errors import DeliveryError
 from opsbook.notify import apprise, outbox, retry, smtp, webhook
 from opsbook.notify.incident_outcome import record_outcome
 from opsbook.notify.outbox import Pending
-from opsbook.tasks import finish_then_cancel
+from opsbook.tasks import finish_then_cancel, set_from_any_thread
 
 log = structlog.get_logger(__name__)
 _T = TypeVar("_T")
@@ -90,17 +90,9 @@ class Deliverer:
         it after committing notices, from its worker thread)."""
         loop = self._loop
         if loop is None or loop.is_closed():
-            self._wake.set()
+            self._wake.set()  # not running yet: the first pass sees it
             return
-        try:
-            running = asyncio.get_running_loop()
-        except RuntimeError:
-            running = None
-        if running is loop:
-            self._wake.set()
-        else:
-            with contextlib.suppress(RuntimeError):  # the loop closed meanwhile
-                loop.call_soon_threadsafe(self._wake.set)
+        set_from_any_thread(loop, self._wake)
 
     async def deliver_due(self) -> int:
         """One pass: claim every due row (up to ``batch``), send them concurrently and record
