@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import gc
 import os
+import shutil
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -75,11 +76,29 @@ def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
         yield request.getfixturevalue("pg_url")
 
 
+@pytest.fixture(scope="session")
+def _migrated_sqlite(tmp_path_factory: pytest.TempPathFactory) -> str:
+    """A SQLite store migrated to head once per test process. Copying the file is far cheaper
+    than running every migration for each test that wants a migrated store (``tests/store``
+    tests the migrations themselves). PostgreSQL gains nothing from a template database:
+    ``CREATE DATABASE ... TEMPLATE`` costs more than the migrations."""
+    path = tmp_path_factory.mktemp("template") / "opsbook.db"
+    template = create_engine(f"sqlite:///{path}")
+    upgrade(template)
+    template.dispose()
+    return str(path)
+
+
 @pytest.fixture
-def engine(store_url: str) -> Iterator[Engine]:
+def engine(store_url: str, _migrated_sqlite: str) -> Iterator[Engine]:
     """A store migrated to head, once on SQLite and once on PostgreSQL; disposed afterwards."""
-    engine = create_engine(store_url)
-    upgrade(engine)
+    if store_url.startswith("sqlite:///"):
+        # Nothing has opened the test's store yet: it becomes a copy of the migrated one.
+        shutil.copyfile(_migrated_sqlite, store_url.removeprefix("sqlite:///"))
+        engine = create_engine(store_url)
+    else:
+        engine = create_engine(store_url)
+        upgrade(engine)
     yield engine
     engine.dispose()
 
