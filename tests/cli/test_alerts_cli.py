@@ -170,6 +170,7 @@ def test_no_alerts(run_cli: Any, config_file: Path, engine: Engine) -> None:
     assert (result.exit_code, result.stdout.strip()) == (0, "no firing or pending alerts")
 
 
+@pytest.mark.empty_store
 def test_an_unmigrated_store_is_one_red_line(run_cli: Any, config_file: Path) -> None:
     result = run_cli("alerts", "--config", str(config_file))
     assert result.exit_code == 1

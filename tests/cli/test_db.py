@@ -8,6 +8,9 @@ import pytest
 
 from opsbook.store import head_revision
 
+# These tests watch migrations run on a store nothing has touched.
+pytestmark = pytest.mark.empty_store
+
 SECRET = "S3cretPw-9z"
 RunCli = Callable[..., Any]
 

@@ -114,6 +114,7 @@ def test_secrets_never_appear(run_cli: Any, config_file: Path, store_url: str) -
     assert SECRET not in result.stdout + result.stderr
 
 
+@pytest.mark.empty_store
 def test_an_unmigrated_store_is_one_red_line(run_cli: Any, config_file: Path) -> None:
     result = run_cli("status", "--config", str(config_file))
     assert result.exit_code == 1

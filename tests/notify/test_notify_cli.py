@@ -132,6 +132,7 @@ def test_retry_needs_a_numeric_id(run_cli: Any, config_file: Path) -> None:
     assert "Traceback" not in result.stderr
 
 
+@pytest.mark.empty_store
 def test_an_unmigrated_store_is_one_red_line(run_cli: Any, config_file: Path) -> None:
     result = run_cli("notify", "dead-letters", "--config", str(config_file))
     assert result.exit_code == 1

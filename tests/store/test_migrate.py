@@ -17,6 +17,9 @@ from opsbook.errors import StoreError
 from opsbook.store import create_engine, current_revision, head_revision, is_current, upgrade
 from opsbook.store.migrate import MIGRATIONS_DIR, target_metadata
 
+# These tests watch migrations run on a store nothing has touched.
+pytestmark = pytest.mark.empty_store
+
 
 @pytest.fixture
 def engine(store_url: str) -> Iterator[Engine]:

@@ -19,6 +19,7 @@ def _config(**fields: object) -> object:
     return Config.model_validate({"service": "t", **fields})
 
 
+@pytest.mark.empty_store
 def test_start_up_migrates_the_store_and_logs_it(
     make_app: Callable[..., FastAPI], store_url: str
 ) -> None:

@@ -2,6 +2,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+import pytest
 import sqlalchemy as sa
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
@@ -70,6 +71,7 @@ def test_it_is_not_ready_when_the_runner_is_not_running(app: FastAPI, client: Te
     }
 
 
+@pytest.mark.empty_store
 def test_it_is_not_ready_before_start_up(app: FastAPI) -> None:
     # Without the context manager TestClient skips the lifespan: nothing migrated or running.
     response = TestClient(app).get("/ready")
