@@ -23,9 +23,8 @@ from opsbook.incidents import (
     Escalation,
     Incident,
     IncidentNotice,
-    escalation_json,
     policy_levels,
-    response_json,
+    response_for,
     service,
 )
 from opsbook.incidents.models import NOTIFIED_KINDS
@@ -33,29 +32,16 @@ from opsbook.incidents.notices import linked_alerts
 from opsbook.incidents.records import row_to_event
 from opsbook.incidents.tables import incident_event
 from opsbook.notify import render_incident
-from opsbook.types import JSONValue
 
 TEMPLATE_WORDS = ", ".join(SHIPPED_INCIDENT_MESSAGES)
 
 
-def escalations_json(runs: Sequence[Escalation], *, config: Config) -> list[JSONValue]:
-    return [escalation_json(e, levels=policy_levels(config, e.policy)) for e in runs]
-
-
-def response_json_of(found: Incident, *, config: Config) -> JSONValue:
-    severity = config.severities.get(found.severity)
-    if severity is None:
-        return None
-    return response_json(found.response(severity.respond_within, now=SYSTEM_CLOCK.now()))
-
-
 def response_line(found: Incident, *, config: Config, now: datetime) -> str:
     """``respond    within 15m: met (acknowledged after 3m12s)``, or due, overdue, missed."""
-    severity = config.severities.get(found.severity)
-    if severity is None:
+    response = response_for(found, config=config, now=now)
+    if response is None:
         return f"respond    - ({found.severity} is no longer configured)"
-    response = found.response(severity.respond_within, now=now)
-    head = f"respond    within {format_duration(severity.respond_within)}: {response.state}"
+    head = f"respond    within {format_duration(response.target)}: {response.state}"
     if response.state == "met" or (response.state == "missed" and found.acknowledged_at):
         took = found.time_to_acknowledge or timedelta()
         return f"{head} (acknowledged after {format_duration(_whole(took))})"

@@ -36,7 +36,7 @@ from opsbook.incidents import (
     IncidentStatus,
     Role,
     action_json,
-    event_json,
+    incident_detail_json,
     incident_json,
     incident_stats,
     list_escalations,
@@ -219,16 +219,14 @@ def show(
     """One incident: its state, response times, linked alerts and timeline."""
     cli = get_context(ctx)
     with open_store(cli, config) as (loaded, engine), engine.begin() as conn:
+        if as_json:
+            body = incident_detail_json(conn, incident_id, config=loaded, now=SYSTEM_CLOCK.now())
+            _print_json(cli.console, body)
+            return
         found = service.get_incident(conn, incident_id)
         events = service.timeline(conn, incident_id)
         linked = service.alert_ids(conn, incident_id)
         runs = list_escalations(conn, incident_id)
-    if as_json:
-        body = incident_json(found, alert_ids=linked)
-        body["response"] = incident_messages.response_json_of(found, config=loaded)
-        body["escalations"] = incident_messages.escalations_json(runs, config=loaded)
-        _print_json(cli.console, {**body, "timeline": [event_json(e) for e in events]})
-        return
     zone = ZoneInfo(loaded.timezone)
     lines = [
         f"incident {found.id}: {found.title}",

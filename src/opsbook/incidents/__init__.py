@@ -38,7 +38,9 @@ from opsbook.incidents.views import (
     action_json,
     escalation_json,
     event_json,
+    incident_detail_json,
     incident_json,
+    response_for,
     response_json,
 )
 
@@ -59,6 +61,7 @@ __all__ = [
     "action_json",
     "escalation_json",
     "event_json",
+    "incident_detail_json",
     "incident_json",
     "incident_stats",
     "incidents_loop",
@@ -66,6 +69,7 @@ __all__ = [
     "policy_levels",
     "react",
     "render_postmortem",
+    "response_for",
     "response_json",
     "run_escalations",
     "start_escalation",

@@ -6,7 +6,12 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 
+from sqlalchemy.engine import Connection
+
+from opsbook.config import Config
+from opsbook.incidents.escalation import list_escalations, policy_levels
 from opsbook.incidents.models import ActionItem, Escalation, Incident, IncidentEvent, Response
+from opsbook.incidents.records import alert_ids, get_incident, timeline
 from opsbook.oncall import Level
 from opsbook.types import JSONValue
 
@@ -95,4 +100,28 @@ def escalation_json(item: Escalation, *, levels: Sequence[Level] | None) -> dict
         "started_at": iso(item.started_at),
         "ended_at": iso(item.ended_at),
         "ended_reason": item.ended_reason,
+    }
+
+
+def response_for(found: Incident, *, config: Config, now: datetime) -> Response | None:
+    """The incident against its severity's ``respond_within``; None when the severity is no
+    longer configured."""
+    severity = config.severities.get(found.severity)
+    return found.response(severity.respond_within, now=now) if severity is not None else None
+
+
+def incident_detail_json(
+    conn: Connection, incident_id: int, *, config: Config, now: datetime
+) -> dict[str, JSONValue]:
+    """One incident with its response target, escalations and timeline: the API's body for
+    every incident answer and ``opsbook incident show --json``. ``NotFound`` if there is none."""
+    found = get_incident(conn, incident_id)
+    return {
+        **incident_json(found, alert_ids=alert_ids(conn, incident_id)),
+        "response": response_json(response_for(found, config=config, now=now)),
+        "escalations": [
+            escalation_json(e, levels=policy_levels(config, e.policy))
+            for e in list_escalations(conn, incident_id)
+        ],
+        "timeline": [event_json(e) for e in timeline(conn, incident_id)],
     }

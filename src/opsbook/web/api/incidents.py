@@ -25,13 +25,9 @@ from opsbook.incidents import (
     IncidentStatus,
     Role,
     action_json,
-    escalation_json,
-    event_json,
+    incident_detail_json,
     incident_json,
-    list_escalations,
-    policy_levels,
     render_postmortem,
-    response_json,
     service,
 )
 from opsbook.web.deps import ClockDep, ConfigDep, EngineDep, get_services
@@ -128,22 +124,9 @@ def _show(request: Request, incident_id: int) -> dict[str, Any]:
     """The incident with its escalations and timeline (the body of every incident answer)."""
     services = get_services(request)
     with services.engine.begin() as conn:
-        found = service.get_incident(conn, incident_id)
-        events = service.timeline(conn, incident_id)
-        linked = service.alert_ids(conn, incident_id)
-        runs = list_escalations(conn, incident_id)
-    severity = services.config.severities.get(found.severity)
-    now = services.clock.now()
-    return {
-        **incident_json(found, alert_ids=linked),
-        "response": response_json(
-            found.response(severity.respond_within, now=now) if severity else None
-        ),
-        "escalations": [
-            escalation_json(e, levels=policy_levels(services.config, e.policy)) for e in runs
-        ],
-        "timeline": [event_json(e) for e in events],
-    }
+        return incident_detail_json(
+            conn, incident_id, config=services.config, now=services.clock.now()
+        )
 
 
 @router.get("/incidents")
