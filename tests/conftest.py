@@ -15,7 +15,9 @@ import psycopg
 import pytest
 from sqlalchemy.engine import Engine
 
+from frozen import CLI_NOW
 from opsbook.cli.app import main
+from opsbook.clock import Clock, FrozenClock
 from opsbook.store import create_engine, upgrade
 from serving import Server, serve_env
 
@@ -31,14 +33,18 @@ class CliResult:
 
 @pytest.fixture
 def run_cli(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch):  # type: ignore[no-untyped-def]
-    """Run ``opsbook ARGS`` in-process through the real entry point and capture what it prints."""
+    """Run ``opsbook ARGS`` in-process through the real entry point and capture what it prints.
+
+    ``clock=`` is the clock the command reads "now" from (default: a ``FrozenClock`` at
+    ``CLI_NOW``), so no CLI test depends on the day it runs.
+    """
     monkeypatch.setenv("COLUMNS", "160")
     monkeypatch.setenv("NO_COLOR", "1")
     monkeypatch.delenv("FORCE_COLOR", raising=False)
 
-    def run(*args: str) -> CliResult:
+    def run(*args: str, clock: Clock | None = None) -> CliResult:
         capsys.readouterr()
-        code = main(list(args))
+        code = main(list(args), clock=clock or FrozenClock(CLI_NOW))
         out, err = capsys.readouterr()
         return CliResult(code, out, err)
 

@@ -95,3 +95,29 @@ def test_no_two_test_files_share_a_name() -> None:
     for path in sorted(tests.rglob("test_*.py")):
         assert path.name not in seen, f"{path} and {seen[path.name]} share a name"
         seen[path.name] = path
+
+
+# Where the wall clock may be read: the clock itself, and the edges that build the one clock
+# the rest receives (``opsbook serve``'s runner and the CLI's ``main``). Everything else takes
+# "now" from an injected Clock, so what it shows ("due 12:15 (in 9m)") is testable on any day.
+WALL_CLOCK_READERS = {"clock.py", "cli/app.py", "cli/context.py"}
+
+
+def _reads_wall_clock(path: Path) -> list[str]:
+    found = []
+    for node in ast.walk(ast.parse(path.read_text(), filename=str(path))):
+        if isinstance(node, ast.Attribute) and node.attr in {"now", "utcnow", "today"}:
+            base = node.value
+            if isinstance(base, ast.Name) and base.id in {"datetime", "date", "SYSTEM_CLOCK"}:
+                found.append(f"{path.relative_to(SRC)}:{node.lineno} {base.id}.{node.attr}")
+    return found
+
+
+def test_only_the_edges_read_the_wall_clock() -> None:
+    readers = [
+        hit
+        for path in sorted(SRC.rglob("*.py"))
+        if str(path.relative_to(SRC)) not in WALL_CLOCK_READERS
+        for hit in _reads_wall_clock(path)
+    ]
+    assert readers == [], "take now from an injected Clock instead:\n" + "\n".join(readers)

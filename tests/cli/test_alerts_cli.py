@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import re
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -14,6 +14,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
 from alert_helpers import open_rule_alert
+from frozen import CLI_NOW
 from opsbook.alerts import records
 from opsbook.alerts.dispatch import dispatch
 from opsbook.alerts.models import AlertStatus
@@ -21,9 +22,8 @@ from opsbook.alerts.tables import silence
 from opsbook.config import load
 from opsbook.store.audit import list_audit
 
-# The CLI reads the system clock: the seeds sit around the real now, and no assertion depends
-# on exactly when the test runs.
-NOW = datetime.now(UTC).replace(microsecond=0)
+# run_cli's commands read the clock at CLI_NOW: the seeds sit around it.
+NOW = CLI_NOW
 
 
 def _config(window_start: datetime, window_end: datetime) -> str:

@@ -11,6 +11,7 @@ import pytest
 from sqlalchemy.engine import Engine
 
 from alert_helpers import open_rule_alert
+from frozen import CLI_NOW
 from opsbook.config import Config
 from opsbook.incidents import records, sync_alerts
 from opsbook.store.audit import list_audit
@@ -148,15 +149,38 @@ def test_illegal_moves_and_unknown_ids_exit_1(cli: Any) -> None:
     assert (missing.exit_code, missing.stderr.strip()) == (1, "error: no incident with id 999")
 
 
-def test_author_is_required_without_user(cli: Any, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.delenv("USER")
+def test_without_user_the_author_is_the_login_name(
+    cli: Any, engine: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Containers, cron and CI often have no $USER: the password database still names the account.
+    monkeypatch.delenv("USER", raising=False)
+    monkeypatch.delenv("LOGNAME", raising=False)
+    monkeypatch.setattr("getpass.getuser", lambda: "svc-ops")
+    result = cli("incident", "declare", "x", "--severity", "SEV1")
+    assert result.exit_code == 0, result.stderr
+    assert cli("incident", "ack", "1").exit_code == 0
+    with engine.begin() as conn:
+        actors = {e.actor for e in records.timeline(conn, 1)}
+    assert actors == {"user:svc-ops"}
+
+
+def test_author_is_required_when_nobody_can_be_named(
+    cli: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("USER", raising=False)
+    monkeypatch.delenv("LOGNAME", raising=False)
+
+    def no_account() -> str:
+        raise KeyError("getpwuid(): uid not found: 4242")
+
+    monkeypatch.setattr("getpass.getuser", no_account)
     result = cli("incident", "declare", "x", "--severity", "SEV1")
     assert result.exit_code == 2
     assert "--author: say who you are (or set $USER)" in result.stderr
 
 
 def test_show_lists_linked_alerts_from_an_auto_declared_incident(cli: Any, engine: Engine) -> None:
-    now = datetime.now(UTC)
+    now = CLI_NOW
     with engine.begin() as conn:
         fired = open_rule_alert(conn, "site-down", check="api", now=now - timedelta(minutes=2))
         [declared] = sync_alerts(conn, config=Config.model_validate({"service": "shop"}), now=now)

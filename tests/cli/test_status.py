@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 
 from alert_helpers import open_rule_alert
+from frozen import CLI_NOW
 from opsbook.alerts.models import AlertStatus
 from opsbook.alerts.tables import alert as alert_table
 from opsbook.checks import service
@@ -48,7 +49,7 @@ def registered() -> Iterator[None]:
 
 def _seed(url: str) -> None:
     engine = create_engine(url)
-    now = datetime.now(UTC).replace(microsecond=0)
+    now = CLI_NOW
     results = []
     for i in range(12 * 120):  # the last 12 hours, every 30 s
         at = now - timedelta(hours=12) + i * timedelta(seconds=30)
@@ -162,7 +163,7 @@ def test_it_lists_firing_alerts_and_why_one_is_held(
 ) -> None:
     _seed(store_url)
     engine = create_engine(store_url)
-    now = datetime.now(UTC)
+    now = CLI_NOW
     try:
         with engine.begin() as conn:
             open_rule_alert(conn, "api-down", check="api", now=now)

@@ -4,6 +4,7 @@ show``; update fields through the API and the CLI; ``opsbook incident message`` 
 from __future__ import annotations
 
 from collections.abc import Iterator
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -87,8 +88,8 @@ def cli(run_cli: Any, tmp_path: Path, store_url: str, monkeypatch: pytest.Monkey
     monkeypatch.setenv("OPSBOOK_DATABASE_URL", store_url)
     monkeypatch.setenv("USER", "ana")
 
-    def run(*args: str) -> Any:
-        return run_cli(*args, "--config", str(path))
+    def run(*args: str, at: datetime = NOW) -> Any:
+        return run_cli(*args, "--config", str(path), clock=FrozenClock(at))
 
     return run
 
@@ -98,11 +99,14 @@ def test_incident_show_prints_each_escalation(cli: Any, engine: Engine) -> None:
     emit = Recorder()
     passes(engine, CONFIG, emit, NOW)
     passes(engine, CONFIG, emit, minutes(5))
-    assert cli("incident", "ack", str(acked)).exit_code == 0
+    assert cli("incident", "ack", str(acked), at=minutes(6)).exit_code == 0
     passes(engine, CONFIG, emit, minutes(6))
-    shown = cli("incident", "show", str(active))
+    # What "in ..." says is counted from the clock the command was given, never the wall clock.
+    shown = cli("incident", "show", str(active), at=minutes(6))
     assert shown.exit_code == 0, shown.stderr
-    assert "escalation default: level 1 of 2 (round 2) due 12:15:00 (in " in shown.stdout
+    assert "escalation default: level 1 of 2 (round 2) due 12:15:00 (in 9m)" in shown.stdout
+    overdue = cli("incident", "show", str(active), at=minutes(20))
+    assert "escalation default: level 1 of 2 (round 2) due 12:15:00 (now)" in overdue.stdout
     assert "level 2: paged CTO (person:cto) via pager; channel ops-room" in shown.stdout
     stopped = cli("incident", "show", str(acked))
     assert "escalation default: stopped: acknowledged by user:ana at 2026-11-23 12:06:00 UTC" in (

@@ -18,7 +18,6 @@ from decimal import Decimal
 from functools import cached_property
 
 from opsbook.checks.models import Observation, Value
-from opsbook.clock import SYSTEM_CLOCK
 from opsbook.config._gosyntax import (
     format_go_duration,
     parse_go_duration_ms,
@@ -86,13 +85,16 @@ def evaluate(
 ) -> ConditionOutcome:
     """Judge ``condition``; ``rendered`` always shows resolved values, whether it held or not.
 
-    ``now`` (default: the system clock) is when the probe ran; it only matters to
-    [CERTIFICATE_EXPIRATION]. Pass a ``Subject`` to share one parsed body between conditions.
+    ``now`` is when the probe ran (it only matters to [CERTIFICATE_EXPIRATION]) and is required
+    with an ``Observation``; a ``Subject`` carries its own. Pass a ``Subject`` to share one
+    parsed body between conditions.
     """
     if isinstance(observation, Subject):
         subject = observation
+    elif now is None:
+        raise TypeError("evaluate() needs now= when given an Observation")
     else:
-        subject = Subject(observation, now=now or SYSTEM_CLOCK.now())
+        subject = Subject(observation, now=now)
     if condition.operator in EQUALITY:
         return _equality(condition, subject)
     return _ordering(condition, subject)

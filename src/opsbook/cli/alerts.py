@@ -25,7 +25,6 @@ from opsbook.alerts import service, silences
 from opsbook.alerts.maintenance import OpenWindow, open_windows, upcoming_windows
 from opsbook.alerts.models import OPEN_STATUSES, Alert, AlertStatus, Silence
 from opsbook.cli.context import get_context, open_store
-from opsbook.clock import SYSTEM_CLOCK
 from opsbook.config import load, parse_duration
 from opsbook.errors import InputError, NotFound
 from opsbook.types import JSONValue
@@ -116,7 +115,7 @@ def alerts(
     if ctx.invoked_subcommand is not None:
         return
     cli = get_context(ctx)
-    now = SYSTEM_CLOCK.now()
+    now = get_context(ctx).clock.now()
     with open_store(cli, config) as (_, engine), engine.begin() as conn:
         statuses = None if show_all else OPEN_STATUSES
         found = service.list_alerts(conn, statuses=statuses)
@@ -232,11 +231,9 @@ def silence_add(
     """Silence the alerts matching every MATCHER; prints the new silence's id."""
     cli = get_context(ctx)
     parsed = silences.parse_matchers(matchers, field="MATCHER")
-    by = author or cli.environ.get("USER") or ""
-    if not by.strip():
-        raise InputError("--author: say who you are (or set $USER)", field="--author")
+    by = cli.author(author)
     with open_store(cli, config) as (loaded, engine):
-        now = SYSTEM_CLOCK.now()
+        now = get_context(ctx).clock.now()
         if (duration is None) == (until is None):
             raise InputError("give --duration or --until (one of them)", field="--duration")
         if duration is not None:
@@ -300,7 +297,7 @@ def silence_list(
 ) -> None:
     """Active silences, then pending ones (and expired ones with --expired)."""
     cli = get_context(ctx)
-    now = SYSTEM_CLOCK.now()
+    now = get_context(ctx).clock.now()
     with open_store(cli, config) as (loaded, engine), engine.begin() as conn:
         found = silences.list_silences(conn, now=now, include_expired=expired)
     if as_json:
@@ -324,9 +321,9 @@ def silence_expire(
 ) -> None:
     """End a silence now."""
     cli = get_context(ctx)
-    by = author or cli.environ.get("USER") or "unknown"
+    by = cli.author(author)
     with open_store(cli, config) as (_, engine), engine.begin() as conn:
-        now = SYSTEM_CLOCK.now()
+        now = get_context(ctx).clock.now()
         full = _resolve_id(silences.list_silences(conn, now=now, include_expired=True), silence_id)
         expired = silences.expire_silence(conn, full, now=now, actor=f"user:{by}", origin="cli")
     _say(cli.console, f"ok: silence {expired.id} expired")
@@ -376,7 +373,7 @@ def maintenance(
     """Maintenance windows open now and in the next 7 days (alerts they hold are not sent)."""
     cli = get_context(ctx)
     loaded = load(config, environ=cli.environ)
-    now = SYSTEM_CLOCK.now()
+    now = get_context(ctx).clock.now()
     opened, upcoming = open_windows(loaded, now), upcoming_windows(loaded, now, UPCOMING)
     if as_json:
         _print_json(

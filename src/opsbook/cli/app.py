@@ -19,6 +19,7 @@ from rich.markup import escape
 from opsbook import __version__
 from opsbook.cli import alerts, check, db, demo, incidents, notify, oncall, serve, status
 from opsbook.cli.context import CliContext
+from opsbook.clock import SYSTEM_CLOCK, Clock
 from opsbook.errors import ConfigError, OpsbookError
 
 app = typer.Typer(
@@ -43,7 +44,8 @@ def root(
         False, "--version", callback=_version, is_eager=True, help="Print the version and exit."
     ),
 ) -> None:
-    ctx.obj = CliContext(console=Console(), err_console=Console(stderr=True))
+    if not isinstance(ctx.obj, CliContext):  # main() passes one; click's own entry does not
+        ctx.obj = CliContext(console=Console(), err_console=Console(stderr=True))
 
 
 app.command("check")(check.check)
@@ -78,13 +80,17 @@ _USAGE = _usage_errors()
 _ABORT: tuple[type[Exception], ...] = (click.exceptions.Abort, typer.Abort)
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    """Run the CLI with ``argv`` (default ``sys.argv[1:]``) and return the exit code."""
+def main(argv: Sequence[str] | None = None, *, clock: Clock = SYSTEM_CLOCK) -> int:
+    """Run the CLI with ``argv`` (default ``sys.argv[1:]``) and return the exit code.
+
+    ``clock`` is where every command takes "now" from (tests pass a ``FrozenClock``).
+    """
     err = Console(stderr=True)
     command = typer.main.get_command(app)
     args = list(sys.argv[1:] if argv is None else argv)
+    cli = CliContext(console=Console(), err_console=err, clock=clock)
     try:
-        result = command.main(args=args, prog_name="opsbook", standalone_mode=False)
+        result = command.main(args=args, prog_name="opsbook", standalone_mode=False, obj=cli)
     except ConfigError as exc:
         for problem in exc.problems:
             err.print(f"[red]{escape(str(problem))}[/red]", highlight=False, soft_wrap=True)

@@ -15,7 +15,6 @@ import sqlalchemy as sa
 import typer
 
 from opsbook.cli.context import get_context, open_store
-from opsbook.clock import SYSTEM_CLOCK
 from opsbook.config import Config, format_duration
 from opsbook.config.templates import SHIPPED_INCIDENT_MESSAGES
 from opsbook.errors import InputError
@@ -136,10 +135,14 @@ def message(
             incident=found,
             alerts=linked_alerts(conn, incident_id),
             event=event,
-            at=SYSTEM_CLOCK.now(),
+            at=cli.clock.now(),
         )
     drafted = render_incident(
-        loaded, notice, template, latest=row_to_event(update) if update is not None else None
+        loaded,
+        notice,
+        template,
+        now=cli.clock.now(),
+        latest=row_to_event(update) if update is not None else None,
     )
     out = cli.console.file
     out.write(f"Subject: {drafted.subject}\n\n{drafted.body.rstrip()}\n")

@@ -5,7 +5,7 @@ and ``opsbook actions done ID``.
 
 Like ``opsbook alerts`` these talk to the store directly through the incidents domain (the same
 functions the API uses); each change commits with its timeline and audit events before "ok".
-Who acts is ``--author`` or ``$USER``. Times show in the config's timezone.
+Who acts is ``--author``, else ``$USER``, else the login name. Times show in the config's timezone.
 """
 
 from __future__ import annotations
@@ -27,7 +27,6 @@ from sqlalchemy.engine import Connection
 
 from opsbook.cli import incident_messages
 from opsbook.cli.context import get_context, open_store
-from opsbook.clock import SYSTEM_CLOCK
 from opsbook.config import Config, format_duration, parse_duration
 from opsbook.errors import InputError, NotFound
 from opsbook.incidents import (
@@ -76,10 +75,7 @@ def _change(ctx: typer.Context, config: Path) -> Iterator[tuple[Config, Connecti
 
 
 def _actor(ctx: typer.Context, author: str | None) -> str:
-    who = (author or get_context(ctx).environ.get("USER") or "").strip()
-    if not who:
-        raise InputError("--author: say who you are (or set $USER)", field="--author")
-    return f"user:{who}"
+    return f"user:{get_context(ctx).author(author)}"
 
 
 def _say(console: Console, text: str) -> None:
@@ -158,7 +154,7 @@ def stats(
         raise InputError(f"--since: {exc}", field="--since") from None
     cli = get_context(ctx)
     with open_store(cli, config) as (loaded, engine), engine.begin() as conn:
-        now = SYSTEM_CLOCK.now()
+        now = get_context(ctx).clock.now()
         targets = {name: sev.respond_within for name, sev in loaded.severities.items()}
         rows = incident_stats(conn, since=now - period, targets=targets, now=now)
     if not rows:
@@ -200,7 +196,7 @@ def declare(
                 severity=severity,
                 summary=summary,
                 actor=actor,
-                now=SYSTEM_CLOCK.now(),
+                now=get_context(ctx).clock.now(),
                 origin="cli",
                 severities=list(loaded.severities),
             )
@@ -220,7 +216,9 @@ def show(
     cli = get_context(ctx)
     with open_store(cli, config) as (loaded, engine), engine.begin() as conn:
         if as_json:
-            body = incident_detail_json(conn, incident_id, config=loaded, now=SYSTEM_CLOCK.now())
+            body = incident_detail_json(
+                conn, incident_id, config=loaded, now=get_context(ctx).clock.now()
+            )
             _print_json(cli.console, body)
             return
         found = service.get_incident(conn, incident_id)
@@ -243,9 +241,11 @@ def show(
     ]
     if found.summary:
         lines.insert(1, found.summary)
-    lines.append(incident_messages.response_line(found, config=loaded, now=SYSTEM_CLOCK.now()))
+    lines.append(
+        incident_messages.response_line(found, config=loaded, now=get_context(ctx).clock.now())
+    )
     lines += incident_messages.escalation_lines(
-        runs, config=loaded, zone=zone, now=SYSTEM_CLOCK.now()
+        runs, config=loaded, zone=zone, now=get_context(ctx).clock.now()
     )
     for line in lines:
         _say(cli.console, line)
@@ -269,7 +269,9 @@ def ack(
     """Acknowledge the incident (the seeds: within 5 minutes)."""
     actor = _actor(ctx, author)
     with _change(ctx, config) as (_loaded, conn):
-        service.acknowledge(conn, incident_id, actor=actor, now=SYSTEM_CLOCK.now(), origin="cli")
+        service.acknowledge(
+            conn, incident_id, actor=actor, now=get_context(ctx).clock.now(), origin="cli"
+        )
 
 
 @app.command("update")
@@ -318,7 +320,7 @@ def update(
                 message=message,
                 fields=fields,
                 actor=actor,
-                now=SYSTEM_CLOCK.now(),
+                now=get_context(ctx).clock.now(),
                 origin="cli",
             )
     except InputError as exc:
@@ -345,7 +347,7 @@ def reopen(
                 incident_id,
                 message=message,
                 actor=actor,
-                now=SYSTEM_CLOCK.now(),
+                now=get_context(ctx).clock.now(),
                 origin="cli",
             )
     except InputError as exc:
@@ -369,7 +371,7 @@ def note(
                 incident_id,
                 message=message,
                 actor=actor,
-                now=SYSTEM_CLOCK.now(),
+                now=get_context(ctx).clock.now(),
                 origin="cli",
             )
     except InputError as exc:
@@ -394,7 +396,7 @@ def severity(
                 severity=new_severity,
                 severities=list(loaded.severities),
                 actor=actor,
-                now=SYSTEM_CLOCK.now(),
+                now=get_context(ctx).clock.now(),
                 origin="cli",
             )
     except InputError as exc:
@@ -425,7 +427,7 @@ def assign(
                 role=role,
                 person=person or "",
                 actor=actor,
-                now=SYSTEM_CLOCK.now(),
+                now=get_context(ctx).clock.now(),
                 origin="cli",
             )
     except InputError as exc:
@@ -445,7 +447,7 @@ def merge(
     try:
         with _change(ctx, config) as (_loaded, conn):
             service.merge(
-                conn, source, into=into, actor=actor, now=SYSTEM_CLOCK.now(), origin="cli"
+                conn, source, into=into, actor=actor, now=get_context(ctx).clock.now(), origin="cli"
             )
     except InputError as exc:
         raise _option_error(exc, {"into": "INTO"}) from None
@@ -489,7 +491,7 @@ def add_action(
                 owner=owner,
                 due=due_day,
                 actor=actor,
-                now=SYSTEM_CLOCK.now(),
+                now=get_context(ctx).clock.now(),
                 origin="cli",
             )
     except InputError as exc:
@@ -526,7 +528,7 @@ def postmortem(
                 conn,
                 incident_id,
                 zone=ZoneInfo(loaded.timezone),
-                now=SYSTEM_CLOCK.now(),
+                now=get_context(ctx).clock.now(),
                 template=source,
                 template_name=str(template) if template is not None else "postmortem.md.j2",
             )
@@ -578,7 +580,7 @@ def actions(
     elif not found:
         _say(cli.console, "no open action items" if not all_ else "no action items")
     else:
-        today = SYSTEM_CLOCK.now().astimezone(ZoneInfo(loaded.timezone)).date()
+        today = get_context(ctx).clock.now().astimezone(ZoneInfo(loaded.timezone)).date()
         cli.console.print(_actions_table(found, today))
 
 
@@ -592,7 +594,9 @@ def action_done(
     """Mark an action item done."""
     actor = _actor(ctx, author)
     with _change(ctx, config) as (_loaded, conn):
-        service.complete_action(conn, action_id, actor=actor, now=SYSTEM_CLOCK.now(), origin="cli")
+        service.complete_action(
+            conn, action_id, actor=actor, now=get_context(ctx).clock.now(), origin="cli"
+        )
 
 
 app.command("message")(incident_messages.message)

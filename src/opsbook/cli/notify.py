@@ -11,7 +11,6 @@ from rich.markup import escape
 from rich.table import Table
 
 from opsbook.cli.context import get_context, open_store
-from opsbook.clock import SYSTEM_CLOCK
 from opsbook.notify import list_dead_letters, requeue
 
 app = typer.Typer(help="Notifications: dead letters and retries.", no_args_is_help=True)
@@ -63,8 +62,8 @@ def retry(
 ) -> None:
     """Queue dead notifications again, due now, with a fresh attempt count (all or none)."""
     cli = get_context(ctx)
-    actor = f"user:{cli.environ.get('USER') or cli.environ.get('LOGNAME') or 'unknown'}"
-    now = SYSTEM_CLOCK.now()
+    actor = f"user:{cli.author()}"
+    now = get_context(ctx).clock.now()
     with open_store(cli, config) as (_, engine), engine.begin() as conn:
         queued = [
             requeue(conn, notification_id, now=now, actor=actor, origin="cli")

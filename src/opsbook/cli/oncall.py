@@ -15,7 +15,6 @@ from rich import box
 from rich.table import Table
 
 from opsbook.cli.context import get_context
-from opsbook.clock import SYSTEM_CLOCK
 from opsbook.config import Config, load
 from opsbook.errors import InputError
 from opsbook.oncall import Shift, schedule_timezone, shifts, who
@@ -29,10 +28,10 @@ ConfigOption = Annotated[
 WHEN = "%a %Y-%m-%d %H:%M"
 
 
-def parse_at(raw: str | None, zone: ZoneInfo) -> datetime:
-    """``--at``: ISO 8601; without an offset it is in ``zone``. None or ``now``: the clock."""
+def parse_at(raw: str | None, zone: ZoneInfo, *, now: datetime) -> datetime:
+    """``--at``: ISO 8601; without an offset it is in ``zone``. None or ``now``: ``now``."""
     if raw is None or raw.strip().lower() == "now":
-        return SYSTEM_CLOCK.now()
+        return now
     try:
         value = datetime.fromisoformat(raw.strip())
     except ValueError:
@@ -75,7 +74,7 @@ def who_command(
     """Who is on call now (or --at a time), for every schedule or one."""
     cli = get_context(ctx)
     loaded = load(config, environ=cli.environ)
-    instant = parse_at(at, ZoneInfo(loaded.timezone))
+    instant = parse_at(at, ZoneInfo(loaded.timezone), now=get_context(ctx).clock.now())
     names = [schedule] if schedule is not None else list(loaded.oncall.schedules)
     if not names:
         cli.console.print("no on-call schedules in the config", highlight=False)
@@ -112,7 +111,7 @@ def schedule_command(
     cli = get_context(ctx)
     loaded = load(config, environ=cli.environ)
     zone = schedule_timezone(loaded, name)
-    start = parse_at(at, zone)
+    start = parse_at(at, zone, now=get_context(ctx).clock.now())
     found = shifts(loaded, name, start, start + timedelta(weeks=weeks))
     table = _table()
     table.title = f"{name} ({zone.key}), next {weeks} week{'s' if weeks != 1 else ''}"

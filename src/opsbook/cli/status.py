@@ -20,7 +20,6 @@ from opsbook.checks import service
 from opsbook.checks.models import State
 from opsbook.checks.rollups import WindowStats
 from opsbook.cli.context import get_context, open_store
-from opsbook.clock import SYSTEM_CLOCK
 from opsbook.config import CheckSpec
 
 ConfigOption = Annotated[
@@ -102,7 +101,7 @@ def status(ctx: typer.Context, config: ConfigOption = Path("opsbook.yaml")) -> N
         table = Table(title=f"{loaded.service}: checks", box=box.SIMPLE_HEAD, pad_edge=False)
         for name in ("check", "state", "last", "p95 1h", "avail 24h", "avail 30d", "last 24h"):
             table.add_column(name, no_wrap=True)
-        now = SYSTEM_CLOCK.now()
+        now = get_context(ctx).clock.now()
         with engine.begin() as conn:
             for check_id, spec in loaded.checks.items():
                 table.add_row(*_row(conn, check_id, spec, now, cells=cells))

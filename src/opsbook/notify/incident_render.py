@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 
 import structlog
 
@@ -249,7 +249,7 @@ def render_incident(
     notice: IncidentNotice,
     template: str | None = None,
     *,
-    now: datetime | None = None,
+    now: datetime,
     latest: IncidentEvent | None = None,
 ) -> Message:
     """The subject and body of ``notice`` for its channel.
@@ -258,10 +258,10 @@ def render_incident(
     drafts an ``affected-users`` email with it). Otherwise the channel's ``page_template`` or
     ``incident_template`` is used, else the default for the channel's kind. A channel's own
     template that fails while rendering is logged and replaced by the shipped default: a
-    broken template must not lose the page. ``now`` (ending an open incident's duration)
-    defaults to the wall clock. Raises ``InputError`` for a ``template`` opsbook does not ship.
+    broken template must not lose the page. ``now`` ends an open incident's duration.
+    Raises ``InputError`` for a ``template`` opsbook does not ship.
     """
-    values = variables(config, notice, now=now or datetime.now(UTC), latest=latest)
+    values = variables(config, notice, now=now, latest=latest)
     channel = config.channels.get(notice.channel)
     default = default_template(notice.kind, channel.kind if channel else None)
     if template is not None:
