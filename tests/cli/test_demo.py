@@ -187,8 +187,19 @@ def test_demo_reports_config_errors_before_starting_anything(
 ) -> None:
     config = tmp_path / "opsbook.yaml"
     config.write_text("service: demo\nchecks:\n  web:\n    http: {url: http://x}\n    every: 30x\n")
-    result = run_cli("demo", "--config", str(config), "--data-dir", str(tmp_path / "data"))
-    assert result.exit_code == 2
+    # Both ports taken: the config's mistakes still come first (and no fixed port is assumed free).
+    with socket.socket() as serve_port, socket.socket() as service_port:
+        for taken in (serve_port, service_port):
+            taken.bind(("127.0.0.1", 0))
+            taken.listen()
+        result = run_cli(
+            "demo",
+            *("--config", str(config), "--data-dir", str(tmp_path / "data")),
+            *("--port", str(serve_port.getsockname()[1])),
+            *("--service-port", str(service_port.getsockname()[1])),
+        )
+    assert result.exit_code == 2, result.stderr
+    assert "already in use" not in result.stderr
     assert f"{config}:5:" in result.stderr
     assert "checks.web.every" in result.stderr
     assert not (tmp_path / "data").exists()

@@ -70,18 +70,18 @@ def demo(
             f"--port and --service-port are both {port}; choose two different ports",
             field="--port",
         )
-    _require_free(port, option="--port", what="opsbook serve")
-    _require_free(service_port, option="--service-port", what="the demo service")
-
     env = {
         **cli.environ,
         "OPSBOOK_DATABASE_URL": f"sqlite:///{(data_dir / 'opsbook.db').resolve()}",
         "DEMO_URL": f"http://{HOST}:{service_port}",
         "PYTHONUNBUFFERED": "1",
     }
-    # A broken config gets its file:line errors here, before anything starts, instead of as the
-    # tail of the child's log.
+    # A broken config gets its file:line errors here, before anything starts (and before the
+    # ports are looked at: fixing the file is the first thing to do either way), instead of as
+    # the tail of the child's log.
     load(config, environ=env)
+    _require_free(port, option="--port", what="opsbook serve")
+    _require_free(service_port, option="--service-port", what="the demo service")
 
     data_dir.mkdir(parents=True, exist_ok=True)
     service = _start_service(service_port, option="--service-port")
