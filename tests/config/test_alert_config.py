@@ -362,14 +362,15 @@ def test_it_reports_every_bad_reference_at_once() -> None:
     ]
 
 
-def test_every_malformed_expression_is_reported_at_once() -> None:
-    # References are checked once every rule parses, so these come before any reference error.
+def test_every_malformed_expression_is_reported_with_the_reference_errors() -> None:
+    # A rule that does not parse no longer hides the reference errors of the rules that do.
     assert problems("""
         alerts:
           a: {when: apii down}
           b: {when: api p95>2s}
           c: {when: api error_rate > 5}
     """) == [
+        f"opsbook.yaml:{line(2)}:13: alerts.a.when: unknown check 'apii' (did you mean 'api'?)",
         f"opsbook.yaml:{line(3)}:13: alerts.b.when: 'api p95>2s': put a space on each side of "
         "'>': write 'api p95 > 2s'",
         f"opsbook.yaml:{line(4)}:13: alerts.c.when: 'api error_rate > 5': '5' is not a "

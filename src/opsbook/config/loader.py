@@ -5,9 +5,11 @@ Algorithm:
    keys and unset environment variables become problems there.
 2. Apply the cross-key rules (``structure``) to the raw data, so they are reported even when
    other parts of the same check are wrong.
-3. Validate with pydantic and turn each error into a sentence at the position of its value (of
-   its key for unknown keys, of the enclosing mapping for missing keys).
-4. If anything was found, raise all of it in file order, with environment values masked.
+3. Validate with pydantic; when some items are invalid, validate again without them so the
+   references between sections are checked too (``partial``).
+4. Turn each error into a sentence at the position of its value (of its key for unknown keys,
+   of the enclosing mapping for missing keys).
+5. If anything was found, raise all of it in file order, with environment values masked.
 """
 
 from __future__ import annotations
@@ -20,8 +22,9 @@ from pydantic import ValidationError
 from pydantic_core import ErrorDetails
 
 from opsbook.config.document import Document, Loc, format_loc, read_document
-from opsbook.config.located import CHECK_KIND, LOCATED, UNKNOWN_CHECK
+from opsbook.config.located import CHECK_KIND, UNKNOWN_CHECK
 from opsbook.config.messages import sentence
+from opsbook.config.partial import cross_section_errors, where
 from opsbook.config.schema import Config
 from opsbook.config.structure import raw_kind_problems, raw_reference_problems
 from opsbook.errors import ConfigError, Problem
@@ -67,6 +70,7 @@ def loads(text: str, *, file: str = "<string>", environ: Mapping[str, str] | Non
         config = Config.model_validate(data)
     except ValidationError as exc:
         errors = exc.errors(include_url=False)
+        errors += cross_section_errors(data, errors)
         translated = _translate(doc, [e for e in errors if e["type"] not in _RAW_RULES])
         if not translated and not found:
             # The raw pass and the models disagreed; report the models' view rather than nothing.
@@ -128,10 +132,7 @@ def _translate(doc: Document, errors: list[ErrorDetails]) -> list[tuple[Loc, int
     seen: set[tuple[Loc, str | None, bool]] = set()
     out: list[tuple[Loc, int, int, str]] = []
     for error in ordered:
-        loc = tuple(error["loc"])
-        ctx = error.get("ctx") or {}
-        if error["type"] in (LOCATED, *_RAW_RULES):
-            loc = (*loc, *ctx.get("at", ()))
+        loc = where(error)
         path, value, rest = _resolve(doc.data, loc)
         missing = str(rest[-1]) if error["type"] == "missing" and rest else None
         by_key = error["type"] in ("missing", "extra_forbidden") or "[key]" in rest

@@ -18,6 +18,7 @@ from typing import Annotated, Any, Literal
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
 
 from opsbook.config.fields import Slug, Timezone
+from opsbook.config.known import known as known_names
 from opsbook.config.located import located_error
 from opsbook.config.units import Duration, parse_duration
 
@@ -316,26 +317,31 @@ class OncallConfig(_Model):
     escalation: dict[Slug, EscalationPolicy] = {}
 
 
-def oncall_problems(oncall: OncallConfig, *, channels: Collection[str]) -> list[Problem]:
+def oncall_problems(
+    oncall: OncallConfig, *, channels: Collection[str], broken: frozenset[Loc] = frozenset()
+) -> list[Problem]:
     """Every reference in ``oncall`` to a person, schedule or channel that does not exist, each
-    at the key that holds it."""
+    at the key that holds it. ``broken``: paths the loader dropped as invalid, whose names
+    count as defined (see ``known.py``)."""
+    people = known_names(("oncall", "people"), oncall.people, broken)
+    schedules = known_names(("oncall", "schedules"), oncall.schedules, broken)
     problems: list[Problem] = []
     at: Loc
     for name, schedule in oncall.schedules.items():
         for i, layer in enumerate(schedule.layers):
             for j, person in enumerate(layer.people):
                 at = ("oncall", "schedules", name, "layers", i, "people", j)
-                problems += _missing(at, "person", person, oncall.people)
+                problems += _missing(at, "person", person, people)
         for i, override in enumerate(schedule.overrides):
             at = ("oncall", "schedules", name, "overrides", i, "person")
-            problems += _missing(at, "person", override.person, oncall.people)
+            problems += _missing(at, "person", override.person, people)
     for name, someone in oncall.people.items():
         for i, ref in enumerate(someone.notify):
             at = ("oncall", "people", name, "notify", i)
             problems += _missing(at, "channel", ref, channels)
     known: Mapping[str, Collection[str]] = {
-        "schedule": oncall.schedules,
-        "person": oncall.people,
+        "schedule": schedules,
+        "person": people,
         "channel": channels,
     }
     for name, policy in oncall.escalation.items():

@@ -15,6 +15,7 @@ from collections.abc import Collection, Mapping
 from typing import TYPE_CHECKING
 
 from opsbook.config.alert_expr import fraction_values, measured_values, resolve
+from opsbook.config.known import Known, known
 from opsbook.config.structure import Loc, unknown_check_message
 from opsbook.config.units import format_duration
 
@@ -34,62 +35,87 @@ class References:
     problems: list[Problem]
 
 
-def check_references(config: Config) -> References:
+@dataclasses.dataclass(frozen=True)
+class _Names:
+    """The names each kind of reference may use (dropped items count as defined)."""
+
+    checks: Known
+    severities: Known
+    channels: Known
+    components: Known
+
+    @classmethod
+    def of(cls, config: Config, broken: frozenset[Loc]) -> _Names:
+        return cls(
+            checks=known(("checks",), config.checks, broken),
+            severities=known(("severities",), config.severities, broken),
+            channels=known(("channels",), config.channels, broken),
+            components=known(("components",), config.components, broken),
+        )
+
+
+def check_references(config: Config, *, broken: frozenset[Loc] = frozenset()) -> References:
     """Resolve every rule's ``when`` against its check and collect every dangling reference.
 
     Returns the rules with each ``when`` rewritten by ``alert_expr.resolve`` (metric names in
     their ``value.<name>`` form); a rule whose ``when`` is wrong keeps its parsed form and adds
-    a problem.
+    a problem. ``broken`` holds the paths the loader dropped as invalid: a reference to one of
+    them is not reported, and whatever needs its content (a rule's check) is skipped.
     """
+    names = _Names.of(config, broken)
     problems: list[Problem] = []
     alerts = {
-        name: _alert(name, rule, config=config, problems=problems)
+        name: _alert(name, rule, config=config, names=names, problems=problems)
         for name, rule in config.alerts.items()
     }
-    problems += _channels(("alerting", "notify"), config.alerting.notify, config.channels)
+    problems += _channels(("alerting", "notify"), config.alerting.notify, names.channels)
     for i, route in enumerate(config.alerting.routes):
         at = ("alerting", "routes", i)
-        problems += _channels((*at, "notify"), route.notify, config.channels)
+        problems += _channels((*at, "notify"), route.notify, names.channels)
         problems += [
-            ((*at, "severity", j), _unknown("severity", ref, config.severities))
+            ((*at, "severity", j), _unknown("severity", ref, names.severities))
             for j, ref in enumerate(route.severity)
-            if ref not in config.severities
+            if ref not in names.severities
         ]
     for name, window in config.maintenance.items():
         problems += [
-            (("maintenance", name, "components", i), _unknown("component", ref, config.components))
+            (("maintenance", name, "components", i), _unknown("component", ref, names.components))
             for i, ref in enumerate(window.components)
-            if ref not in config.components
+            if ref not in names.components
         ]
         problems += [
-            (("maintenance", name, "checks", i), unknown_check_message(ref, config.checks))
+            (("maintenance", name, "checks", i), unknown_check_message(ref, names.checks))
             for i, ref in enumerate(window.checks)
-            if ref not in config.checks
+            if ref not in names.checks
         ]
     for name, integration in config.integrations.items():
         severity = integration.severity
-        if severity is not None and severity not in config.severities:
+        if severity is not None and severity not in names.severities:
             problems.append(
                 (
                     ("integrations", name, "severity"),
-                    _unknown("severity", severity, config.severities),
+                    _unknown("severity", severity, names.severities),
                 )
             )
-    problems += dependency_problems(config.checks)
+    problems += dependency_problems(config.checks, known_checks=names.checks)
     return References(alerts, problems)
 
 
-def _alert(name: str, rule: AlertRule, *, config: Config, problems: list[Problem]) -> AlertRule:
+def _alert(
+    name: str, rule: AlertRule, *, config: Config, names: _Names, problems: list[Problem]
+) -> AlertRule:
     at = ("alerts", name)
-    if rule.severity is not None and rule.severity not in config.severities:
-        problems.append(((*at, "severity"), _unknown("severity", rule.severity, config.severities)))
+    if rule.severity is not None and rule.severity not in names.severities:
+        problems.append(((*at, "severity"), _unknown("severity", rule.severity, names.severities)))
     if rule.notify is not None:
-        problems += _channels((*at, "notify"), rule.notify, config.channels)
+        problems += _channels((*at, "notify"), rule.notify, names.channels)
     if rule.when is None:
         return rule
     check = config.checks.get(rule.when.check)
     if check is None:
-        problems.append(((*at, "when"), unknown_check_message(rule.when.check, config.checks)))
+        if rule.when.check not in names.checks:
+            problems.append(((*at, "when"), unknown_check_message(rule.when.check, names.checks)))
+        # A check dropped as invalid has its own problem; what this rule needs from it is unknown.
         return rule
     if rule.retry_every is not None and rule.retry_every >= check.every:
         problems.append(
@@ -113,7 +139,7 @@ def _alert(name: str, rule: AlertRule, *, config: Config, problems: list[Problem
     return rule.model_copy(update={"when": when})
 
 
-def _channels(at: Loc, refs: list[str], channels: Mapping[str, object]) -> list[Problem]:
+def _channels(at: Loc, refs: list[str], channels: Collection[str]) -> list[Problem]:
     return [
         ((*at, i), _unknown("channel", ref, channels))
         for i, ref in enumerate(refs)
@@ -135,18 +161,22 @@ def _plural(what: str) -> str:
     return "severities" if what == "severity" else f"{what}s"
 
 
-def dependency_problems(checks: Mapping[str, CheckSpec]) -> list[Problem]:
+def dependency_problems(
+    checks: Mapping[str, CheckSpec], *, known_checks: Collection[str] | None = None
+) -> list[Problem]:
     """Unknown and self references in ``depends_on``, then each cycle once, reported at the
     edge that leaves its first check (in file order): ``depends_on makes a cycle: a -> b -> a``.
+    ``known_checks`` (default: ``checks``) also holds checks dropped as invalid.
     """
+    names = checks if known_checks is None else known_checks
     problems: list[Problem] = []
     for check_id, spec in checks.items():
         for i, ref in enumerate(spec.depends_on):
             at = ("checks", check_id, "depends_on", i)
             if ref == check_id:
                 problems.append((at, f"a check cannot depend on itself ({check_id})"))
-            elif ref not in checks:
-                problems.append((at, unknown_check_message(ref, checks)))
+            elif ref not in names:
+                problems.append((at, unknown_check_message(ref, names)))
     order = {check_id: n for n, check_id in enumerate(checks)}
     for cycle in _cycles(checks):
         start = min(cycle, key=order.__getitem__)

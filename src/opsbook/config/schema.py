@@ -5,13 +5,21 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    ValidationInfo,
+    model_validator,
+)
 from pydantic_core import InitErrorDetails
 
 from opsbook.config.alerts import AlertingConfig, AlertRule, Channel, Integration, MaintenanceWindow
 from opsbook.config.checks import CheckSpec
 from opsbook.config.engine import RetentionConfig, SchedulerConfig
 from opsbook.config.fields import HttpUrl, ServiceName, SeverityName, Slug, Timezone
+from opsbook.config.known import Loc, broken_paths, known
 from opsbook.config.located import UNKNOWN_CHECK, located_error
 from opsbook.config.oncall import OncallConfig, oncall_problems, severity_problems
 from opsbook.config.pings import PingsConfig
@@ -130,69 +138,65 @@ class Config(_Model):
     incidents: IncidentsConfig = IncidentsConfig()
 
     @model_validator(mode="after")
-    def _oncall_references(self) -> Config:
-        problems = oncall_problems(self.oncall, channels=self.channels)
+    def _cross_references(self, info: ValidationInfo) -> Config:
+        # One validator for every rule that spans sections, so each of their problems is
+        # reported in the same run (pydantic stops at the first model validator that raises).
+        # ``broken`` names items the loader dropped as invalid: references to them are not
+        # "unknown" (see known.py).
+        broken = broken_paths(info.context)
+        channels = known(("channels",), self.channels, broken)
+        problems = oncall_problems(self.oncall, channels=channels, broken=broken)
         problems += severity_problems(
-            self.severities, policies=self.oncall.escalation, channels=self.channels
+            self.severities,
+            policies=known(("oncall", "escalation"), self.oncall.escalation, broken),
+            channels=channels,
         )
-        if problems:
-            raise ValidationError.from_exception_data(
-                type(self).__name__,
-                [
-                    InitErrorDetails(type=located_error(message, *at), loc=(), input=None)
-                    for at, message in problems
-                ],
+        errors = [
+            InitErrorDetails(type=located_error(message, *at), loc=(), input=None)
+            for at, message in problems
+        ]
+        errors += [
+            InitErrorDetails(
+                type=located_error(message, *at, kind=UNKNOWN_CHECK), loc=(), input=None
             )
+            for at, message in self._unknown_component_checks(broken)
+        ]
+        found = check_references(self, broken=broken)
+        errors += [
+            InitErrorDetails(type=located_error(message, *at), loc=(), input=None)
+            for at, message in [*self._shared_ping_uuids(), *found.problems]
+        ]
+        if errors:
+            raise ValidationError.from_exception_data(type(self).__name__, errors)
+        # The model is frozen; this runs during its own validation, before anyone can hold it.
+        object.__setattr__(self, "alerts", found.alerts)
         return self
 
-    @model_validator(mode="after")
-    def _known_checks(self) -> Config:
-        for name, component in self.components.items():
-            for i, ref in enumerate(component.checks):
-                if ref not in self.checks:
-                    raise located_error(
-                        unknown_check_message(ref, self.checks),
-                        "components",
-                        name,
-                        "checks",
-                        i,
-                        kind=UNKNOWN_CHECK,
-                    )
-        return self
+    def _unknown_component_checks(self, broken: frozenset[Loc]) -> list[tuple[Loc, str]]:
+        checks = known(("checks",), self.checks, broken)
+        return [
+            (("components", name, "checks", i), unknown_check_message(ref, checks))
+            for name, component in self.components.items()
+            for i, ref in enumerate(component.checks)
+            if ref not in checks
+        ]
 
-    @model_validator(mode="after")
-    def _unique_ping_uuids(self) -> Config:
+    def _shared_ping_uuids(self) -> list[tuple[Loc, str]]:
         # Two checks on one ping URL would each take the other's pings: refuse it at load.
         owner: dict[str, str] = {}
+        problems: list[tuple[Loc, str]] = []
         for check_id, spec in self.checks.items():
             uuid = spec.heartbeat.uuid if spec.heartbeat is not None else None
             if uuid is None:
                 continue
             if str(uuid) in owner:
-                raise located_error(
-                    f"uuid {uuid} is already used by check {owner[str(uuid)]!r}; "
-                    "each heartbeat needs its own ping URL",
-                    "checks",
-                    check_id,
-                    "heartbeat",
-                    "uuid",
+                problems.append(
+                    (
+                        ("checks", check_id, "heartbeat", "uuid"),
+                        f"uuid {uuid} is already used by check {owner[str(uuid)]!r}; "
+                        "each heartbeat needs its own ping URL",
+                    )
                 )
-            owner[str(uuid)] = check_id
-        return self
-
-    @model_validator(mode="after")
-    def _references(self) -> Config:
-        found = check_references(self)
-        if found.problems:
-            # Every dangling reference at once, each at its own key (one ValidationError with
-            # a line per problem), rather than only the first.
-            raise ValidationError.from_exception_data(
-                type(self).__name__,
-                [
-                    InitErrorDetails(type=located_error(message, *at), loc=(), input=None)
-                    for at, message in found.problems
-                ],
-            )
-        # The model is frozen; this runs during its own validation, before anyone can hold it.
-        object.__setattr__(self, "alerts", found.alerts)
-        return self
+            else:
+                owner[str(uuid)] = check_id
+        return problems
