@@ -68,7 +68,10 @@ class AlertEngine:
 
     ``emit`` receives the notices dispatch decides on, inside the evaluation's transaction;
     ``after_commit`` is told how many there were once they are committed (to wake the
-    deliverer).
+    deliverer). ``on_page`` is called once the commit holds an alert that started firing with
+    a severity that pages (``severities.<name>.page``): the server wakes the incidents task
+    with it, so the incident and its first page do not wait for that task's next interval.
+    The engine knows nothing of incidents (DESIGN.md's one-way flow); the caller wires it.
     """
 
     def __init__(
@@ -79,6 +82,7 @@ class AlertEngine:
         clock: Clock = SYSTEM_CLOCK,
         emit: Emit | None = None,
         after_commit: Callable[[int], None] | None = None,
+        on_page: Callable[[], None] | None = None,
         external_url: str | None = None,
     ) -> None:
         self._config = config
@@ -86,6 +90,8 @@ class AlertEngine:
         self._clock = clock
         self._emit = emit
         self._after_commit = after_commit
+        self._on_page = on_page
+        self._paging = paging_severities(config)
         self._external_url = external_url
         self._rules = [_build_rule(config, name, rule) for name, rule in config.alerts.items()]
         self._by_check: dict[str, list[PreparedRule]] = {}
@@ -130,6 +136,8 @@ class AlertEngine:
                 )
             if notices and self._after_commit is not None:
                 self._after_commit(len(notices))
+            if self._on_page is not None and not run.fired.isdisjoint(self._paging):
+                self._on_page()
         return EvalReport(transitions=run.transitions, notices=len(notices))
 
     def _evaluate_results(self, run: Pass, results: Sequence[ProbeResult]) -> None:
@@ -271,6 +279,11 @@ class AlertEngine:
             else:
                 found[name] = answer
         return found
+
+
+def paging_severities(config: Config) -> frozenset[str]:
+    """The severities whose firing alerts declare incidents (``severities.<name>.page``)."""
+    return frozenset(name for name, severity in config.severities.items() if severity.page)
 
 
 def _log_failure(exc: Exception) -> None:

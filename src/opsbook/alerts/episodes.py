@@ -58,6 +58,8 @@ class Pass:
         self.conn = conn
         self.now = now
         self.transitions = 0
+        self.fired: set[str] = set()
+        """The severities of the alerts this pass moved to firing (the engine's ``on_page``)."""
         self._open = {o.alert.fingerprint: o for o in load_open(conn)}
 
     def find(self, fingerprint: str) -> OpenAlert | None:
@@ -187,6 +189,8 @@ class Pass:
             if decided.starts_flapping:
                 _flapping_event(self.conn, alert_id, self.now, decided, observed)
             self._open[fingerprint] = OpenAlert(records.get_alert(self.conn, alert_id), episode)
+            if episode.status is AlertStatus.FIRING:
+                self.fired.add(context.rule.severity)
             self._log(alert_id, context.rule.name, None, episode.status)
             return
         if current is None:  # pragma: no cover - the machine changes only open episodes
@@ -206,6 +210,8 @@ class Pass:
         columns: dict[str, Any] = {"last_seen_at": self.now}
         if episode is not None:
             columns.update(_counters(episode), flapping=episode.flapping)
+        if to is AlertStatus.FIRING:
+            self.fired.add(current.alert.severity)
         if to is AlertStatus.FIRING and context.verdict.holds is not None:
             # Rendered from what tripped it; a timer firing keeps those rendered at the open.
             columns["annotations"] = _annotations(context)

@@ -55,6 +55,10 @@ class IngestReport:
     acknowledged: int = 0
     relabelled: int = 0
     """Refreshed alerts whose labels or severity changed (their routing may have)."""
+    fired: set[str] = field(default_factory=set)
+    """The severities of the alerts opened, or given a new severity, by this request: the web
+    layer wakes the incidents task when one of them pages, as the alert engine's ``on_page``
+    does for rule alerts."""
 
     @property
     def needs_dispatch(self) -> bool:
@@ -63,6 +67,7 @@ class IngestReport:
     def add(self, other: IngestReport) -> None:
         for name in ("opened", "refreshed", "resolved", "acknowledged", "relabelled"):
             setattr(self, name, getattr(self, name) + getattr(other, name))
+        self.fired |= other.fired
 
 
 @dataclass(frozen=True, slots=True)
@@ -211,6 +216,8 @@ def _apply(conn: Connection, writes: Sequence[Writes]) -> list[Applied]:
             continue
         times = {"ends_at": item.ends_at, "last_seen_at": now, "updated_at": now}
         refreshed.append((row.id, changed, times))
+        if "severity" in changed:
+            counts.fired.add(item.severity)
         if "labels" in changed or "severity" in changed:
             # A re-send that only brings new annotations or details (a summary carrying the
             # current value changes on every Prometheus evaluation) is not worth an event; one
@@ -235,6 +242,7 @@ def _apply(conn: Connection, writes: Sequence[Writes]) -> list[Applied]:
         w = writes[n]
         opened = _insert(conn, items, source=w.source, integration=w.integration, now=w.now)
         applied[n].report.opened += len(opened)
+        applied[n].report.fired.update(i.severity for i in items)
         applied[n].touched |= opened
         message = f"received from {w.via}"
         for i in items:

@@ -1,6 +1,8 @@
 """The server's incidents task: every ``alerting.evaluate_every``, or at once when woken, one
 pass of ``sync_alerts`` + ``react`` + ``run_escalations`` in one transaction, so an
-auto-declared incident's first page commits with its declaration.
+auto-declared incident's first page commits with its declaration. The server wakes it when a
+paging alert starts firing (the alert engine's ``on_page``, an ingest that opens one) and after
+incident writes; the interval is for timers (escalation waits, ``escalate_after``).
 
 The store work is blocking SQLAlchemy, so each pass runs in a thread; a pass that raises ends the
 task and the web runner restarts it with backoff (the runner is the supervisor, R13).
@@ -48,9 +50,9 @@ def run_pass(engine: Engine, *, config: Config, emit: EmitIncident, now: datetim
 
 
 class IncidentsTask:
-    """The loop, with ``wake()`` for writers (an acknowledge, an update) that want their
-    reaction now rather than at the next interval. ``after_commit`` runs after a pass that
-    queued notices (to wake the deliverer)."""
+    """The loop, with ``wake()`` for whoever wants a pass now rather than at the next interval:
+    a paging alert that started firing (its incident and first page), an acknowledge, an
+    update. ``after_commit`` runs after a pass that queued notices (to wake the deliverer)."""
 
     def __init__(
         self,

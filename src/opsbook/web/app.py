@@ -76,14 +76,6 @@ def create_app(
     # Alert transitions and their notifications commit together (the outbox); the deliverer is
     # woken as soon as there is something to send, so detection latency is not a poll interval.
     deliverer = Deliverer(config, engine, clock=clock)
-    alerts = AlertEngine(
-        config,
-        engine,
-        clock=clock,
-        emit=OutboxEmitter(config, clock=clock),
-        after_commit=lambda _notices: deliverer.wake(),
-        external_url=config.server.public_url,
-    )
     # Pages and incident updates commit with the pass that decided them; API writes wake the
     # task so an acknowledge stops paging (and an update is announced) now, not a pass later.
     incidents = IncidentsTask(
@@ -92,6 +84,18 @@ def create_app(
         emit=IncidentEmitter(config, clock=clock),
         after_commit=deliverer.wake,
         clock=clock,
+    )
+    # A paging alert that starts firing wakes the incidents task: outage -> page is the alert
+    # policy plus one pass, not plus up to ``evaluate_every``. A callback keeps alerts unaware
+    # of incidents (one-way data flow).
+    alerts = AlertEngine(
+        config,
+        engine,
+        clock=clock,
+        emit=OutboxEmitter(config, clock=clock),
+        after_commit=lambda _notices: deliverer.wake(),
+        on_page=incidents.wake,
+        external_url=config.server.public_url,
     )
     services = Services(
         config=config,

@@ -25,6 +25,7 @@ from fastapi.responses import JSONResponse, Response
 from fastapi.routing import APIRoute
 from sqlalchemy.engine import Connection
 
+from opsbook.alerts.engine import paging_severities
 from opsbook.alerts.group_commit import GroupCommitter
 from opsbook.alerts.ingest import (
     alertmanager_webhook_writes,
@@ -151,9 +152,14 @@ def _committer(request: Request, services: Services) -> GroupCommitter:
 
 def _wake(services: Services, report: IngestReport) -> None:
     """Wake the alert engine if dispatch has something to do (an alert opened, resolved,
-    acknowledged or re-labelled; a plain re-send does not need a dispatch pass)."""
+    acknowledged or re-labelled; a plain re-send does not need a dispatch pass), and the
+    incidents task if an alert that pages started firing (its incident and first page now,
+    not at the task's next interval)."""
     if services.alerts is not None and report.needs_dispatch:
         services.alerts.wake()
+    pages = bool(report.fired) and not report.fired.isdisjoint(paging_severities(services.config))
+    if pages and services.incidents is not None:
+        services.incidents.wake()
 
 
 async def _write(request: Request, services: Services, writes: Writes) -> None:
