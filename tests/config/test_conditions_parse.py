@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import textwrap
 
 import pytest
@@ -23,6 +24,7 @@ from opsbook.config.conditions import (
     Placeholder,
     Text,
     parse_condition,
+    suggest,
 )
 from opsbook.errors import ConfigError
 
@@ -228,7 +230,11 @@ def test_it_parses_accepted_conditions(
             "WHOIS lookup; use a tls check for certificates",
         ),
         ("[CONTEXT].token == x", "[CONTEXT] is not supported: opsbook has no suites"),
-        ("len([BODY].users == 100", "'len([BODY].users' is missing the closing ')' of len("),
+        (
+            "len([BODY].users == 100",
+            "'len([BODY].users' is missing the closing ')' of len(; "
+            "write 'len([BODY].users) == 100'",
+        ),
         (
             "[BODY].users[x] == 1",
             "malformed path '[BODY].users[x]' (write keys after dots and "
@@ -293,6 +299,195 @@ def test_it_rejects_conditions_with_a_precise_message(text: str, message: str) -
     with pytest.raises(ValueError) as info:
         parse_condition(text)
     assert str(info.value) == message
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        (
+            "[BODY.status == healthy",
+            "unclosed '[' in '[BODY.status == healthy' (did you mean '[BODY].status == healthy'?)",
+        ),
+        (
+            "[body.items[0 == x",
+            "unclosed '[' in '[body.items[0 == x' (a placeholder is written [NAME], "
+            "e.g. [BODY].status)",
+        ),
+        (
+            "[BODDY.status == up",
+            "unclosed '[' in '[BODDY.status == up' (did you mean '[BODY].status == up'?)",
+        ),
+        ("STATUS] == 200", "unmatched ']' in 'STATUS] == 200' (did you mean '[STATUS] == 200'?)"),
+        (
+            "[BODY].tags == [a, b",
+            "unclosed '[' in '[BODY].tags == [a, b' (a placeholder is written [NAME], "
+            "e.g. [BODY].status)",
+        ),
+        (
+            "[BODY].n == 1)",
+            "unmatched ')' in '[BODY].n == 1)' (a function is written name(...), "
+            "e.g. len([BODY].items))",
+        ),
+        (
+            "[BODY].n == (1",
+            "unclosed '(' in '[BODY].n == (1' (a function is written name(...), "
+            "e.g. len([BODY].items))",
+        ),
+        ("[STATUS] = = 201", "'= =' is not an operator; write '[STATUS] == 201'"),
+        ("[STATUS] =< 299", "'=<' is not an operator; write '[STATUS] <= 299'"),
+        ("[STATUS] <> 500", "'<>' is not an operator; write '[STATUS] != 500'"),
+        (
+            "[CONNECTED] ! true",
+            "'!' is not an operator (use ==, !=, <, <=, > or >= with a space on each side)",
+        ),
+        ("[STATUS] == = 201", "stray '=' in '[STATUS] == = 201'; write '[STATUS] == 201'"),
+        (
+            "[BODY.status==healthy",
+            "'[BODY.status==healthy' needs a space on each side of '==': "
+            "write '[BODY].status == healthy'",
+        ),
+        (
+            "[STAUS]==200",
+            "'[STAUS]==200' needs a space on each side of '==': write '[STATUS] == 200'",
+        ),
+        (
+            "[STATUS] = OK",
+            "'=' is not an operator (use ==, !=, <, <=, > or >= with a space on each side)",
+        ),
+        (
+            "[STAUS] == OK",
+            "unknown placeholder [STAUS] (known: [STATUS], [IP], [RESPONSE_TIME], [BODY], "
+            "[HEADER], [VALUE], [CONNECTED], [CERTIFICATE_EXPIRATION], [DNS_RCODE])",
+        ),
+        ("lenn([BODY] > 0", "unknown function lenn() (did you mean 'len([BODY]) > 0'?)"),
+        (
+            "lenn([BODY]) > x",
+            "unknown function lenn() (known: len(), has(), pat(), any())",
+        ),
+        (
+            "[DNS_RCODE]==noerror",
+            "'[DNS_RCODE]==noerror' needs a space on each side of '==': "
+            "write '[DNS_RCODE] == NOERROR'",
+        ),
+    ],
+)
+def test_it_refuses_broken_brackets_and_operators_with_a_valid_suggestion(
+    text: str, message: str
+) -> None:
+    with pytest.raises(ValueError) as info:
+        parse_condition(text)
+    assert str(info.value) == message
+
+
+# Conditions a person might type by mistake: every one is refused, and whatever correction the
+# message offers is itself accepted (issue 10: a suggestion that is refused in turn misleads).
+MALFORMED = [
+    "[STATUS] = = 201",
+    "[STATUS] = == 201",
+    "[STATUS] == = 201",
+    "[STATUS] === 201",
+    "[STATUS] = 200",
+    "[STATUS]=200",
+    "[STATUS]==200",
+    "[STATUS] ==200",
+    "[STATUS]== 200",
+    "[STATUS] =< 200",
+    "[STATUS] => 200",
+    "[STATUS] =! 200",
+    "[STATUS] <> 200",
+    "[STATUS] ! 200",
+    "[STATUS] = OK",
+    "[STATUS] == 200 =",
+    "= [STATUS] == 200",
+    "[STATUS] = =",
+    "= = 200",
+    "[BODY.status == healthy",
+    "[BODY.status==healthy",
+    "[BODY.status = healthy",
+    "[body.status == up",
+    "[BODDY.status == up",
+    "[STAUS.code == 1",
+    "[BODY.items[0 == x",
+    "[BODY].items[0 == x",
+    "[STATUS == 200",
+    "STATUS] == 200",
+    "[STATUS]] == 200",
+    "[[STATUS] == 200",
+    "[BODY].tags == [a, b",
+    "[BODY].n == 1)",
+    "[BODY].n == (1",
+    "[STAUS] == 200",
+    "[STAUS] == OK",
+    "[STAUS]==200",
+    "[respnse_time] < 5",
+    "[RESPONSE_TIME] < 5 s",
+    "[RESPONSE_TIME] <500",
+    "[RESPONSE_TIME] < potato",
+    "lenn([BODY]) > 0",
+    "lenn([BODY] > 0",
+    "len([BODY].users == 100",
+    "len([BODY].users > x",
+    "has([BODY].x == true",
+    "any(200, 201 == [STATUS]",
+    "[STATUS] == any(200, 201",
+    "pat(2* == [STATUS]",
+    "[DNS_RCODE] == noerror",
+    "[DNS_RCODE]==noerror",
+    "[DNS_RCODE] == NOERR",
+    "[DNS_RCODE] == WHATEVER",
+    "[CONNECTED] = true",
+    "[CONNECTED] == True",
+    "[CONNECTED] > 0",
+    "[HEADER.content-type == x",
+    "[VALUE.depth > 1",
+    "[CERTIFICATE_EXPIRATION > 48h",
+    "[CERTIFICATE_EXPIRATION] > 14d",
+    "[IP] = pat(10.*)",
+    "[IP] > pat(10.*)",
+    "[BODY]status == UP",
+    "[BODY]..a == 1",
+    "[STATUS] == 200 == 201",
+    "[STATUS] == 200 || [STATUS] > 300",
+    "[STATUS]",
+    "== 200",
+    "",
+]
+
+
+def offered(message: str) -> list[str]:
+    """The whole conditions a message proposes: after "write" or "did you mean", quoted."""
+    return re.findall(r"(?:write|did you mean) '((?:[^'\\]|\\.)*)'", message)
+
+
+@pytest.mark.parametrize("text", MALFORMED)
+def test_every_suggestion_offered_is_a_valid_condition(text: str) -> None:
+    with pytest.raises(ValueError) as info:
+        parse_condition(text)
+    message = str(info.value)
+    proposed = suggest(text)
+    for candidate in offered(message):
+        assert candidate == proposed
+    if proposed is not None:
+        parse_condition(proposed)  # raises if the suggestion is itself refused
+        assert proposed in message or "did you mean [" in message or "(did you mean " in message
+
+
+@pytest.mark.parametrize(
+    ("text", "name"),
+    [
+        ("[STAUS] == 200", "[STATUS]"),
+        ("lenn([BODY]) > 0", "len()"),
+        ("[DNS_RCODE] == noerror", "NOERROR"),
+    ],
+)
+def test_a_short_suggestion_is_offered_only_when_it_alone_makes_the_condition_valid(
+    text: str, name: str
+) -> None:
+    with pytest.raises(ValueError, match=re.escape(f"(did you mean {name}?)")):
+        parse_condition(text)
+    fixed = suggest(text)
+    assert fixed is not None
+    parse_condition(fixed)
 
 
 def test_a_condition_keeps_its_source_and_equals_it() -> None:

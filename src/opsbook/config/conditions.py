@@ -11,9 +11,9 @@ from __future__ import annotations
 
 import difflib
 import re
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
-from typing import Any, Literal, TypeAlias, get_args
+from typing import Any, Literal, NoReturn, TypeAlias, get_args
 
 from pydantic import GetCoreSchemaHandler, GetJsonSchemaHandler
 from pydantic.json_schema import JsonSchemaValue
@@ -65,7 +65,6 @@ _STEP = re.compile(rf"\.({_KEY})|\[(\d+)\]")
 _HEADER_NAME = re.compile(r"[A-Za-z0-9!#$%&'*+.^_`|~-]+")
 _VALUE_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_.-]*")
 _FUNCTION = re.compile(r"([A-Za-z_]+)\(")
-_BARE_OPERATOR = re.compile(r"==|!=|<=|>=|<|>|=")
 
 PathStep: TypeAlias = str | int
 
@@ -168,50 +167,223 @@ def _coerce(value: object) -> object:
     raise ValueError("expected a condition string such as '[STATUS] == 200'")
 
 
+class _Refused(ValueError):
+    """A refusal that can propose a repaired condition.
+
+    ``fix`` is a candidate text, not yet known to be valid; ``say`` builds the sentence from the
+    suggestion that ``parse_condition`` found valid (None when there is none) and whether that
+    suggestion is ``fix`` itself (then a short form, such as a placeholder's name, may do).
+    """
+
+    def __init__(self, say: Callable[[str | None, bool], str], *, fix: str | None) -> None:
+        super().__init__(say(None, False))
+        self.say = say
+        self.fix = fix
+
+    def rebuilt(self, rebuild: Callable[[str], str]) -> _Refused:
+        """This refusal with an operand's ``fix`` turned into a whole condition's."""
+        return _Refused(self.say, fix=None if self.fix is None else rebuild(self.fix))
+
+
+_MAX_REPAIRS = 4
+
+
 def parse_condition(text: str) -> Condition:
-    """Parse ``text``; raises ``ValueError`` whose message is the whole user-facing sentence."""
+    """Parse ``text``; raises ``ValueError`` whose message is the whole user-facing sentence.
+
+    A message proposes a corrected condition only when that condition parses (a suggestion that
+    is itself refused would send the user round in circles): each repair is parsed in turn, and
+    a refusal of the repaired text may propose the next repair, a few times at most.
+    """
+    try:
+        return _parse(text)
+    except _Refused as refused:
+        suggestion, direct = _valid_repair(refused.fix)
+        raise ValueError(refused.say(suggestion, direct)) from None
+
+
+def suggest(text: str) -> str | None:
+    """The corrected condition ``parse_condition``'s message proposes for ``text``, if any."""
+    try:
+        _parse(text)
+    except _Refused as refused:
+        return _valid_repair(refused.fix)[0]
+    except ValueError:
+        return None
+    return None
+
+
+def _valid_repair(fix: str | None) -> tuple[str | None, bool]:
+    candidate = fix
+    for step in range(_MAX_REPAIRS):
+        if candidate is None:
+            return None, False
+        try:
+            _parse(candidate)
+        except _Refused as again:
+            candidate = again.fix
+        except ValueError:
+            return None, False
+        else:
+            return candidate, step == 0
+    return None, False
+
+
+def _parse(text: str) -> Condition:
     source = text.strip()
     if not source:
         raise ValueError("the condition is empty (write e.g. [STATUS] == 200)")
     operator = next((op for op in OPERATORS if f" {op} " in source), None)
     if operator is None:
-        raise ValueError(_missing_operator(source))
+        _missing_operator(source)
     parts = source.split(f" {operator} ")
     if len(parts) > 2:
         raise ValueError(
             f"{source!r} has {len(parts) - 1} ' {operator} '; a condition compares two operands "
             "(write one condition per list item; all of them must hold)"
         )
-    left, right = (
-        _operand(p.strip(), operator, side) for p, side in zip(parts, SIDES, strict=True)
-    )
-    for side in (left, right):
-        other = next((op for op in OPERATORS if f" {op} " in side.text), None)
-        if other is not None and not isinstance(side, Pattern | AnyOf):
+    texts = [p.strip() for p in parts]
+    for index, part in enumerate(texts):
+        _stray_operator(source, part, rebuild=_rebuild(texts, operator, index))
+    sides: list[Operand] = []
+    for index, (part, name) in enumerate(zip(texts, SIDES, strict=True)):
+        try:
+            sides.append(_operand(part, operator, name))
+        except _Refused as refused:
+            raise refused.rebuilt(_rebuild(texts, operator, index)) from None
+    left, right = sides
+    for index, operand in enumerate(sides):
+        if isinstance(operand, Text):
+            _balanced(source, operand.text, rebuild=_rebuild(texts, operator, index))
+    for operand in sides:
+        other = next((op for op in OPERATORS if f" {op} " in operand.text), None)
+        if other is not None and not isinstance(operand, Pattern | AnyOf):
             raise ValueError(
                 f"{source!r} has two operators (' {operator} ' and ' {other} '); a condition "
                 "compares two operands (write one condition per list item; all of them must hold)"
             )
-    _check_pair(left, operator, right)
+    _check_pair(left, operator, right, texts=texts)
     return Condition(source, left, operator, right)
 
 
-def _missing_operator(source: str) -> str:
-    match = _BARE_OPERATOR.search(source)
+def _rebuild(texts: Sequence[str], operator: str, index: int) -> Callable[[str], str]:
+    def rebuild(operand: str) -> str:
+        both = list(texts)
+        both[index] = operand
+        return f"{both[0]} {operator} {both[1]}"
+
+    return rebuild
+
+
+# A run of operator characters, possibly split by spaces ("= =", "=<", "==").
+_OPERATOR_RUN = re.compile(r"[=!<>]+(?:\s+[=!<>]+)*")
+# What a mistyped operator most likely meant.
+_OPERATOR_TYPOS: dict[str, Operator] = {
+    "=": "==",
+    "===": "==",
+    "=<": "<=",
+    "=>": ">=",
+    "=!": "!=",
+    "<>": "!=",
+}
+_OPERATOR_LIST = "use ==, !=, <, <=, > or >= with a space on each side"
+
+
+def _missing_operator(source: str) -> NoReturn:
+    match = _OPERATOR_RUN.search(source)
     if match is None:
-        return (
-            f"{source!r} has no operator (use ==, !=, <, <=, > or >= with a space on each side, "
-            "e.g. [STATUS] == 200)"
-        )
-    op = match.group()
+        raise ValueError(f"{source!r} has no operator ({_OPERATOR_LIST}, e.g. [STATUS] == 200)")
+    written = match.group()
+    joined = "".join(written.split())
     before, after = source[: match.start()].strip(), source[match.end() :].strip()
     if not before or not after:
         side = "left" if not before else "right"
-        return f"the {side} side of {op!r} is empty (write e.g. [STATUS] == 200)"
-    fixed = f"{before} {'==' if op == '=' else op} {after}"
-    if op == "=":
-        return f"'=' is not an operator; write {fixed!r}"
-    return f"{source!r} needs a space on each side of {op!r}: write {fixed!r}"
+        raise ValueError(f"the {side} side of {joined!r} is empty (write e.g. [STATUS] == 200)")
+    meant = joined if joined in OPERATORS else _OPERATOR_TYPOS.get(joined)
+    fix = None if meant is None else f"{before} {meant} {after}"
+    if written in OPERATORS:
+
+        def say(suggestion: str | None, direct: bool) -> str:
+            lead = f"{source!r} needs a space on each side of {written!r}"
+            return f"{lead}: write {suggestion!r}" if suggestion else lead
+
+    else:
+
+        def say(suggestion: str | None, direct: bool) -> str:
+            lead = f"{written!r} is not an operator"
+            return f"{lead}; write {suggestion!r}" if suggestion else f"{lead} ({_OPERATOR_LIST})"
+
+    raise _Refused(say, fix=fix)
+
+
+_OPENERS = {"[": "]", "(": ")"}
+_CLOSERS = {"]": "[", ")": "("}
+# "[BODY.status" and "STATUS]": a placeholder with one of its brackets left out.
+_OPEN_NAME = re.compile(r"\[([A-Za-z_]+)(?=[.\[]|$)")
+_CLOSE_NAME = re.compile(r"([A-Za-z_]+)\]")
+
+
+def _balanced(source: str, text: str, *, rebuild: Callable[[str], str]) -> None:
+    """Refuse a literal whose brackets do not pair up: it is almost always a placeholder typed
+    wrong (``[BODY.status``), which Gatus would compare as text and never match."""
+    stack: list[str] = []
+    for char in text:
+        if char in _OPENERS:
+            stack.append(char)
+        elif char in _CLOSERS:
+            if not stack or stack[-1] != _CLOSERS[char]:
+                _unbalanced(source, text, "unmatched", char, rebuild=rebuild)
+            stack.pop()
+    if stack:
+        _unbalanced(source, text, "unclosed", stack[-1], rebuild=rebuild)
+
+
+def _unbalanced(
+    source: str, text: str, what: str, char: str, *, rebuild: Callable[[str], str]
+) -> NoReturn:
+    fix = None
+    opened, closed = _OPEN_NAME.match(text), _CLOSE_NAME.match(text)
+    if char == "[" and opened is not None and _placeholder_like(opened.group(1)):
+        fix = rebuild(f"[{opened.group(1).upper()}]{text[opened.end() :]}")
+    elif char == "]" and closed is not None and _placeholder_like(closed.group(1)):
+        fix = rebuild(f"[{text}")
+
+    hint = _BRACKET_HINTS[char]
+
+    def say(suggestion: str | None, direct: bool) -> str:
+        lead = f"{what} {char!r} in {source!r}"
+        return f"{lead} (did you mean {suggestion!r}?)" if suggestion else f"{lead} ({hint})"
+
+    raise _Refused(say, fix=fix)
+
+
+_BRACKET_HINTS = {
+    "[": "a placeholder is written [NAME], e.g. [BODY].status",
+    "]": "a placeholder is written [NAME], e.g. [BODY].status",
+    "(": "a function is written name(...), e.g. len([BODY].items)",
+    ")": "a function is written name(...), e.g. len([BODY].items)",
+}
+# "[STATUS] == = 201": an operator typed twice leaves a stray one at the edge of an operand.
+_STRAY_OPERATOR = re.compile(r"(?:([=!<>]+)\s+(?P<after>.+)|(?P<before>.+?)\s+([=!<>]+))")
+
+
+def _stray_operator(source: str, text: str, *, rebuild: Callable[[str], str]) -> None:
+    match = _STRAY_OPERATOR.fullmatch(text)
+    if match is None:
+        return
+    stray = match.group(1) or match.group(4)
+    kept = match.group("after") or match.group("before")
+
+    def say(suggestion: str | None, direct: bool) -> str:
+        lead = f"stray {stray!r} in {source!r}"
+        return f"{lead}; write {suggestion!r}" if suggestion else f"{lead} ({_OPERATOR_LIST})"
+
+    raise _Refused(say, fix=rebuild(kept))
+
+
+def _placeholder_like(name: str) -> bool:
+    upper = name.upper()
+    return upper in PLACEHOLDERS or bool(difflib.get_close_matches(upper, PLACEHOLDERS, n=1))
 
 
 def _operand(text: str, operator: Operator, side: str) -> Operand:
@@ -230,12 +402,27 @@ def _function(text: str, name: str) -> Operand:
     if name not in FUNCTIONS:
         close = difflib.get_close_matches(name, FUNCTIONS, n=1)
         if close:
-            raise ValueError(f"unknown function {name}() (did you mean {close[0]}()?)")
+            known = ", ".join(f"{f}()" for f in FUNCTIONS)
+
+            def say_name(suggestion: str | None, direct: bool) -> str:
+                lead = f"unknown function {name}()"
+                if suggestion and direct:
+                    return f"{lead} (did you mean {close[0]}()?)"
+                if suggestion:
+                    return f"{lead} (did you mean {suggestion!r}?)"
+                return f"{lead} (known: {known})"
+
+            raise _Refused(say_name, fix=close[0] + text[len(name) :])
         if name == "age":
             raise ValueError("age() is not supported (compare [VALUE] or [BODY] values instead)")
         return Text(text)
     if not text.endswith(")"):
-        raise ValueError(f"{text!r} is missing the closing ')' of {name}(")
+
+        def say_close(suggestion: str | None, direct: bool) -> str:
+            lead = f"{text!r} is missing the closing ')' of {name}("
+            return f"{lead}; write {suggestion!r}" if suggestion else lead
+
+        raise _Refused(say_close, fix=f"{text})")
     inner = text[len(name) + 1 : -1].strip()
     if name == "pat":
         if translate_glob(inner) is None:
@@ -263,11 +450,18 @@ def _placeholder(text: str, head: re.Match[str]) -> Operand:
         raise ValueError(f"[{written}] is not supported: {_GATUS_ONLY[name]}")
     if name not in PLACEHOLDERS:
         close = difflib.get_close_matches(name, PLACEHOLDERS, n=1, cutoff=0.7)
-        if close:
-            raise ValueError(f"unknown placeholder [{written}] (did you mean [{close[0]}]?)")
-        if written.isupper():
+        if close or written.isupper():
             known = ", ".join(f"[{p}]" for p in PLACEHOLDERS)
-            raise ValueError(f"unknown placeholder [{written}] (known: {known})")
+
+            def say(suggestion: str | None, direct: bool) -> str:
+                lead = f"unknown placeholder [{written}]"
+                if suggestion and direct:
+                    return f"{lead} (did you mean [{close[0]}]?)"
+                if suggestion:
+                    return f"{lead} (did you mean {suggestion!r}?)"
+                return f"{lead} (known: {known})"
+
+            raise _Refused(say, fix=f"[{close[0]}]{rest}" if close else None)
         return Text(text)  # e.g. "[hello]", an array literal as Gatus prints one
     if name in _NO_PATH:
         if rest:
@@ -294,16 +488,19 @@ def _placeholder(text: str, head: re.Match[str]) -> Operand:
     return Placeholder(text, name, key=key.lower() if name == "HEADER" else key)
 
 
-def _check_pair(left: Operand, operator: Operator, right: Operand) -> None:
+def _check_pair(left: Operand, operator: Operator, right: Operand, *, texts: Sequence[str]) -> None:
     functions = [s for s in (left, right) if isinstance(s, Pattern | AnyOf)]
     if functions and operator not in EQUALITY:
         name = "pat()" if isinstance(functions[0], Pattern) else "any()"
         raise ValueError(f"{name} only works with == or !=, not {operator}")
     if len(functions) == 2:
         raise ValueError("compare pat() or any() with a placeholder, not with another function")
-    for side, other in ((left, right), (right, left)):
+    for index, (side, other) in enumerate(((left, right), (right, left))):
         if isinstance(side, Text):
-            _check_literal(side.text, operator, other)
+            try:
+                _check_literal(side.text, operator, other)
+            except _Refused as refused:
+                raise refused.rebuilt(_rebuild(texts, operator, index)) from None
         if operator not in EQUALITY and isinstance(side, Has):
             raise ValueError(f"{side.text} is true or false; compare it with == or !=")
         placeholder = _name(side)
@@ -327,8 +524,17 @@ def _check_literal(text: str, operator: Operator, other: Operand) -> None:
         raise ValueError(f"[STATUS] is a number such as 200, got {text!r}")
     if name == "DNS_RCODE" and text not in DNS_RCODES:
         close = difflib.get_close_matches(text.upper(), DNS_RCODES, n=1)
-        hint = f"did you mean {close[0]}?" if close else f"one of {', '.join(DNS_RCODES)}"
-        raise ValueError(f"{text!r} is not a DNS response code ({hint})")
+        codes = ", ".join(DNS_RCODES)
+
+        def say(suggestion: str | None, direct: bool) -> str:
+            lead = f"{text!r} is not a DNS response code"
+            if suggestion and direct:
+                return f"{lead} (did you mean {close[0]}?)"
+            if suggestion:
+                return f"{lead} (did you mean {suggestion!r}?)"
+            return f"{lead} (one of {codes})"
+
+        raise _Refused(say, fix=close[0] if close else None)
 
 
 def _unit_hint(other: Operand) -> str:
