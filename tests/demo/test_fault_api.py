@@ -1,4 +1,5 @@
-"""POST/GET /_faults: merging, clearing, and rejecting bad payloads without changing anything."""
+"""GET/POST/PATCH /_faults: replacing, merging, clearing, and rejecting bad payloads without
+changing anything."""
 
 from __future__ import annotations
 
@@ -11,16 +12,38 @@ from opsbook.demo import DemoState, Faults
 DemoClient = TestClient[web.Request, web.Application]
 
 
-async def test_it_merges_a_payload_into_the_current_faults(
+async def test_post_replaces_every_fault(client: DemoClient, state: DemoState) -> None:
+    # The README's tour, step by step: each POST is the whole fault set.
+    await client.post("/_faults", json={"latency_ms": 3000})
+    response = await client.post("/_faults", json={"error_rate": 0.2})
+    assert response.status == 200
+    body = await response.json()
+    assert (body["latency_ms"], body["error_rate"]) == (0.0, 0.2)
+    assert state.faults == Faults(error_rate=0.2)
+    assert await (await client.get("/_faults")).json() == body
+    await client.post("/_faults", json={"down": True})
+    assert state.faults == Faults(down=True)
+
+
+async def test_patch_merges_a_payload_into_the_current_faults(
     client: DemoClient, state: DemoState
 ) -> None:
     await client.post("/_faults", json={"latency_ms": 3000})
-    response = await client.post("/_faults", json={"queue_depth": 5000, "dlq": 12})
+    response = await client.patch("/_faults", json={"queue_depth": 5000, "dlq": 12})
     assert response.status == 200
     body = await response.json()
     assert (body["latency_ms"], body["queue_depth"], body["dlq"]) == (3000, 5000, 12)
     assert state.faults == Faults(latency_ms=3000, queue_depth=5000, dlq=12)
     assert await (await client.get("/_faults")).json() == body
+
+
+async def test_patch_with_an_empty_object_changes_nothing(
+    client: DemoClient, state: DemoState
+) -> None:
+    await client.post("/_faults", json={"dlq": 3})
+    response = await client.patch("/_faults", json={})
+    assert response.status == 200
+    assert state.faults == Faults(dlq=3)
 
 
 async def test_an_empty_object_clears_every_fault(client: DemoClient, state: DemoState) -> None:
@@ -30,9 +53,9 @@ async def test_an_empty_object_clears_every_fault(client: DemoClient, state: Dem
     assert state.faults == Faults()
 
 
-async def test_null_resets_one_fault(client: DemoClient, state: DemoState) -> None:
+async def test_null_in_a_patch_resets_one_fault(client: DemoClient, state: DemoState) -> None:
     await client.post("/_faults", json={"status": 503, "body": "oops"})
-    await client.post("/_faults", json={"status": None})
+    await client.patch("/_faults", json={"status": None})
     assert state.faults == Faults(body="oops")
 
 
@@ -65,12 +88,13 @@ INVALID = [
 ]
 
 
+@pytest.mark.parametrize("method", ["POST", "PATCH"])
 @pytest.mark.parametrize(("payload", "field", "message"), INVALID)
 async def test_it_rejects_an_invalid_payload_and_changes_nothing(
-    client: DemoClient, state: DemoState, payload: object, field: str, message: str
+    client: DemoClient, state: DemoState, payload: object, field: str, message: str, method: str
 ) -> None:
     await client.post("/_faults", json={"queue_depth": 7})
-    response = await client.post("/_faults", json=payload)
+    response = await client.request(method, "/_faults", json=payload)
     assert response.status == 400
     error = (await response.json())["error"]
     assert error["field"] == field

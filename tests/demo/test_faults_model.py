@@ -1,10 +1,10 @@
-"""The pure fault model: merging payloads and the deterministic error sampler."""
+"""The pure fault model: setting and merging payloads, and the deterministic error sampler."""
 
 from __future__ import annotations
 
 import pytest
 
-from opsbook.demo import ErrorSampler, Faults, apply_faults
+from opsbook.demo import ErrorSampler, Faults, apply_faults, set_faults
 from opsbook.errors import InputError
 
 ACCEPTED = [
@@ -36,6 +36,7 @@ ACCEPTED = [
 @pytest.mark.parametrize(("payload", "expected"), ACCEPTED)
 def test_it_accepts_each_fault(payload: dict[str, object], expected: Faults) -> None:
     assert apply_faults(Faults(), payload) == expected
+    assert set_faults(payload) == expected
 
 
 REJECTED = [
@@ -88,10 +89,22 @@ def test_it_rejects_bad_payloads_naming_the_field(
         apply_faults(Faults(dlq=3), payload)
     assert caught.value.field == field
     assert str(caught.value).startswith(message)
+    with pytest.raises(InputError) as caught:
+        set_faults(payload)
+    assert caught.value.field == field
 
 
 def test_merging_keeps_faults_not_named() -> None:
     assert apply_faults(Faults(dlq=3), {"down": True}) == Faults(down=True, dlq=3)
+
+
+def test_merging_nothing_changes_nothing() -> None:
+    assert apply_faults(Faults(dlq=3), {}) == Faults(dlq=3)
+
+
+def test_setting_leaves_every_fault_not_named_healthy() -> None:
+    # The README's tour: each step stages one fault, not the sum of the steps so far.
+    assert set_faults({"error_rate": 0.2}) == Faults(error_rate=0.2)
 
 
 def test_a_healthy_service_has_no_faults() -> None:

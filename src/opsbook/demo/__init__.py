@@ -7,7 +7,7 @@ opsbook.cli.
 
 from __future__ import annotations
 
-from opsbook.demo.faults import ErrorSampler, Faults, apply_faults
+from opsbook.demo.faults import ErrorSampler, Faults, apply_faults, set_faults
 from opsbook.demo.inbox import Inbox, InboxMessage
 from opsbook.demo.runner import DemoServer
 from opsbook.demo.service import create_demo_app
@@ -24,4 +24,5 @@ __all__ = [
     "InboxMessage",
     "apply_faults",
     "create_demo_app",
+    "set_faults",
 ]

@@ -1,7 +1,8 @@
 """The fault model of the demo service: what is broken right now, and how a payload changes it.
 
-Pure: no I/O, no clock. ``apply_faults`` validates a whole payload before it changes anything, so a
-bad request leaves the current faults exactly as they were (STYLE.md R12).
+Pure: no I/O, no clock. ``set_faults`` (replace) and ``apply_faults`` (merge) validate a whole
+payload before anything changes, so a bad request leaves the current faults exactly as they were
+(STYLE.md R12).
 """
 
 from __future__ import annotations
@@ -155,16 +156,15 @@ _PARSERS: dict[str, Callable[[str, object], object]] = {
 
 
 def apply_faults(current: Faults, payload: object) -> Faults:
-    """Return ``current`` with ``payload`` merged in; an empty object clears every fault.
+    """Return ``current`` with ``payload`` merged in (``PATCH /_faults``, RFC 7396 merge patch).
 
-    A key set to ``null`` returns that one fault to its healthy default. Raises ``InputError``
-    naming the offending key (``field``) for a payload that is not an object, an unknown key, or a
-    value of the wrong type or range; nothing is applied in that case.
+    A key set to ``null`` returns that one fault to its healthy default; keys left out keep
+    their value, so ``{}`` changes nothing. Raises ``InputError`` naming the offending key
+    (``field``) for a payload that is not an object, an unknown key, or a value of the wrong
+    type or range; nothing is applied in that case.
     """
     if not isinstance(payload, Mapping):
         raise InputError('the fault payload must be a JSON object, e.g. {"down": true}', field="$")
-    if not payload:
-        return Faults()
     healthy = Faults()
     # Any: each value is checked by its key's own parser, which mypy cannot follow per key.
     changes: dict[str, Any] = {}
@@ -175,6 +175,16 @@ def apply_faults(current: Faults, payload: object) -> Faults:
             raise InputError(f"unknown fault {key!r} (known: {known})", field=str(key))
         changes[key] = getattr(healthy, key) if value is None else parse(key, value)
     return replace(current, **changes)
+
+
+def set_faults(payload: object) -> Faults:
+    """The faults ``payload`` describes, every other fault healthy (``POST /_faults``).
+
+    Replacing rather than merging makes each call stage exactly what it says: the README's tour
+    posts ``{"latency_ms": 3000}`` then ``{"error_rate": 0.2}``, and the second must not stay
+    slow. ``{}`` is a healthy service. Raises ``InputError`` as ``apply_faults`` does.
+    """
+    return apply_faults(Faults(), payload)
 
 
 class ErrorSampler:

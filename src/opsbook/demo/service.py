@@ -103,16 +103,26 @@ async def get_faults(request: web.Request) -> web.Response:
     return _json(request.app[STATE_KEY].faults.to_json())
 
 
-async def post_faults(request: web.Request) -> web.Response:
+async def _change_faults(request: web.Request, *, merge: bool) -> web.Response:
     try:
         payload: object = json.loads(await request.text() or "{}")
     except ValueError as exc:
         return _error(InputError(f"the fault payload is not valid JSON: {exc}", field="$"))
     try:
-        faults = request.app[STATE_KEY].update(payload)
+        faults = request.app[STATE_KEY].update(payload, merge=merge)
     except InputError as exc:
         return _error(exc)
     return _json(faults.to_json())
+
+
+async def post_faults(request: web.Request) -> web.Response:
+    """Replace every fault: the payload is the whole fault set, ``{}`` a healthy service."""
+    return await _change_faults(request, merge=False)
+
+
+async def patch_faults(request: web.Request) -> web.Response:
+    """Merge into the current faults (RFC 7396): ``null`` resets a key, ``{}`` changes nothing."""
+    return await _change_faults(request, merge=True)
 
 
 async def post_inbox(request: web.Request) -> web.Response:
@@ -214,6 +224,7 @@ def create_demo_app(
     app.router.add_get("/metrics", metrics)
     app.router.add_get("/_faults", get_faults)
     app.router.add_post("/_faults", post_faults)
+    app.router.add_patch("/_faults", patch_faults)
     app.router.add_get("/_inbox", get_inbox)
     app.router.add_post("/_inbox/{box}", post_inbox)
     return app

@@ -6,7 +6,7 @@ from datetime import datetime, timedelta
 from fractions import Fraction
 
 from opsbook.clock import SYSTEM_CLOCK, Clock
-from opsbook.demo.faults import ErrorSampler, Faults, apply_faults
+from opsbook.demo.faults import ErrorSampler, Faults, apply_faults, set_faults
 from opsbook.demo.workload import Workload
 
 _MICROSECOND = timedelta(microseconds=1)
@@ -48,15 +48,16 @@ class DemoState:
         if elapsed > timedelta():
             self.workload.run(self.faults, seconds=Fraction(elapsed // _MICROSECOND, 1_000_000))
 
-    def update(self, payload: object) -> Faults:
-        """Merge ``payload`` into the faults (see ``apply_faults``) and return the new faults.
+    def update(self, payload: object, *, merge: bool = False) -> Faults:
+        """Make ``payload`` the faults (``set_faults``: every fault it leaves out is healthy), or
+        with ``merge`` merge it into the current ones (``apply_faults``); return the new faults.
 
         Raises ``InputError`` and changes nothing when the payload is invalid. The time up to now
         is settled under the old faults first, so counters change rate exactly at the change.
         Any accepted change restarts the error samplers, so a test that sets ``error_rate``
         counts from zero.
         """
-        faults = apply_faults(self.faults, payload)
+        faults = apply_faults(self.faults, payload) if merge else set_faults(payload)
         self.settle()
         self.faults = faults
         self._samplers.clear()
