@@ -1,6 +1,8 @@
 """Real targets for the network probes: HTTP(S) services with fault endpoints, a DNS server.
 
-Everything listens on 127.0.0.1 port 0, so tests run in parallel without clashing.
+Everything listens on 127.0.0.1 port 0, so tests run in parallel without clashing. Every async
+test here runs twice: on uvloop, the loop ``opsbook serve`` runs its probes on, and on plain
+asyncio (the fallback where uvloop is not installed).
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ import dns.rcode
 import dns.rrset
 import pytest
 import trustme
+import uvloop
 from aiohttp import web
 
 from opsbook.checks.models import BODY_LIMIT_BYTES, Check
@@ -26,6 +29,14 @@ from opsbook.checks.probes.base import ProbeContext
 from opsbook.config import CheckSpec
 
 BIG_BODY = b"x" * (BODY_LIMIT_BYTES * 4)
+
+
+def pytest_asyncio_loop_factories(
+    config: pytest.Config, item: pytest.Item
+) -> dict[str, Callable[[], asyncio.AbstractEventLoop]]:
+    # The loop matters: uvloop's transports are not asyncio.Transport instances and a probe
+    # that assumed they were read no peer address under `opsbook serve` (issue 10).
+    return {"uvloop": uvloop.new_event_loop, "asyncio": asyncio.new_event_loop}
 
 
 def _make_check(kind: str, spec: dict[str, Any], **common: Any) -> Check:
@@ -241,3 +252,79 @@ async def demo() -> AsyncIterator[Demo]:
     runner = await serve(create_demo_app(state))
     yield Demo(base_url(runner), state)
     await runner.cleanup()
+
+
+@dataclass
+class Answering:
+    url: str
+    certificate_issued_at: dt.datetime
+    """The https side's certificate is valid from here, in whole seconds as certificates are..."""
+    certificate_expires_at: dt.datetime
+    """... to exactly 24 hours later."""
+
+
+CONNECTION_HANDLING = ("keep-alive", "close", "http/1.0")
+
+
+async def _ok(request: web.Request) -> web.Response:
+    if "to" in request.query:
+        raise web.HTTPFound(request.query["to"])
+    return web.Response(text="ok")
+
+
+async def _closing_ok(request: web.Request) -> web.Response:
+    response = await _ok(request)
+    response.force_close()
+    return response
+
+
+async def _answer_http10(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    try:
+        await reader.readuntil(b"\r\n\r\n")
+        writer.write(b"HTTP/1.0 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 2\r\n\r\nok")
+        await writer.drain()
+    except (ConnectionError, asyncio.IncompleteReadError, ssl.SSLError):
+        pass  # the client went away; nothing to answer
+    finally:
+        writer.close()
+
+
+@pytest.fixture
+async def answering_server(
+    pki: Pki,
+) -> AsyncIterator[Callable[[str, str], Awaitable[Answering]]]:
+    """``start(handling, scheme)``: a server answering 200 ``ok`` on every path, over ``http``
+    or ``https`` (``?to=URL``: a 302 to URL, except for ``http/1.0``). After answering it keeps
+    the connection for the next request (``keep-alive``), closes it after an HTTP/1.1 answer with
+    ``Connection: close`` (``close``), or answers HTTP/1.0 and closes it (``http/1.0``), as a bare
+    server or a proxy without keep-alive does.
+    """
+    runners: list[web.AppRunner] = []
+    servers: list[asyncio.Server] = []
+    issued = dt.datetime.now(dt.UTC).replace(microsecond=0)
+    expires = issued + dt.timedelta(hours=24)
+    leaf = pki.ca.issue_cert("127.0.0.1", not_before=issued, not_after=expires)
+
+    async def start(handling: str, scheme: str) -> Answering:
+        assert handling in CONNECTION_HANDLING and scheme in ("http", "https")
+        server_context = None
+        if scheme == "https":
+            server_context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+            leaf.configure_cert(server_context)
+        if handling == "http/1.0":
+            server = await asyncio.start_server(_answer_http10, "127.0.0.1", 0, ssl=server_context)
+            servers.append(server)
+            port = server.sockets[0].getsockname()[1]
+            return Answering(f"{scheme}://127.0.0.1:{port}", issued, expires)
+        app = web.Application()
+        app.router.add_get("/{tail:.*}", _ok if handling == "keep-alive" else _closing_ok)
+        runner = await serve(app, ssl_context=server_context)
+        runners.append(runner)
+        return Answering(base_url(runner, scheme), issued, expires)
+
+    yield start
+    for server in servers:
+        server.close()
+        await server.wait_closed()
+    for runner in runners:
+        await runner.cleanup()

@@ -8,7 +8,7 @@ of these signals, so its phases stay unset and only ``first_byte`` is reported.
 
 from __future__ import annotations
 
-import asyncio
+from time import monotonic
 from types import SimpleNamespace
 
 import aiohttp
@@ -44,22 +44,22 @@ def _phases(params: SimpleNamespace) -> Phases | None:
 
 async def _dns_start(_s: object, ctx: SimpleNamespace, _p: object) -> None:
     if (phases := _phases(ctx)) is not None:
-        phases.dns_start = asyncio.get_running_loop().time()
+        phases.dns_start = monotonic()
 
 
 async def _dns_end(_s: object, ctx: SimpleNamespace, _p: object) -> None:
     if (phases := _phases(ctx)) is not None:
-        phases.dns_end = asyncio.get_running_loop().time()
+        phases.dns_end = monotonic()
 
 
 async def _created(_s: object, ctx: SimpleNamespace, _p: object) -> None:
     if (phases := _phases(ctx)) is not None:
-        phases.connected = asyncio.get_running_loop().time()
+        phases.connected = monotonic()
 
 
 async def _reused(_s: object, ctx: SimpleNamespace, _p: object) -> None:
     if (phases := _phases(ctx)) is not None:
-        phases.reused = asyncio.get_running_loop().time()
+        phases.reused = monotonic()
 
 
 def trace_config() -> aiohttp.TraceConfig:

@@ -31,12 +31,13 @@ class ProbeContext:
         if self.http is None:
             import aiohttp
 
+            from opsbook.checks.probes._peer import PeerConnector
             from opsbook.checks.probes._timing import trace_config
 
             # Per-request timeouts come from each check; the session sets none of its own.
             self.http = aiohttp.ClientSession(
                 timeout=aiohttp.ClientTimeout(total=None),
-                connector=aiohttp.TCPConnector(limit=0, ttl_dns_cache=10),
+                connector=PeerConnector(limit=0, ttl_dns_cache=10),
                 auto_decompress=True,
                 trace_configs=[trace_config()],
             )

@@ -11,6 +11,7 @@ import contextlib
 import os
 import signal
 import subprocess
+from time import monotonic
 from typing import ClassVar
 
 from opsbook.checks.models import BODY_LIMIT_BYTES, Check, Observation
@@ -59,8 +60,7 @@ class CommandProbe:
     async def run(self, check: Check, *, context: ProbeContext) -> Observation:
         spec = check.spec.command
         assert spec is not None, "probe_for dispatches on the kind"
-        loop = asyncio.get_running_loop()
-        started = loop.time()
+        started = monotonic()
         try:
             process = await _start(spec)
         except FileNotFoundError as exc:
@@ -86,7 +86,7 @@ class CommandProbe:
             _kill_group(process)
             await process.wait()
             return Observation(
-                latency_ms=(loop.time() - started) * 1000,
+                latency_ms=(monotonic() - started) * 1000,
                 connected=True,
                 error=f"timed out after {seconds(check.spec.timeout)}; killed",
             )
@@ -99,7 +99,7 @@ class CommandProbe:
         if isinstance(spec.run, str) and code == 127:
             failure = f"command not found: {spec.run}"
         return Observation(
-            latency_ms=(loop.time() - started) * 1000,
+            latency_ms=(monotonic() - started) * 1000,
             connected=True,
             error=failure,
             status=code,

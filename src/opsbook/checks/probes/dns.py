@@ -9,6 +9,7 @@ answered query an error.
 from __future__ import annotations
 
 import asyncio
+from time import monotonic
 from typing import ClassVar
 
 import dns.asyncquery
@@ -51,8 +52,7 @@ class DnsProbe:
     async def run(self, check: Check, *, context: ProbeContext) -> Observation:
         spec = check.spec.dns
         assert spec is not None, "probe_for dispatches on the kind"
-        loop = asyncio.get_running_loop()
-        started = loop.time()
+        started = monotonic()
         asked = f"{spec.name} {spec.type}"
         at = f" at {spec.server}" if spec.server else ""
         try:
@@ -60,12 +60,12 @@ class DnsProbe:
                 response = await _ask(spec, check.spec.timeout.total_seconds())
         except (TimeoutError, dns.exception.Timeout):
             error = f"DNS: no reply for {asked}{at} within {seconds(check.spec.timeout)}"
-            return self._failed(loop.time() - started, error)
+            return self._failed(monotonic() - started, error)
         except dns.resolver.NoNameservers as exc:
-            return self._failed(loop.time() - started, f"DNS: no server answered {asked} ({exc})")
+            return self._failed(monotonic() - started, f"DNS: no server answered {asked} ({exc})")
         except (OSError, dns.exception.DNSException, ValueError) as exc:
-            return self._failed(loop.time() - started, f"DNS: query for {asked}{at} failed: {exc}")
-        latency_ms = (loop.time() - started) * 1000
+            return self._failed(monotonic() - started, f"DNS: query for {asked}{at} failed: {exc}")
+        latency_ms = (monotonic() - started) * 1000
         rcode = dns.rcode.to_text(response.rcode())
         wanted = dns.rdatatype.from_text(spec.type)
         answers = sorted(

@@ -11,14 +11,15 @@ import asyncio
 import base64
 import ssl
 from dataclasses import dataclass
+from time import monotonic
 from typing import ClassVar
 from urllib.parse import urlsplit
 
 import aiohttp
 
 from opsbook.checks.models import BODY_LIMIT_BYTES, Check, Observation
-from opsbook.checks.probes import _certs
 from opsbook.checks.probes._errors import connect_error, seconds, target, tls_verify_text
+from opsbook.checks.probes._peer import peer_of
 from opsbook.checks.probes._timing import Phases
 from opsbook.checks.probes.base import ProbeContext
 from opsbook.config.checks import HttpSpec
@@ -92,8 +93,7 @@ class HttpProbe:
         except (OSError, ssl.SSLError) as exc:
             return Observation(latency_ms=0.0, connected=False, error=_ca_error(spec, exc))
         session = await context.get_http()
-        loop = asyncio.get_running_loop()
-        phases = Phases(loop.time())
+        phases = Phases(monotonic())
         stage = "connect"
         try:
             async with asyncio.timeout(prepared.timeout_s):
@@ -106,34 +106,28 @@ class HttpProbe:
                     ssl=prepared.ssl,
                     trace_request_ctx=phases,
                 ) as response:
-                    headers_at = loop.time()
+                    headers_at = monotonic()
                     stage = "body"
-                    transport = _transport(response)
                     raw = await read_capped(response)
         except TimeoutError:
-            return self._timed_out(spec, check, phases, stage, loop.time())
+            return self._timed_out(spec, check, phases, stage, monotonic())
         except aiohttp.ClientError as exc:
-            latency_ms = (loop.time() - phases.start) * 1000
+            latency_ms = (monotonic() - phases.start) * 1000
             return Observation(
                 latency_ms=latency_ms,
                 connected=stage == "body" or bool(phases.connected or phases.reused),
                 error=client_error(exc, spec.url, stage=stage),
             )
-        done = loop.time()
-        ip: str | None = None
-        expires = None
-        if transport is not None:
-            peer = transport.get_extra_info("peername")
-            ip = peer[0] if peer else None
-            expires = _certs.expires_at(transport.get_extra_info("ssl_object"))
+        done = monotonic()
+        peer = peer_of(response)
         return Observation(
             latency_ms=(done - phases.start) * 1000,
             connected=True,
             status=response.status,
             headers=dict(response.headers),
             body=raw.decode("utf-8", errors="replace"),
-            ip=ip,
-            certificate_expires_at=expires,
+            ip=peer.ip,
+            certificate_expires_at=peer.certificate_expires_at,
             timings_ms=phases.timings_ms(headers_at),
         )
 
@@ -151,14 +145,6 @@ class HttpProbe:
         else:
             error = f"connect to {target_of(spec.url)} timed out after {after}"
         return Observation(latency_ms=(now - phases.start) * 1000, connected=connected, error=error)
-
-
-def _transport(response: aiohttp.ClientResponse) -> asyncio.Transport | None:
-    # A small body arrives with the headers and aiohttp hands the connection back to the pool
-    # at once (response.connection is None by then); the protocol it keeps still has the socket.
-    protocol = getattr(response, "_protocol", None)
-    transport = getattr(protocol, "transport", None)
-    return transport if isinstance(transport, asyncio.Transport) else None
 
 
 def target_of(url: str) -> str:

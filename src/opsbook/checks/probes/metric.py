@@ -16,6 +16,7 @@ import math
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from time import monotonic
 from typing import ClassVar
 
 import aiohttp
@@ -186,8 +187,7 @@ class MetricProbe:
         spec = check.spec.metric
         assert spec is not None, "probe_for dispatches on the kind"
         session = await context.get_http()
-        loop = asyncio.get_running_loop()
-        started = loop.time()
+        started = monotonic()
         scraped_at = context.clock.now()
         headers = {"Accept": "text/plain;version=0.0.4"}
         if spec.bearer_token is not None:
@@ -200,15 +200,15 @@ class MetricProbe:
         except TimeoutError:
             error = f"scrape of {target_of(spec.url)} timed out after {seconds(check.spec.timeout)}"
             return Observation(
-                latency_ms=(loop.time() - started) * 1000, connected=False, error=error
+                latency_ms=(monotonic() - started) * 1000, connected=False, error=error
             )
         except aiohttp.ClientError as exc:
             return Observation(
-                latency_ms=(loop.time() - started) * 1000,
+                latency_ms=(monotonic() - started) * 1000,
                 connected=False,
                 error=client_error(exc, spec.url, stage="connect"),
             )
-        latency_ms = (loop.time() - started) * 1000
+        latency_ms = (monotonic() - started) * 1000
         if len(raw) > SCRAPE_LIMIT_BYTES:
             error = f"scrape of {target_of(spec.url)} is larger than {SCRAPE_LIMIT_BYTES} bytes"
             return Observation(latency_ms=latency_ms, connected=True, status=status, error=error)

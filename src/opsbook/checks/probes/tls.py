@@ -13,6 +13,7 @@ import asyncio
 import ssl
 from datetime import datetime
 from functools import lru_cache
+from time import monotonic
 from typing import ClassVar
 
 from opsbook.checks.models import Check, Observation, Value
@@ -49,10 +50,10 @@ class _Handshake:
 async def _handshake(spec: TlsSpec, context: ssl.SSLContext) -> _Handshake:
     loop = asyncio.get_running_loop()
     out = _Handshake()
-    started = loop.time()
+    started = monotonic()
     transport, protocol = await loop.create_connection(asyncio.Protocol, spec.host, spec.port)
     try:
-        connected = loop.time()
+        connected = monotonic()
         out.tcp_ms = (connected - started) * 1000
         peer = transport.get_extra_info("peername")
         out.ip = peer[0] if peer else None
@@ -61,7 +62,7 @@ async def _handshake(spec: TlsSpec, context: ssl.SSLContext) -> _Handshake:
         )
         assert tls is not None, "start_tls returns the new transport"
         transport = tls
-        out.tls_ms = (loop.time() - connected) * 1000
+        out.tls_ms = (monotonic() - connected) * 1000
         ssl_object = tls.get_extra_info("ssl_object")
         out.der = ssl_object.getpeercert(binary_form=True) if ssl_object else None
         out.expires = _certs.expires_at(ssl_object)
@@ -76,8 +77,7 @@ class TlsProbe:
     async def run(self, check: Check, *, context: ProbeContext) -> Observation:
         spec = check.spec.tls
         assert spec is not None, "probe_for dispatches on the kind"
-        loop = asyncio.get_running_loop()
-        started = loop.time()
+        started = monotonic()
         values: dict[str, Value] = {}
         try:
             verifying = _verifying(spec.ca_file)
@@ -97,17 +97,17 @@ class TlsProbe:
         except TimeoutError:
             error = f"TLS: handshake with {target(spec.host, spec.port)} timed out after "
             return Observation(
-                latency_ms=(loop.time() - started) * 1000,
+                latency_ms=(monotonic() - started) * 1000,
                 connected=False,
                 error=error + seconds(check.spec.timeout),
             )
         except (OSError, ssl.SSLError) as exc:
             return Observation(
-                latency_ms=(loop.time() - started) * 1000,
+                latency_ms=(monotonic() - started) * 1000,
                 connected=False,
                 error=connect_error(exc, host=spec.host, port=spec.port),
             )
-        latency_ms = (loop.time() - started) * 1000
+        latency_ms = (monotonic() - started) * 1000
         values["hostname_match"] = _certs.hostname_matches(shake.der, spec.servername or spec.host)
         if shake.expires is not None:
             left = shake.expires - context.clock.now()
