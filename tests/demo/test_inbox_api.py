@@ -138,6 +138,45 @@ async def test_the_page_says_when_the_inbox_is_empty(client: DemoClient) -> None
     assert "Nothing yet" in page
 
 
+BROWSER = {"Accept": "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8"}
+
+
+@pytest.mark.parametrize(
+    ("path", "json_path"),
+    [
+        ("/_inbox", "/_inbox?format=json"),
+        ("/_inbox?box=pager", "/_inbox?format=json&box=pager"),
+    ],
+)
+async def test_the_pages_json_link_answers_json_to_a_browser(
+    client: DemoClient, path: str, json_path: str
+) -> None:
+    await client.post("/_inbox/pager", json=PAGE)
+    page = await (await client.get(path, headers=BROWSER)).text()
+    link = json_path.replace("&", "&amp;")
+    assert f'as JSON: <a href="{link}">{link}</a>' in page
+    # Followed by the browser, with the browser's Accept header.
+    response = await client.get(json_path, headers=BROWSER)
+    assert response.status == 200
+    assert response.content_type == "application/json"
+    messages = (await response.json())["messages"]
+    assert [m["box"] for m in messages] == ["pager"]
+
+
+async def test_format_html_answers_the_page_to_anyone(client: DemoClient) -> None:
+    response = await client.get("/_inbox?format=html", headers={"Accept": "*/*"})
+    assert response.content_type == "text/html"
+
+
+async def test_an_unknown_format_is_refused_naming_it(client: DemoClient) -> None:
+    response = await client.get("/_inbox?format=xml")
+    assert response.status == 400
+    assert (await response.json())["error"] == {
+        "message": "format must be one of json, html, not 'xml'",
+        "field": "format",
+    }
+
+
 async def test_curl_and_scripts_get_json(client: DemoClient) -> None:
     for accept in ("*/*", "application/json", "application/json, text/html"):
         response = await client.get("/_inbox", headers={"Accept": accept})

@@ -15,6 +15,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from html import escape
+from urllib.parse import urlencode
 
 from opsbook.clock import SYSTEM_CLOCK, Clock
 from opsbook.errors import InputError
@@ -185,7 +186,10 @@ def render_html(messages: Sequence[InboxMessage], *, box: str | None = None) -> 
     """A page listing ``messages`` (newest first) for a person to read in a browser."""
     where = f" in box {escape(box)}" if box is not None else ""
     intro = f"{len(messages)} message{'s' if len(messages) != 1 else ''}{where}, newest first."
-    json_url = "/_inbox" + (f"?box={escape(box)}" if box is not None else "")
+    # The browser sends the same Accept header when it follows the link, so the link itself
+    # must ask for JSON; the box travels with it.
+    query = {"format": "json", **({"box": box} if box is not None else {})}
+    json_url = escape("/_inbox?" + urlencode(query))
     if not messages:
         table = "<p>Nothing yet: pages and incident updates appear here as opsbook sends them.</p>"
     else:

@@ -142,10 +142,18 @@ def _wants_html(request: web.Request) -> bool:
     return html != -1 and (json_at == -1 or html < json_at)
 
 
+INBOX_FORMATS = ("json", "html")
+
+
 async def get_inbox(request: web.Request) -> web.Response:
+    """The inbox as JSON or as a page: ``?format=json|html`` decides, else the Accept header."""
     box = request.query.get("box") or None
+    shown = request.query.get("format")
+    if shown is not None and shown not in INBOX_FORMATS:
+        message = f"format must be one of {', '.join(INBOX_FORMATS)}, not {shown!r}"
+        return _error(InputError(message, field="format"))
     messages = request.app[INBOX_KEY].messages(box=box)
-    if _wants_html(request):
+    if shown == "html" or (shown is None and _wants_html(request)):
         return web.Response(text=render_html(messages, box=box), content_type="text/html")
     return _json({"messages": [m.to_json() for m in messages]})
 
