@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import urllib.request
 from collections.abc import Iterator
 from datetime import timedelta
+from pathlib import Path
 from typing import Any
 from uuid import UUID, uuid4
 
@@ -12,9 +14,11 @@ from fastapi.testclient import TestClient
 from prometheus_client import CollectorRegistry
 
 from opsbook.checks.heartbeats import heartbeat_uuid
+from opsbook.checks.pings import heartbeat_facts, list_pings
 from opsbook.clock import FrozenClock
 from opsbook.config import Config
 from opsbook.web import create_app
+from serving import Server, serve_env
 
 KEY = "pk_Zx81-aaaaaaaaaaaaaaa"
 BACKUP = UUID("0b2e4f2a-7a0e-4a43-9f33-6d0a3c1f5e21")
@@ -137,6 +141,119 @@ def test_a_run_id_pairs_start_and_completion_and_gives_the_duration(
     assert done["duration_ms"] == 42_000.0
 
 
+@pytest.mark.parametrize(
+    ("method", "path", "kind", "exit_status"),
+    [
+        ("GET", f"/ping/{WORKER}/", "success", None),
+        ("POST", f"/ping/{WORKER}/", "success", None),
+        ("HEAD", f"/ping/{WORKER}/", "success", None),
+        ("GET", f"/ping/{WORKER}/start/", "start", None),
+        ("POST", f"/ping/{WORKER}/fail/", "fail", None),
+        ("GET", f"/ping/{WORKER}/log/", "log", None),
+        ("POST", f"/ping/{WORKER}/3/", "fail", 3),
+        ("GET", f"/ping/{KEY}/worker/", "success", None),
+        ("HEAD", f"/ping/{KEY}/worker/start/", "start", None),
+        ("POST", f"/ping/{KEY}/worker/0/", "success", 0),
+    ],
+)
+def test_a_trailing_slash_is_the_same_ping_not_a_redirect(
+    client: TestClient, method: str, path: str, kind: str, exit_status: int | None
+) -> None:
+    # A redirect answers 307 with an empty body: `curl -fsS` exits 0 and the ping is lost.
+    response = client.request(method, path, follow_redirects=False)
+    assert response.status_code == 200
+    [ping] = _pings(client, "worker")
+    assert (ping["kind"], ping["exit_status"], ping["method"]) == (kind, exit_status, method)
+
+
+@pytest.mark.parametrize(
+    ("path", "status", "text"),
+    [
+        (f"/ping/{UNKNOWN}/", 404, "not found"),
+        (f"/ping/{UNKNOWN}/fail/", 404, "not found"),
+        (f"/ping/{KEY}/nope/", 404, "not found"),
+        (f"/ping/{WORKER}/256/", 400, "invalid url format"),
+    ],
+)
+def test_a_wrong_url_with_a_trailing_slash_is_still_wrong(
+    client: TestClient, path: str, status: int, text: str
+) -> None:
+    response = client.post(path, follow_redirects=False)
+    assert (response.status_code, response.text) == (status, text)
+    assert _pings(client, "worker") == []
+
+
+@pytest.mark.parametrize(("path", "status"), [(f"/ping/{WORKER}", 200), (f"/ping/{UNKNOWN}", 404)])
+def test_ping_answers_allow_any_origin_and_are_never_cached(
+    client: TestClient, path: str, status: int
+) -> None:
+    # healthchecks.io documents pinging from a browser with fetch(); a cached answer is a lost ping.
+    response = client.get(path)
+    assert response.status_code == status
+    assert response.headers["Access-Control-Allow-Origin"] == "*"
+    directives = {d.strip() for d in response.headers["Cache-Control"].split(",")}
+    assert {"no-cache", "no-store", "max-age=0"} <= directives
+
+
+def test_a_body_that_is_not_utf8_is_kept_as_sent_and_shown_escaped(
+    client: TestClient, store_url: str
+) -> None:
+    sent = "dump: 12 GB, \u00e9t\u00e9 ok ".encode() + b"\xff\xfe\x00 end"
+    assert client.post(f"/ping/{WORKER}/fail", content=sent).text == "OK"
+    [ping] = _pings(client, "worker")
+    assert ping["body"] == "dump: 12 GB, \u00e9t\u00e9 ok \\xff\\xfe\x00 end"
+    engine = client.app.state.services.engine  # type: ignore[attr-defined]
+    with engine.connect() as conn:
+        [stored] = list_pings(conn, check_id="worker")
+    assert stored.body == sent
+
+
+@pytest.mark.parametrize(
+    ("suffix", "state", "error"),
+    [
+        ("", "up", None),
+        ("/fail", "down", "the run reported failure (/fail)"),
+        ("/7", "down", "the run exited with status 7"),
+    ],
+)
+def test_the_check_state_shows_the_ping_as_soon_as_it_is_answered(
+    client: TestClient, clock: FrozenClock, suffix: str, state: str, error: str | None
+) -> None:
+    assert client.get("/api/v1/checks/worker").json()["state"] is None
+    assert client.post(f"/ping/{WORKER}{suffix}").text == "OK"
+    check = client.get("/api/v1/checks/worker").json()
+    assert (check["state"], check["last_error"]) == (state, error)
+    assert check["last_result_at"] == "2026-01-01T00:00:00Z"
+
+
+def test_a_failure_of_another_run_ends_the_running_state_like_healthchecks(
+    client: TestClient, clock: FrozenClock
+) -> None:
+    run_a, run_b, run_c = uuid4(), uuid4(), uuid4()
+    assert client.post(f"/ping/{WORKER}/start?rid={run_a}").text == "OK"
+    clock.advance(timedelta(minutes=1))
+    assert client.post(f"/ping/{WORKER}/fail?rid={run_b}").text == "OK"
+    assert client.get("/api/v1/checks/worker").json()["state"] == "down"
+    clock.advance(timedelta(minutes=1))
+    assert client.post(f"/ping/{WORKER}?rid={run_c}").text == "OK"
+    assert client.get("/api/v1/checks/worker").json()["state"] == "up"
+    success, fail, _ = _pings(client, "worker")
+    assert (success["duration_ms"], fail["duration_ms"]) == (None, None)
+    # No run is left open: past the start's grace the check is still up (healthchecks.io).
+    with client.app.state.services.engine.connect() as conn:  # type: ignore[attr-defined]
+        assert heartbeat_facts(conn, check_id="worker").last_start_at is None
+
+
+def test_a_success_without_run_id_measures_no_run_started_with_one(
+    client: TestClient, clock: FrozenClock
+) -> None:
+    assert client.post(f"/ping/{WORKER}/start?rid={uuid4()}").text == "OK"
+    clock.advance(timedelta(seconds=42))
+    assert client.post(f"/ping/{WORKER}").text == "OK"
+    done, _ = _pings(client, "worker")
+    assert done["duration_ms"] is None
+
+
 def test_the_body_is_kept_up_to_ten_thousand_bytes(client: TestClient) -> None:
     assert client.post(f"/ping/{WORKER}/fail", content=b"x" * 10_500).text == "OK"
     [ping] = _pings(client, "worker")
@@ -194,3 +311,45 @@ def test_the_pings_api_names_a_bad_parameter(client: TestClient) -> None:
 
 def test_the_pings_api_is_read_only(client: TestClient) -> None:
     assert client.post("/api/v1/checks/worker/pings").status_code == 405
+
+
+XFF_CONFIG = f"""\
+service: t
+checks:
+  worker: {{heartbeat: {{period: 5m, uuid: "{BACKUP}"}}}}
+"""
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    ("allow", "kept"),
+    [
+        # The default: the peer is loopback, a trusted proxy, so the nearest address it names
+        # that is not itself trusted is kept; everything left of it the client could forge.
+        (None, "198.51.100.2"),
+        ("127.0.0.1,::1,198.51.100.0/24", "203.0.113.7"),
+        ("", "127.0.0.1"),  # no trusted proxies: X-Forwarded-For is ignored
+    ],
+)
+def test_the_address_kept_is_the_nearest_one_no_trusted_proxy_vouches_for(
+    tmp_path: Path, sqlite_url: str, allow: str | None, kept: str
+) -> None:
+    path = tmp_path / "opsbook.yaml"
+    path.write_text(XFF_CONFIG, encoding="utf-8")
+    env = serve_env(sqlite_url)
+    env.pop("FORWARDED_ALLOW_IPS", None)
+    if allow is not None:
+        env["FORWARDED_ALLOW_IPS"] = allow
+    server = Server(path, env=env)
+    try:
+        request = urllib.request.Request(
+            f"{server.url}/ping/{BACKUP}",
+            headers={"X-Forwarded-For": "203.0.113.7, 198.51.100.2"},
+        )
+        with urllib.request.urlopen(request, timeout=10) as response:
+            assert response.read() == b"OK"
+        status, found = server.request_json("GET", "/api/v1/checks/worker/pings")
+        assert status == 200
+        assert [p["remote_addr"] for p in found] == [kept]
+    finally:
+        server.close()

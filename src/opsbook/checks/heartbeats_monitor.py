@@ -1,32 +1,89 @@
-"""Turns stored pings into ``ProbeResult``s, so heartbeat checks flow like every polled check."""
+"""Turns pings and the passing of time into ``ProbeResult``s, so heartbeat checks flow like every
+polled check.
+
+A ping changes its check's state in the transaction that stores it (``accept_ping``), so the
+state an API reader sees after the ``200`` already includes the ping, as on healthchecks.io.
+The monitor only reports what time alone changes: late, and down when a deadline passes.
+"""
 
 from __future__ import annotations
 
 import asyncio
+import hashlib
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 
-from sqlalchemy.engine import Engine
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection, Engine
 
-from opsbook.checks.heartbeats import STATE_BY_STATUS, PingKind, next_transition_at, verdict
+from opsbook.checks.heartbeats import (
+    STATE_BY_STATUS,
+    HeartbeatStatus,
+    PingKind,
+    Verdict,
+    next_transition_at,
+    verdict,
+)
 from opsbook.checks.models import Check, ProbeResult, State
-from opsbook.checks.pings import Ping, heartbeat_facts, last_ping_id, pings_after
+from opsbook.checks.pings import Ping, PingIn, heartbeat_facts, record_ping
+from opsbook.checks.service import current_states, record_results
 from opsbook.clock import SYSTEM_CLOCK, Clock
 from opsbook.config.checks import HeartbeatSpec
 from opsbook.tasks import finish_then_cancel
 
 
+def accept_ping(
+    conn: Connection,
+    *,
+    ping_in: PingIn,
+    at: datetime,
+    spec: HeartbeatSpec,
+    interval: timedelta,
+    timezone: str,
+) -> tuple[Ping, list[ProbeResult]]:
+    """Store a ping and the results it causes, in ``conn``'s transaction; the caller commits.
+
+    1. Pings of one check are serialised (PostgreSQL: a transaction-scoped advisory lock; SQLite:
+       the insert takes the store's write lock before anything is read back).
+    2. The ping is inserted, with its run's duration.
+    3. A success or failure becomes one result: up or down, latency = the run's duration when a
+       start of the same run preceded it, else 0. A start becomes a result only when it changes
+       the state (a late check that starts is up again). Logs and ignored pings change nothing.
+    4. The results go into ``check_result``, the rollups and ``check_state`` (``record_results``).
+
+    Returns the stored ping and the results, for the caller to hand to the alert engine after
+    the commit.
+    """
+    if conn.dialect.name == "postgresql":
+        conn.execute(sa.select(sa.func.pg_advisory_xact_lock(_lock_key(ping_in.check_id))))
+    received = record_ping(conn, ping_in=ping_in, at=at)
+    results: list[ProbeResult] = []
+    if received.kind in (PingKind.SUCCESS, PingKind.FAIL):
+        results.append(_ping_result(received))
+    elif received.kind is PingKind.START:
+        facts = heartbeat_facts(conn, check_id=received.check_id)
+        found = verdict(spec, facts, now=at, timezone=timezone)
+        stored = {s.check_id: s.state for s in current_states(conn, check_ids=[received.check_id])}
+        change = _change(received.check_id, found, at=at, stored=stored.get(received.check_id))
+        if change is not None:
+            results.append(change)
+    record_results(conn, results=results, intervals={received.check_id: interval})
+    return received, results
+
+
 class HeartbeatMonitor:
-    """Watches heartbeat checks; ``tick()`` returns the results to record since the last tick.
+    """Watches heartbeat checks; ``tick()`` returns the state changes that time alone caused.
 
-    1. Every completion ping (success, fail, exit status) received since the last tick becomes
-       one result: up or down, latency = the run's duration when a start paired with it, else 0.
-    2. Then each check's status is computed at ``clock.now()``; where its state differs from
-       the last one reported (by a ping or a change), one more result reports the change:
-       late -> degraded, down -> down, back -> up. A new check (never pinged) reports nothing.
+    Each check's status is computed at ``clock.now()`` from its stored pings and compared with
+    its stored state; where they differ, one result reports the change: late -> degraded,
+    down -> down, and up again if the store still says otherwise. A new check (never pinged)
+    reports nothing. Pings report themselves (``accept_ping``), so nothing here is counted twice,
+    and a restart repeats nothing that is stored.
 
-    Pings received before the first tick are not replayed: a restart does not repeat history.
-    ``next_wakeup_at`` says when the next time-driven change is due, for callers that sleep.
+    A ping that lands between a tick and the write of that tick's result is written first; the
+    tick's result (a deadline that really passed) then follows it, and the next tick sees the
+    stored state differ from the pings and reports the recovery. ``next_wakeup_at`` says when
+    the next time-driven change is due, for callers that sleep.
     """
 
     def __init__(
@@ -43,8 +100,6 @@ class HeartbeatMonitor:
         self._engine = engine
         self._clock = clock
         self._timezone = timezone
-        self._cursor: int | None = None
-        self._states: dict[str, State] = {}
         self.next_wakeup_at: datetime | None = None
 
     async def tick(self) -> list[ProbeResult]:
@@ -60,36 +115,38 @@ class HeartbeatMonitor:
         results: list[ProbeResult] = []
         now = self._clock.now()
         wakeups: list[datetime] = []
-        with self._engine.connect() as conn:
-            if self._cursor is None:
-                self._cursor = last_ping_id(conn)
-            for received in pings_after(conn, after_id=self._cursor):
-                self._cursor = received.id
-                if received.check_id in self._specs:
-                    result = _ping_result(received)
-                    self._states[received.check_id] = result.state
-                    results.append(result)
+        if not self._specs:
+            return results
+        # begin(): current_states may write back a check_state row it had to rebuild.
+        with self._engine.begin() as conn:
+            stored = {s.check_id: s.state for s in current_states(conn, check_ids=self._specs)}
             for check_id, spec in self._specs.items():
                 facts = heartbeat_facts(conn, check_id=check_id)
                 found = verdict(spec, facts, now=now, timezone=self._timezone)
-                state = STATE_BY_STATUS[found.status]
-                if state is not None and state != self._states.get(check_id):
-                    self._states[check_id] = state
-                    results.append(
-                        ProbeResult(
-                            check_id=check_id,
-                            started_at=now,
-                            state=state,
-                            latency_ms=0.0,
-                            error=found.reason,
-                            values={"status": found.status.value},
-                        )
-                    )
+                change = _change(check_id, found, at=now, stored=stored.get(check_id))
+                if change is not None:
+                    results.append(change)
                 due = next_transition_at(spec, facts, now=now, timezone=self._timezone)
                 if due is not None:
                     wakeups.append(due)
         self.next_wakeup_at = min(wakeups) if wakeups else None
         return results
+
+
+def _change(
+    check_id: str, found: Verdict, *, at: datetime, stored: State | None
+) -> ProbeResult | None:
+    state = STATE_BY_STATUS[found.status]
+    if state is None or state == stored:
+        return None
+    return ProbeResult(
+        check_id=check_id,
+        started_at=at,
+        state=state,
+        latency_ms=0.0,
+        error=found.reason,
+        values={"status": found.status.value},
+    )
 
 
 def _ping_result(received: Ping) -> ProbeResult:
@@ -101,7 +158,8 @@ def _ping_result(received: Ping) -> ProbeResult:
     else:
         error = "the run reported failure (/fail)"
     duration_ms = received.duration_ms or 0.0
-    values: dict[str, float | int | str | bool | None] = {"status": "down" if failed else "up"}
+    status = HeartbeatStatus.DOWN if failed else HeartbeatStatus.UP
+    values: dict[str, float | int | str | bool | None] = {"status": status.value}
     if received.exit_status is not None:
         values["exit_status"] = received.exit_status
     return ProbeResult(
@@ -112,3 +170,10 @@ def _ping_result(received: Ping) -> ProbeResult:
         error=error,
         values=values,
     )
+
+
+def _lock_key(check_id: str) -> int:
+    # pg_advisory_xact_lock takes a signed 64-bit key; a stable hash of the id serialises
+    # one check's pings without blocking any other check's.
+    digest = hashlib.blake2b(check_id.encode(), digest_size=8).digest()
+    return int.from_bytes(digest, "big", signed=True)

@@ -9,7 +9,7 @@ from __future__ import annotations
 import hmac
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from uuid import UUID
 
 import sqlalchemy as sa
@@ -35,11 +35,18 @@ ping = sa.Table(
     sa.Column("method", sa.String(10), nullable=False),
     sa.Column("remote_addr", sa.String(100), nullable=True),
     sa.Column("user_agent", sa.String(200), nullable=True),
-    sa.Column("body", sa.Text(), nullable=True),
+    # The bytes as sent: job output need not be UTF-8 (healthchecks.io keeps ``body_raw`` too).
+    sa.Column("body", sa.LargeBinary(), nullable=True),
     sa.Index(None, "check_id", "id"),
+    sa.Index(None, "check_id", "kind", "id"),
+    sa.Index(None, "check_id", "rid", "id"),
 )
 
 _COMPLETIONS = (PingKind.SUCCESS.value, PingKind.FAIL.value)
+_RUN_EVENTS = (PingKind.START.value, *_COMPLETIONS)
+
+MAX_RUN = timedelta(hours=72)
+"""A completion pairs with a start at most this long before it (healthchecks' MAX_DURATION)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,7 +58,7 @@ class PingIn:
     rid: UUID | None = None
     remote_addr: str | None = None
     user_agent: str | None = None
-    body: str | None = None
+    body: bytes | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,7 +73,12 @@ class Ping:
     method: str
     remote_addr: str | None
     user_agent: str | None
-    body: str | None
+    body: bytes | None
+
+    @property
+    def body_text(self) -> str | None:
+        """The body for display: UTF-8, with any other byte shown escaped (``\\xff``)."""
+        return None if self.body is None else self.body.decode("utf-8", "backslashreplace")
 
 
 @dataclass(frozen=True)
@@ -103,7 +115,7 @@ def record_ping(conn: Connection, *, ping_in: PingIn, at: datetime) -> Ping:
     rid = str(ping_in.rid) if ping_in.rid is not None else None
     duration_ms = None
     if ping_in.kind in (PingKind.SUCCESS, PingKind.FAIL):
-        started = _open_start(conn, check_id=ping_in.check_id, rid=rid)
+        started = _run_start(conn, check_id=ping_in.check_id, rid=rid, at=at)
         if started is not None:
             duration_ms = max((at - started).total_seconds() * 1000, 0.0)
     values = {
@@ -161,7 +173,7 @@ def heartbeat_facts(conn: Connection, *, check_id: str) -> HeartbeatFacts:
         .order_by(ping.c.id.desc())
         .limit(1)
     ).first()
-    open_start = _open_start(conn, check_id=check_id, rid=None, any_rid=True)
+    open_start = _open_start(conn, check_id=check_id)
     if last is None:
         return HeartbeatFacts(last_start_at=open_start)
     return HeartbeatFacts(
@@ -172,27 +184,55 @@ def heartbeat_facts(conn: Connection, *, check_id: str) -> HeartbeatFacts:
     )
 
 
-def _open_start(
-    conn: Connection, *, check_id: str, rid: str | None, any_rid: bool = False
-) -> datetime | None:
-    """The latest start of ``check_id`` that no completion has closed yet.
+def _same_rid(rid: str | None) -> sa.ColumnElement[bool]:
+    # A run without an id is a run of its own: it pairs only with events that have none either.
+    return ping.c.rid.is_(None) if rid is None else ping.c.rid == rid
 
-    A completion closes a start when their run ids match or either has none, like healthchecks.io
-    pairs ``/start?rid=`` with its ``/0?rid=``. With ``any_rid`` the start may have any run id.
+
+def _run_start(
+    conn: Connection, *, check_id: str, rid: str | None, at: datetime
+) -> datetime | None:
+    """When the run a completion with ``rid`` closes started, or None if it has no start.
+
+    healthchecks.io's ``Ping.duration``: the latest start, success or fail with the same run id
+    (none matching none), within ``MAX_RUN``; a duration only if that event is a start.
+    https://github.com/healthchecks/healthchecks/blob/master/hc/api/models.py (Ping.duration)
     """
-    query = sa.select(ping.c.id, ping.c.rid, ping.c.received_at).where(
-        ping.c.check_id == check_id, ping.c.kind == PingKind.START.value
-    )
-    if not any_rid and rid is not None:
-        query = query.where(ping.c.rid == rid)
-    start = conn.execute(query.order_by(ping.c.id.desc()).limit(1)).first()
+    before = conn.execute(
+        sa.select(ping.c.kind, ping.c.received_at)
+        .where(ping.c.check_id == check_id, _same_rid(rid), ping.c.kind.in_(_RUN_EVENTS))
+        .order_by(ping.c.id.desc())
+        .limit(1)
+    ).first()
+    if before is None or before.kind != PingKind.START.value:
+        return None
+    started: datetime = before.received_at
+    return started if at - started < MAX_RUN else None
+
+
+def _open_start(conn: Connection, *, check_id: str) -> datetime | None:
+    """The check's latest start, unless a later completion ended the running state.
+
+    healthchecks.io's ``Check.ping`` keeps only the last start and its run id. A completion ends
+    it when the run ids match (none matching none), when it is a failure whatever its run id, or
+    when it is a success without a run id; a success of another run leaves it running.
+    https://github.com/healthchecks/healthchecks/blob/master/hc/api/models.py (Check.ping)
+    """
+    start = conn.execute(
+        sa.select(ping.c.id, ping.c.rid, ping.c.received_at)
+        .where(ping.c.check_id == check_id, ping.c.kind == PingKind.START.value)
+        .order_by(ping.c.id.desc())
+        .limit(1)
+    ).first()
     if start is None:
         return None
+    ends = sa.or_(_same_rid(start.rid), ping.c.kind == PingKind.FAIL.value, ping.c.rid.is_(None))
     closing = sa.select(ping.c.id).where(
-        ping.c.check_id == check_id, ping.c.kind.in_(_COMPLETIONS), ping.c.id > start.id
+        ping.c.check_id == check_id,
+        ping.c.id > start.id,
+        ping.c.kind.in_(_COMPLETIONS),
+        ends,
     )
-    if start.rid is not None:
-        closing = closing.where(sa.or_(ping.c.rid.is_(None), ping.c.rid == start.rid))
     if conn.execute(closing.limit(1)).first() is not None:
         return None
     received_at: datetime = start.received_at

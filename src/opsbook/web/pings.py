@@ -1,34 +1,52 @@
 """The healthchecks.io-compatible ping API, so cron wrappers keep working with a new host.
 
-    /ping/<uuid>[/start|/fail|/log|/<exit-status>]            GET, POST or HEAD
-    /ping/<ping-key>/<check-id>[/start|/fail|/log|/<exit-status>]
+    /ping/<uuid>[/start|/fail|/log|/<exit-status>][/]            GET, POST or HEAD
+    /ping/<ping-key>/<check-id>[/start|/fail|/log|/<exit-status>][/]
 
 Answers are plain text like healthchecks.io's ("OK", "not found", "invalid url format"). A 200
-is sent only after the ping is committed: an acknowledged ping survives a crash right after.
+is sent only after the ping, and the check state it causes, are committed: an acknowledged ping
+survives a crash right after, and a reader sees its effect as soon as the 200 arrives.
 https://healthchecks.io/docs/http_api/
 """
 
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Awaitable, Callable, Sequence
 from datetime import datetime
-from typing import Annotated
+from typing import Annotated, Protocol, TypeVar, runtime_checkable
 from uuid import UUID
 
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import PlainTextResponse, Response
 from pydantic import BaseModel
-from sqlalchemy.engine import Engine
+from starlette.background import BackgroundTask
 
 from opsbook.checks.heartbeats import PING_BODY_LIMIT_BYTES, PingKind, parse_action
-from opsbook.checks.pings import PingIn, PingTargets, list_pings, record_ping
+from opsbook.checks.heartbeats_monitor import accept_ping
+from opsbook.checks.models import ProbeResult
+from opsbook.checks.pings import PingIn, PingTargets, list_pings
 from opsbook.errors import NotFound
-from opsbook.web.deps import ServicesDep
+from opsbook.web.deps import Services, ServicesDep
 
 router = APIRouter(tags=["pings"])
 
 _METHODS = ["GET", "POST", "HEAD"]
-_HEADERS = {"Ping-Body-Limit": str(PING_BODY_LIMIT_BYTES)}
+_HEADERS = {
+    "Ping-Body-Limit": str(PING_BODY_LIMIT_BYTES),
+    # Browsers ping with fetch() from any page (healthchecks.io sends the same), and no cache
+    # between the job and opsbook may answer a ping in opsbook's place: Django's never_cache,
+    # which healthchecks.io's ping view wears, sends this Cache-Control.
+    "Access-Control-Allow-Origin": "*",
+    "Cache-Control": "max-age=0, no-cache, no-store, must-revalidate, private",
+}
+
+
+@runtime_checkable
+class _ResultsListener(Protocol):
+    """The alert engine's ``on_results``: what the scheduler's sink calls after a write."""
+
+    async def on_results(self, results: Sequence[ProbeResult]) -> None: ...
 
 
 class PingRead(BaseModel):
@@ -42,10 +60,11 @@ class PingRead(BaseModel):
     remote_addr: str | None
     user_agent: str | None
     body: str | None
+    """UTF-8 text; bytes that are not UTF-8 are kept in the store and shown escaped (``\\xff``)."""
 
 
-def _text(body: str, status: int) -> PlainTextResponse:
-    return PlainTextResponse(body, status_code=status, headers=_HEADERS)
+def _text(body: str, status: int, *, background: BackgroundTask | None = None) -> Response:
+    return PlainTextResponse(body, status_code=status, headers=_HEADERS, background=background)
 
 
 def _targets(request: Request, services: ServicesDep) -> PingTargets:
@@ -64,12 +83,27 @@ def _as_uuid(text: str) -> UUID | None:
         return None
 
 
-@router.api_route("/ping/{code}", methods=_METHODS, include_in_schema=False)
+_Endpoint = TypeVar("_Endpoint", bound=Callable[..., Awaitable[Response]])
+
+
+def _ping_route(path: str) -> Callable[[_Endpoint], _Endpoint]:
+    """Routes ``path`` and ``path/``: healthchecks.io answers ``/ping/<uuid>/`` like
+    ``/ping/<uuid>``, and a redirect (307, empty body) would pass ``curl -fsS`` unrecorded."""
+
+    def register(endpoint: _Endpoint) -> _Endpoint:
+        for each in (path, path + "/"):
+            router.api_route(each, methods=_METHODS, include_in_schema=False)(endpoint)
+        return endpoint
+
+    return register
+
+
+@_ping_route("/ping/{code}")
 async def ping_uuid(request: Request, services: ServicesDep, code: str) -> Response:
     return await _ping(request, services, code=code, slug=None, action=None)
 
 
-@router.api_route("/ping/{code}/{second}", methods=_METHODS, include_in_schema=False)
+@_ping_route("/ping/{code}/{second}")
 async def ping_two(request: Request, services: ServicesDep, code: str, second: str) -> Response:
     # /ping/<uuid>/<action> and /ping/<key>/<slug> share a shape; a UUID first segment decides.
     if _as_uuid(code) is not None:
@@ -77,7 +111,7 @@ async def ping_two(request: Request, services: ServicesDep, code: str, second: s
     return await _ping(request, services, code=code, slug=second, action=None)
 
 
-@router.api_route("/ping/{key}/{slug}/{action}", methods=_METHODS, include_in_schema=False)
+@_ping_route("/ping/{key}/{slug}/{action}")
 async def ping_slug(
     request: Request, services: ServicesDep, key: str, slug: str, action: str
 ) -> Response:
@@ -118,24 +152,42 @@ async def _ping(
         user_agent=request.headers.get("user-agent"),
         body=body,
     )
-    # The commit happens before the answer: a 200 promises the ping is on disk.
-    await asyncio.to_thread(_store, services.engine, ping_in, services.clock.now())
-    return _text("OK", 200)
+    # The commit happens before the answer: a 200 promises the ping, and the state it causes,
+    # are on disk. The alert engine then judges the results, after the answer has gone out.
+    results = await asyncio.to_thread(_store, services, ping_in, services.clock.now())
+    alerts = services.alerts
+    background = None
+    if results and isinstance(alerts, _ResultsListener):
+        background = BackgroundTask(alerts.on_results, results)
+    return _text("OK", 200, background=background)
 
 
-async def _read_body(request: Request) -> str | None:
-    """The first ``PING_BODY_LIMIT_BYTES`` of the body; the rest is never held in memory."""
+async def _read_body(request: Request) -> bytes | None:
+    """The first ``PING_BODY_LIMIT_BYTES`` of the body, as sent; the rest is never held in
+    memory."""
     kept = bytearray()
     async for chunk in request.stream():
         kept += chunk[: PING_BODY_LIMIT_BYTES - len(kept)]
         if len(kept) >= PING_BODY_LIMIT_BYTES:
             break
-    return kept.decode("utf-8", errors="replace") if kept else None
+    return bytes(kept) if kept else None
 
 
-def _store(engine: Engine, ping_in: PingIn, at: datetime) -> None:
-    with engine.begin() as conn:
-        record_ping(conn, ping_in=ping_in, at=at)
+def _store(services: Services, ping_in: PingIn, at: datetime) -> list[ProbeResult]:
+    config = services.config
+    check = config.checks[ping_in.check_id]
+    if check.heartbeat is None:  # pragma: no cover - PingTargets names heartbeat checks only
+        raise ValueError(f"check {ping_in.check_id!r} is not a heartbeat")
+    with services.engine.begin() as conn:
+        _, results = accept_ping(
+            conn,
+            ping_in=ping_in,
+            at=at,
+            spec=check.heartbeat,
+            interval=check.every,
+            timezone=config.timezone,
+        )
+    return results
 
 
 @router.get("/api/v1/checks/{check_id}/pings", summary="A heartbeat check's pings, newest first.")
@@ -161,7 +213,7 @@ def read_pings(
             method=p.method,
             remote_addr=p.remote_addr,
             user_agent=p.user_agent,
-            body=p.body,
+            body=p.body_text,
         )
         for p in found
     ]
