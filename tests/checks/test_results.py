@@ -161,3 +161,37 @@ async def test_the_sink_records_when_opsbook_runs(engine: Engine) -> None:
             )
             == 15.0
         )
+
+
+def test_a_flush_reads_nothing_that_grows_with_history(engine: Engine) -> None:
+    # Issue 10: each flush read the rollup rows it was about to update (a full scan of
+    # check_rollup on SQLite) and looked for checks without a state row in check_result (an
+    # index walk over every result of every check). A flush may read check_state (one row per
+    # check) and write the rest; the store merges rollups itself.
+    with engine.begin() as conn:
+        service.record_results(conn, results=[_result("api", 0), _result("db", 0)], intervals={})
+    reads: list[str] = []
+
+    def before(conn, cursor, statement, parameters, context, many):  # type: ignore[no-untyped-def]
+        if statement.lstrip().upper().startswith(("SELECT", "WITH")):
+            reads.append(statement)
+
+    sa.event.listen(engine, "before_cursor_execute", before)
+    try:
+        with engine.begin() as conn:
+            service.record_results(
+                conn, results=[_result("api", 1), _result("db", 1)], intervals={}
+            )
+    finally:
+        sa.event.remove(engine, "before_cursor_execute", before)
+    history = [s for s in reads if "check_result" in s or "check_rollup" in s]
+    assert history == []
+    assert reads, "the flush reads check_state"
+    with engine.connect() as conn:
+        rows = conn.execute(
+            sa.select(check_rollup.c.histogram, check_rollup.c.n_up).where(
+                check_rollup.c.check_id == "api", check_rollup.c.resolution == "minute"
+            )
+        ).all()
+    # Both results fell in the same minute: the stored histogram is the two merged.
+    assert [(sum(int(v) for v in r.histogram.values()), r.n_up) for r in rows] == [(2, 2)]

@@ -73,8 +73,8 @@ def record_results(
        failures and state changes (``is_change``) and says how much time each result covers
        (``rollups.covered_seconds``; ``intervals`` gives each check's ``every``, default 30 s).
     2. The raw rows go in with one executemany insert.
-    3. Minute and hour rollups are upserted: counts and times add up in SQL; histograms are read,
-       merged and written back, which is safe because one scheduler writes a store.
+    3. Minute, hour and day rollups are upserted: counts, times and histograms add up in SQL
+       (``_upsert_rollups``), so no rollup row is read and the cost does not grow with history.
     4. ``check_state`` is upserted to each check's last result.
     """
     if not results:
@@ -146,44 +146,37 @@ def _result_row(result: ProbeResult, *, is_change: bool) -> dict[str, object]:
 def _upsert_rollups(
     conn: Connection, deltas: Mapping[tuple[str, str, datetime], rollups.RollupDelta]
 ) -> None:
-    keys = list(deltas)
-    existing: dict[tuple[str, str, datetime], rollups.Histogram] = {}
+    """Add ``deltas`` to their rollup rows without reading them: the store adds counts, times
+    and histograms itself (``INSERT ... ON CONFLICT DO UPDATE``), one primary-key probe a row.
+
+    Reading the rows first cost a full scan of ``check_rollup`` per flush on SQLite, which
+    keeps 14 days of minute rows for every check, so each probe cost more as history grew
+    (issue 10). Merging in the store is also cheaper than a primary-key read and a merge in
+    Python: 108 against 130 us per result on SQLite (bench in docs/benchmarks.md).
+    """
     t = check_rollup
-    for i in range(0, len(keys), _ROLLUP_CHUNK):
-        chunk = keys[i : i + _ROLLUP_CHUNK]
-        query = sa.select(t.c.check_id, t.c.resolution, t.c.bucket_start, t.c.histogram).where(
-            sa.tuple_(t.c.check_id, t.c.resolution, t.c.bucket_start).in_(chunk)
-        )
-        if conn.dialect.name == "postgresql":
-            query = query.with_for_update()
-        for row in conn.execute(query):
-            existing[(row.check_id, row.resolution, row.bucket_start)] = rollups.from_json(
-                row.histogram
-            )
-    values = []
-    for key, delta in deltas.items():
-        merged = rollups.merge([existing.get(key, {}), delta.histogram or {}])
-        values.append(
-            {
-                "check_id": key[0],
-                "resolution": key[1],
-                "bucket_start": key[2],
-                "n_up": delta.n_up,
-                "n_degraded": delta.n_degraded,
-                "n_down": delta.n_down,
-                "up_seconds": delta.up_seconds,
-                "degraded_seconds": delta.degraded_seconds,
-                "down_seconds": delta.down_seconds,
-                "histogram": rollups.to_json(merged),
-                "latency_sum_ms": delta.latency_sum_ms,
-                "latency_max_ms": delta.latency_max_ms,
-            }
-        )
+    values = [
+        {
+            "check_id": key[0],
+            "resolution": key[1],
+            "bucket_start": key[2],
+            "n_up": delta.n_up,
+            "n_degraded": delta.n_degraded,
+            "n_down": delta.n_down,
+            "up_seconds": delta.up_seconds,
+            "degraded_seconds": delta.degraded_seconds,
+            "down_seconds": delta.down_seconds,
+            "histogram": rollups.to_json(delta.histogram or {}),
+            "latency_sum_ms": delta.latency_sum_ms,
+            "latency_max_ms": delta.latency_max_ms,
+        }
+        for key, delta in deltas.items()
+    ]
     stmt = _insert(conn, t)
     x = stmt.excluded
     additive = ("n_up", "n_degraded", "n_down", "up_seconds", "degraded_seconds", "down_seconds")
     set_: dict[str, object] = {c: t.c[c] + x[c] for c in (*additive, "latency_sum_ms")}
-    set_["histogram"] = x.histogram
+    set_["histogram"] = _MERGED_HISTOGRAM[conn.dialect.name]
     set_["latency_max_ms"] = sa.case(
         (x.latency_max_ms > t.c.latency_max_ms, x.latency_max_ms), else_=t.c.latency_max_ms
     )
@@ -192,6 +185,25 @@ def _upsert_rollups(
     )
     for i in range(0, len(values), _ROLLUP_CHUNK):
         conn.execute(upsert, values[i : i + _ROLLUP_CHUNK])
+
+
+# The stored histogram plus the incoming one, key by key (``rollups.merge`` in SQL), for the
+# DO UPDATE of ``_upsert_rollups``. Both sides are objects of {bucket index: count}.
+_MERGED_HISTOGRAM: dict[str, sa.ColumnElement[Any]] = {
+    "sqlite": sa.literal_column(
+        "(SELECT json_group_object(key, total) FROM ("
+        "SELECT key, sum(value) AS total FROM ("
+        "SELECT key, value FROM json_each(check_rollup.histogram) UNION ALL "
+        "SELECT key, value FROM json_each(excluded.histogram)) GROUP BY key))"
+    ),
+    "postgresql": sa.literal_column(
+        "(SELECT coalesce(jsonb_object_agg(key, total), '{}'::jsonb) FROM ("
+        "SELECT key, sum(value::bigint) AS total FROM ("
+        "SELECT key, value FROM jsonb_each_text(check_rollup.histogram) UNION ALL "
+        "SELECT key, value FROM jsonb_each_text(excluded.histogram)) AS side GROUP BY key"
+        ") AS summed)"
+    ),
+}
 
 
 def current_states(
@@ -209,8 +221,13 @@ def current_states(
     found = {row.check_id: _status(row) for row in conn.execute(query)}
     missing_query = sa.select(check_result.c.check_id).distinct()
     if wanted is not None:
-        missing_query = missing_query.where(check_result.c.check_id.in_(wanted))
-    if found:
+        # Every flush asks for its checks: when all have a state (the usual case) the results
+        # are not looked at, as even an indexed DISTINCT reads each check's whole history.
+        missing = [c for c in wanted if c not in found]
+        if not missing:
+            return [found[k] for k in sorted(found)]
+        missing_query = missing_query.where(check_result.c.check_id.in_(missing))
+    elif found:
         missing_query = missing_query.where(check_result.c.check_id.not_in(list(found)))
     for check_id in conn.scalars(missing_query).all():
         rebuilt = _rebuild_state(conn, check_id)
