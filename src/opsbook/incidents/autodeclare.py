@@ -76,15 +76,21 @@ def _title(row: Any) -> str:
 
 def _record_changes(conn: Connection, *, now: datetime) -> None:
     """Timeline events for linked alerts whose status moved since the last pass."""
-    rows = conn.execute(
-        sa.select(alert, incident_alert.c.incident_id, incident_alert.c.alert_status)
-        .join(incident_alert, incident_alert.c.alert_id == alert.c.id)
-        .where(
-            alert.c.status.in_(("firing", "resolved")),
-            alert.c.status != incident_alert.c.alert_status,
-        )
-        .order_by(alert.c.id)
-    ).all()
+    linked = sa.select(alert, incident_alert.c.incident_id, incident_alert.c.alert_status).join(
+        incident_alert, incident_alert.c.alert_id == alert.c.id
+    )
+    # Index lookups of a few rows each, where "status differs" read every link: alerts firing
+    # now that the timeline did not see fire, and the links not yet "resolved" (taken first:
+    # joined, SQLite would read every resolved alert) whose alert has resolved.
+    fired = linked.where(alert.c.status == "firing", incident_alert.c.alert_status != "firing")
+    unresolved = sa.select(incident_alert.c.alert_id).where(
+        incident_alert.c.alert_status.in_(("pending", "firing", "inactive"))
+    )
+    ids = list(conn.scalars(unresolved))
+    rows = list(conn.execute(fired))
+    if ids:
+        rows += conn.execute(linked.where(alert.c.id.in_(ids), alert.c.status == "resolved")).all()
+    rows.sort(key=lambda row: row.id)
     for row in rows:
         at = row.resolved_at if row.status == "resolved" else row.fired_at
         add_event(
@@ -113,13 +119,15 @@ def sync_alerts(conn: Connection, *, config: Config, now: datetime) -> list[int]
     """
     _record_changes(conn, now=now)
     paging = sorted(name for name, sev in config.severities.items() if sev.page)
-    linked = sa.select(incident_alert.c.alert_id)
+    # NOT EXISTS, not NOT IN: PostgreSQL reads all of incident_alert for a NOT IN subquery,
+    # and looks up each firing alert's link by index for NOT EXISTS.
+    linked = sa.exists().where(incident_alert.c.alert_id == alert.c.id)
     rows = conn.execute(
         sa.select(alert)
         .where(
             alert.c.status == "firing",
             alert.c.severity.in_(paging),
-            alert.c.id.not_in(linked),
+            ~linked,
         )
         .order_by(alert.c.suppressed_by.is_not(None), alert.c.id)
     ).all()

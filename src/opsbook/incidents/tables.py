@@ -78,6 +78,8 @@ incident_alert = sa.Table(
     sa.Column("alert_status", sa.String(16), nullable=False),
     sa.ForeignKeyConstraint(["incident_id"], ["incident.id"], ondelete="CASCADE"),
     sa.Index(None, "alert_id", unique=True),
+    # The incidents pass reads the few links not yet "resolved" (2026-12-05 migration).
+    sa.Index(None, "alert_status"),
 )
 
 action_item = sa.Table(
