@@ -319,7 +319,9 @@ def _annotations(context: _Context) -> dict[str, str]:
 
 def load_open(conn: Connection) -> list[OpenAlert]:
     rows = conn.execute(
-        sa.select(alert).where(alert.c.open_key.is_not(None), alert.c.source.in_(RULE_SOURCES))
+        # ``>= ''`` is IS NOT NULL (open keys are fingerprints) in a form SQLite answers from
+        # the unique index on open_key; IS NOT NULL makes it scan every episode ever stored.
+        sa.select(alert).where(alert.c.open_key >= "", alert.c.source.in_(RULE_SOURCES))
     )
     return [_open_from_row(row) for row in rows]
 
