@@ -76,7 +76,7 @@ STARTED = HeartbeatStatus.STARTED
         # Started after the expected time: still "started" (not late) until the grace runs out.
         (HeartbeatFacts(last_ping_at=T0, last_start_at=T0 + 61 * m), T0 + 65 * m, STARTED, None),
         (HeartbeatFacts(last_ping_at=T0, last_start_at=T0 + 61 * m), T0 + 70 * m, DOWN, None),
-        # A first run that started and hangs is down too (healthchecks.io would say "new").
+        # A first run that started and hangs is down too, as on healthchecks.io.
         (HeartbeatFacts(last_start_at=T0), T0 + 9 * m, STARTED, None),
         (HeartbeatFacts(last_start_at=T0), T0 + 10 * m, DOWN, None),
     ],

@@ -43,6 +43,7 @@ def client(store_url: str, clock: FrozenClock) -> Iterator[TestClient]:
                 "hook": {"heartbeat": {"period": "1h", "methods": "POST"}},
                 "api": {"tcp": {"host": "db", "port": 5432}},
             },
+            "alerts": {"worker-down": {"when": "worker down", "severity": "SEV3"}},
         }
     )
     app = create_app(
@@ -224,6 +225,14 @@ def test_the_check_state_shows_the_ping_as_soon_as_it_is_answered(
     check = client.get("/api/v1/checks/worker").json()
     assert (check["state"], check["last_error"]) == (state, error)
     assert check["last_result_at"] == "2026-01-01T00:00:00Z"
+
+
+def test_the_results_of_a_ping_go_to_the_alert_engine(client: TestClient) -> None:
+    # The monitor no longer reports pings: the route hands their results on, as the sink does.
+    assert client.post(f"/ping/{WORKER}/fail").text == "OK"
+    [alert] = client.get("/api/v1/alerts").json()["alerts"]
+    assert (alert["rule"], alert["status"]) == ("worker-down", "firing")
+    assert alert["annotations"]["summary"] == "worker down: the run reported failure (/fail)"
 
 
 def test_a_failure_of_another_run_ends_the_running_state_like_healthchecks(

@@ -130,8 +130,9 @@ def verdict(spec: HeartbeatSpec, facts: HeartbeatFacts, *, now: datetime, timezo
     3. Past the grace start (the expected time, or an open start if earlier) plus ``grace``: down.
     4. An open start: started. Past the expected time: late. Otherwise up.
 
-    Unlike healthchecks.io, a check never completed but started once is "started", then down
-    after its grace: a first run that hangs is a failure worth reporting.
+    A check never completed but started once is "started", then down after its grace, as on
+    healthchecks.io (``get_status``, and ``sendalerts`` acting on ``alert_after``): a first run
+    that hangs is a failure worth reporting. Which start is open is ``checks/pings.py``'s call.
     """
     grace = format_duration(spec.grace)
     if facts.last_ping_failed:
