@@ -371,9 +371,9 @@ class WebhookChannel(_Model):
     @field_validator("url")
     @classmethod
     def _http(cls, value: Secret) -> Secret:
-        from opsbook.config.fields import check_http_url
+        from opsbook.config.fields import check_channel_url
 
-        check_http_url(value.reveal())
+        check_channel_url(value.reveal())
         return value
 
 

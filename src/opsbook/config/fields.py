@@ -21,6 +21,12 @@ HTTP_METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")
 
 
 def check_slug(value: str) -> str:
+    if "/" in value:
+        # A channel's URL pasted where its name belongs: never echo it, its path is the token.
+        raise ValueError(
+            "is a URL, not an id (name an entry instead, e.g. a channel defined under "
+            "channels; the value is not shown: it may hold a token)"
+        )
     if not _SLUG.fullmatch(value):
         raise ValueError(
             f"{value!r} is not a valid id (use lowercase letters, digits, '-' and '_', "
@@ -62,6 +68,39 @@ def check_http_url(value: str) -> str:
     if not ok:
         # The URL may carry a token, so the message shows its redacted form only.
         raise ValueError(f"{redact_url(value)!r} is not an http:// or https:// URL")
+    return value
+
+
+def origin(value: str) -> str | None:
+    """``scheme://host`` of a URL, the most of a channel URL a message may show (its path,
+    user and query can all be the credential); None when it has no scheme or host."""
+    try:
+        parts = urlsplit(value)
+        host = parts.hostname
+    except ValueError:
+        return None
+    if "://" not in value or not parts.scheme or not host:
+        return None
+    return f"{parts.scheme}://{host}"
+
+
+def check_channel_url(value: str) -> str:
+    """``check_http_url`` for a channel's URL, which is a secret wherever it comes from: the
+    message shows its scheme and host at most, never its path (``hooks.slack.com/services/T0/
+    B0/XXXX`` without a scheme is nothing but the token)."""
+    try:
+        check_http_url(value)
+    except ValueError:
+        shown = origin(value)
+        if shown is None:
+            raise ValueError(
+                "not an http:// or https:// URL (write it with its scheme, e.g. "
+                "https://hooks.example/...; the value is not shown: it may hold a token)"
+            ) from None
+        raise ValueError(
+            f"{shown + '/...'!r} is not an http:// or https:// URL (the rest is not shown: it "
+            "may hold a token)"
+        ) from None
     return value
 
 

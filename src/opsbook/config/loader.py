@@ -23,12 +23,12 @@ from pydantic_core import ErrorDetails
 
 from opsbook.config.document import Document, Loc, format_loc, read_document
 from opsbook.config.located import CHECK_KIND, UNKNOWN_CHECK
-from opsbook.config.messages import sentence
+from opsbook.config.messages import is_secret, schema_at, sentence
 from opsbook.config.partial import cross_section_errors, where
 from opsbook.config.schema import Config
 from opsbook.config.structure import raw_kind_problems, raw_reference_problems
 from opsbook.errors import ConfigError, Problem
-from opsbook.redaction import mask_values
+from opsbook.redaction import Secret, mask_values
 
 # Found on the raw document in step 2; pydantic would only report them once the rest is valid.
 _RAW_RULES = frozenset({CHECK_KIND, UNKNOWN_CHECK})
@@ -90,11 +90,35 @@ def _without_extensions(data: object) -> dict[str, object]:
 
 
 def _finish(file: str, doc: Document, found: list[tuple[Loc, int, int, str]]) -> list[Problem]:
+    hidden = [*doc.env_values, *_secret_literals(doc.data)]
     problems = {
-        Problem(file, line, column, format_loc(loc), mask_values(message, doc.env_values)): None
+        Problem(file, line, column, format_loc(loc), mask_values(message, hidden)): None
         for loc, line, column, message in sorted(found, key=lambda p: p[1:3])
     }
     return list(problems)
+
+
+def _secret_literals(data: object) -> list[str]:
+    """Every secret written literally in the file (a ``Secret`` field, a channel URL), so that
+    no message can echo one, whichever rule produced it."""
+    found: list[str] = []
+    stack: list[tuple[Loc, object]] = [((), data)]
+    while stack:
+        loc, node = stack.pop()
+        if isinstance(node, dict):
+            stack.extend(((*loc, k), v) for k, v in node.items())
+        elif isinstance(node, list):
+            stack.extend(((*loc, i), v) for i, v in enumerate(node))
+        elif isinstance(node, str) and _may_be_secret(loc, node):
+            found.append(node)
+    return found
+
+
+def _may_be_secret(loc: Loc, value: str) -> bool:
+    if schema_at(loc) is Secret:
+        return True
+    # A channel's other text is a secret only when it looks like a URL or a token path.
+    return is_secret(loc) and ("/" in value or ":" in value)
 
 
 def _at(doc: Document, loc: Loc, message: str, *, whole: bool) -> tuple[Loc, int, int, str]:

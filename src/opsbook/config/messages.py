@@ -72,8 +72,31 @@ def schema_at(loc: Loc) -> Any:
     return _unwrap(annotation)
 
 
+# Under ``channels``, only these keys hold text that is never a credential; every other value
+# there (a webhook or Apprise URL, a channel written as a bare URL) is shown by its type only.
+_CHANNEL_PLAIN_KEYS = frozenset(
+    {
+        "to",
+        "from",
+        "host",
+        "port",
+        "username",
+        "tls",
+        "starttls",
+        "timeout",
+        "template",
+        "incident_template",
+        "page_template",
+    }
+)
+
+
 def is_secret(loc: Loc) -> bool:
-    return schema_at(loc) is Secret
+    """Whether the value at ``loc`` may be a credential: a ``Secret`` in the schema, or any
+    channel setting not known to be plain (channel URLs are secrets wherever they come from)."""
+    if schema_at(loc) is Secret:
+        return True
+    return loc[:1] == ("channels",) and not _CHANNEL_PLAIN_KEYS.intersection(map(str, loc[2:]))
 
 
 def _field_names(loc: Loc) -> list[str]:
