@@ -10,6 +10,8 @@ from datetime import UTC, datetime, timedelta
 from uuid import UUID, uuid4
 
 import pytest
+import sqlalchemy as sa
+from alembic import command
 from sqlalchemy.engine import Connection, Engine
 
 from opsbook.checks import heartbeats_monitor
@@ -27,6 +29,8 @@ from opsbook.checks.service import current_states, record_results
 from opsbook.clock import FrozenClock
 from opsbook.config import CheckSpec, Config
 from opsbook.config.checks import HeartbeatSpec
+from opsbook.store import create_engine
+from opsbook.store.migrate import alembic_config
 
 T0 = datetime(2026, 6, 1, 12, 0, tzinfo=UTC)
 m = timedelta(minutes=1)
@@ -400,3 +404,41 @@ async def test_cancelling_a_tick_waits_for_its_thread_to_let_go_of_the_store(
     with pytest.raises(asyncio.CancelledError):
         await task
     assert engine.pool.checkedout() == 0  # type: ignore[attr-defined]
+
+
+BEFORE_BYTES = "6e9a3c1d4f5b"
+"""The revision before ``ping.body`` became binary."""
+
+
+def _migrate(engine: Engine, revision: str, *, down: bool = False) -> None:
+    cfg = alembic_config()
+    with engine.begin() as conn:
+        cfg.attributes["connection"] = conn
+        (command.downgrade if down else command.upgrade)(cfg, revision)
+
+
+@pytest.mark.empty_store
+def test_stored_text_bodies_become_their_exact_bytes_and_go_back(store_url: str) -> None:
+    engine = create_engine(store_url)
+    try:
+        _migrate(engine, BEFORE_BYTES)
+        with engine.begin() as conn:
+            conn.execute(
+                sa.text(
+                    "INSERT INTO ping (check_id, kind, received_at, method, body) "
+                    "VALUES ('job', 'success', :at, 'POST', :body)"
+                ),
+                {"at": T0, "body": "sauvegarde été: ok"},
+            )
+        _migrate(engine, "head")
+        _ping(engine, PingKind.FAIL, T0 + m, body=b"disk \xff full")
+        with engine.connect() as conn:
+            bodies = [p.body for p in list_pings(conn, check_id="job")]
+        assert bodies == [b"disk \xff full", "sauvegarde été: ok".encode()]
+
+        _migrate(engine, BEFORE_BYTES, down=True)
+        with engine.connect() as conn:
+            rows = conn.execute(sa.text("SELECT body FROM ping ORDER BY id")).scalars().all()
+        assert rows == ["sauvegarde été: ok", "disk \\xff full"]
+    finally:
+        engine.dispose()
