@@ -171,10 +171,18 @@ def test_no_alerts(run_cli: Any, config_file: Path, engine: Engine) -> None:
 
 
 @pytest.mark.empty_store
-def test_an_unmigrated_store_is_one_red_line(run_cli: Any, config_file: Path) -> None:
+def test_a_missing_or_unmigrated_store_is_one_red_line_and_never_created(
+    run_cli: Any, config_file: Path, store_url: str
+) -> None:
     result = run_cli("alerts", "--config", str(config_file))
     assert result.exit_code == 1
-    assert "is not migrated to this opsbook's schema; run: opsbook db upgrade" in result.stderr
+    if store_url.startswith("sqlite:///"):
+        path = store_url.removeprefix("sqlite:///")
+        assert f"error: no store at {path} (from OPSBOOK_DATABASE_URL)" in result.stderr
+        assert not Path(path).exists()
+    else:
+        assert "holds no opsbook data (it was never migrated)" in result.stderr
+    assert "db upgrade" not in result.stderr
     assert "Traceback" not in result.stderr
 
 

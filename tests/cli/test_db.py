@@ -52,11 +52,18 @@ def test_upgrade_twice_is_a_no_op(run_cli: RunCli, config_file: Path, env_store:
 
 def test_current_says_none_then_head(run_cli: RunCli, config_file: Path, env_store: str) -> None:
     before = run_cli("db", "current", "--config", str(config_file))
-    assert before.exit_code == 0
     head = head_revision()
-    assert before.stdout == (
-        f"store {env_store}: revision none (expected {head}; run `opsbook db upgrade`)\n"
-    )
+    if env_store.startswith("sqlite:///"):
+        # Looking must not create: a SQLite file that is not there is named, and stays absent.
+        path = Path(env_store.removeprefix("sqlite:///"))
+        assert before.exit_code == 1
+        assert f"no store at {path} (from OPSBOOK_DATABASE_URL)" in before.stderr
+        assert not path.exists()
+    else:
+        assert before.exit_code == 0
+        assert before.stdout == (
+            f"store {env_store}: revision none (expected {head}; run `opsbook db upgrade`)\n"
+        )
     run_cli("db", "upgrade", "-c", str(config_file))
     after = run_cli("db", "current", "-c", str(config_file))
     assert after.stdout == f"store {env_store}: revision {head} (at head)\n"

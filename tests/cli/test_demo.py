@@ -220,8 +220,8 @@ def test_demo_stops_both_servers_on_sigterm(tmp_path: Path) -> None:
         out = _Output(proc)
         try:
             output = out.wait_for("Ctrl-C to stop", timeout_s=60)
-            assert f"DEMO_URL=http://127.0.0.1:{service_port} opsbook check" in output
-            assert "opsbook status --config" in output
+            assert f"DEMO_URL=http://127.0.0.1:{service_port} " in output
+            assert " status --config examples/demo/opsbook.yaml" in output
             proc.send_signal(signal.SIGTERM)
             assert proc.wait(30) == 0
         finally:
@@ -246,3 +246,48 @@ def test_demo_shows_the_end_of_the_log_when_serve_dies_at_start_up(tmp_path: Pat
     assert str(caught.value) == (
         f"opsbook serve exited with code 3; the end of {log}:\n  line 1\n  boom: cannot open store"
     )
+
+
+def _try_lines(output: str) -> list[str]:
+    lines = output.splitlines()
+    start = lines.index("Try (from this folder)") + 1
+    return lines[start : lines.index("", start)]
+
+
+@pytest.mark.slow
+def test_the_commands_the_demo_prints_run_as_printed_at_80_columns(tmp_path: Path) -> None:
+    port, service_port = _free_port(), _free_port()
+    args = ["--port", str(port), "--service-port", str(service_port), "--data-dir", str(tmp_path)]
+    env = {**_clean_env(), "COLUMNS": "80", "NO_COLOR": "1"}
+    with subprocess.Popen(
+        [sys.executable, "-m", "opsbook", "demo", *args],
+        cwd=REPO,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    ) as proc:
+        out = _Output(proc)
+        try:
+            tried = _try_lines(out.wait_for("Ctrl-C to stop", timeout_s=60))
+            faults = [line for line in out.text.splitlines() if line.startswith("curl -X POST")]
+            assert len(tried) == 6 and len(faults) == 11, out.text
+            for line in [*tried, faults[0]]:
+                # Each line is a whole command: run by a shell from where the demo started.
+                ran = subprocess.run(
+                    ["bash", "-c", line],
+                    cwd=REPO,
+                    env=env,
+                    capture_output=True,
+                    text=True,
+                    timeout=60,
+                )
+                assert ran.returncode == 0, f"{line}\n{ran.stdout}{ran.stderr}"
+            proc.send_signal(signal.SIGTERM)
+            assert proc.wait(30) == 0
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+            out.join()
+    assert all(line.startswith(("DEMO_URL=", "curl ")) for line in tried)

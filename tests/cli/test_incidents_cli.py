@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -123,6 +123,9 @@ def test_the_whole_lifecycle_from_the_command_line(cli: Any, engine: Engine) -> 
         (("declare", " ", "--severity", "SEV1"), "TITLE: say what is wrong"),
         (("update", "{id}", "fixed", "-m", "x"), "STATUS: 'fixed' is not an incident status"),
         (("update", "{id}", "identified", "-m", " "), "--message: say what changed"),
+        (("update", "{id}", "identified", " "), "MESSAGE: say what changed"),
+        (("update", "{id}", "identified"), "MESSAGE: say what changed, e.g. opsbook incident"),
+        (("update", "{id}", "identified", "a", "-m", "b"), "MESSAGE: give the message once"),
         (("assign", "{id}"), "give --commander or --comms (one of them)"),
         (("severity", "{id}", "high"), "SEVERITY: 'high' is not a severity name"),
         (("merge", "{id}", "{id}"), "INTO: incident {id} cannot be merged into itself"),
@@ -135,6 +138,24 @@ def test_usage_mistakes_are_one_line_and_exit_2(
     result = cli("incident", *(a.format(id=first) for a in args))
     assert result.exit_code == 2
     assert f"error: {message.format(id=first)}" in result.stderr
+
+
+def test_update_takes_the_message_as_the_readme_writes_it_or_as_an_option(
+    cli: Any, engine: Engine
+) -> None:
+    first = _declare(cli)
+    said = cli(
+        "incident", "update", str(first), "identified", "pool exhausted", "--eta", "30 minutes"
+    )
+    assert (said.exit_code, said.stdout, said.stderr) == (0, "ok\n", "")
+    optioned = cli("incident", "update", str(first), "monitoring", "--message", "pool resized")
+    assert optioned.exit_code == 0, optioned.stderr
+    with engine.begin() as conn:
+        updates = [e for e in records.timeline(conn, first) if e.kind == "status"]
+    assert [u.message for u in updates][-2:] == [
+        "identified: pool exhausted",
+        "monitoring: pool resized",
+    ]
 
 
 def test_illegal_moves_and_unknown_ids_exit_1(cli: Any) -> None:

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import os
 import re
+import shlex
 from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +19,7 @@ from opsbook.alerts.tables import alert as alert_table
 from opsbook.checks import service
 from opsbook.checks.models import ProbeResult, State
 from opsbook.cli import app as cli_app
+from opsbook.cli.context import invoked_as
 from opsbook.cli.status import status
 from opsbook.store import create_engine, upgrade
 
@@ -116,10 +119,18 @@ def test_secrets_never_appear(run_cli: Any, config_file: Path, store_url: str) -
 
 
 @pytest.mark.empty_store
-def test_an_unmigrated_store_is_one_red_line(run_cli: Any, config_file: Path) -> None:
+def test_a_missing_or_unmigrated_store_is_one_red_line_and_never_created(
+    run_cli: Any, config_file: Path, store_url: str
+) -> None:
     result = run_cli("status", "--config", str(config_file))
     assert result.exit_code == 1
-    assert "is not migrated to this opsbook's schema; run: opsbook db upgrade" in result.stderr
+    if store_url.startswith("sqlite:///"):
+        path = store_url.removeprefix("sqlite:///")
+        assert f"error: no store at {path} (from OPSBOOK_DATABASE_URL)" in result.stderr
+        assert not Path(path).exists()
+    else:
+        assert "holds no opsbook data (it was never migrated)" in result.stderr
+    assert "db upgrade" not in result.stderr
     assert "Traceback" not in result.stderr
 
 
@@ -180,11 +191,19 @@ def test_it_lists_firing_alerts_and_why_one_is_held(
     assert result.exit_code == 0, result.stderr
     lines = result.stdout.splitlines()
     start = lines.index("2 firing:")
+    prog = invoked_as(environ=os.environ)
+    show = f"{prog} alerts show {{}} --config {config_file}"
     assert lines[start + 1 : start + 3] == [
-        "  SEV1 api-down (opsbook alerts show 1)",
-        "  SEV1 slow-tcp (opsbook alerts show 2)  held: suppressed: db is down",
+        f"  SEV1 api-down ({show.format(1)})",
+        f"  SEV1 slow-tcp ({show.format(2)})  held: suppressed: db is down",
     ]
     assert "db-slow" not in result.stdout  # pending, not firing
+    # The hint runs as printed: it names the config this command was given.
+    hint = shlex.split(lines[start + 1].split("(", 1)[1].rstrip(")"))
+    assert hint[0] == prog
+    shown = run_cli(*hint[1:])
+    assert shown.exit_code == 0, shown.stderr
+    assert shown.stdout.startswith("alert 1 firing SEV1 api-down")
 
 
 def test_it_says_when_nothing_fires(run_cli: Any, config_file: Path, store_url: str) -> None:

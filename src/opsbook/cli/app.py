@@ -8,6 +8,7 @@ Any other exception is a bug and keeps its traceback.
 from __future__ import annotations
 
 import importlib
+import os
 import sys
 from collections.abc import Sequence
 
@@ -18,7 +19,7 @@ from rich.markup import escape
 
 from opsbook import __version__
 from opsbook.cli import alerts, check, db, demo, incidents, notify, oncall, serve, status
-from opsbook.cli.context import CliContext
+from opsbook.cli.context import CliContext, invoked_as
 from opsbook.clock import SYSTEM_CLOCK, Clock
 from opsbook.errors import ConfigError, OpsbookError
 
@@ -80,15 +81,25 @@ _USAGE = _usage_errors()
 _ABORT: tuple[type[Exception], ...] = (click.exceptions.Abort, typer.Abort)
 
 
-def main(argv: Sequence[str] | None = None, *, clock: Clock = SYSTEM_CLOCK) -> int:
+def main(
+    argv: Sequence[str] | None = None, *, clock: Clock = SYSTEM_CLOCK, prog: str | None = None
+) -> int:
     """Run the CLI with ``argv`` (default ``sys.argv[1:]``) and return the exit code.
 
-    ``clock`` is where every command takes "now" from (tests pass a ``FrozenClock``).
+    ``clock`` is where every command takes "now" from (tests pass a ``FrozenClock``); ``prog``
+    is how commands printed for the user start (default: how to run this install's opsbook).
     """
     err = Console(stderr=True)
     command = typer.main.get_command(app)
     args = list(sys.argv[1:] if argv is None else argv)
-    cli = CliContext(console=Console(), err_console=err, clock=clock)
+    environ = dict(os.environ)
+    cli = CliContext(
+        console=Console(),
+        err_console=err,
+        environ=environ,
+        clock=clock,
+        prog=prog if prog is not None else invoked_as(environ=environ),
+    )
     try:
         result = command.main(args=args, prog_name="opsbook", standalone_mode=False, obj=cli)
     except ConfigError as exc:

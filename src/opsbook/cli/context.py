@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import getpass
 import os
+import shutil
+import sys
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -14,10 +16,11 @@ import typer
 from rich.console import Console
 from sqlalchemy.engine import Engine
 
+from opsbook.cli.stores import check_revision, require_store, store_target
 from opsbook.clock import SYSTEM_CLOCK, Clock
 from opsbook.config import Config, load
-from opsbook.errors import InputError, StoreError
-from opsbook.store import create_engine, display_url, is_current, resolve_url
+from opsbook.errors import InputError
+from opsbook.store import create_engine
 
 
 @dataclass
@@ -28,6 +31,9 @@ class CliContext:
     # Every "now" a command uses or shows ("due 12:15 (in 9m)") comes from here, so a test
     # passes a FrozenClock and never depends on the day it runs.
     clock: Clock = SYSTEM_CLOCK
+    # How to run opsbook again in a command we print (a hint, the demo's "Try" lines), so it
+    # pastes as is: `.venv/bin/opsbook` when that is how it was started and it is not on PATH.
+    prog: str = "opsbook"
 
     def author(self, given: str | None = None) -> str:
         """Who acts: ``--author``, else ``$USER``/``$LOGNAME``, else the process's login name.
@@ -47,6 +53,22 @@ class CliContext:
         return who
 
 
+def invoked_as(*, environ: Mapping[str, str]) -> str:
+    """``opsbook`` when the ``opsbook`` on PATH is this install's, else the path of this
+    install's script (relative to the working directory when under it, e.g. ``.venv/bin/opsbook``).
+    """
+    script = Path(sys.executable).parent / "opsbook"
+    if not script.is_file():
+        return "opsbook"
+    on_path = shutil.which("opsbook", path=environ.get("PATH"))
+    if on_path is not None and Path(on_path).resolve() == script.resolve():
+        return "opsbook"
+    try:
+        return str(script.absolute().relative_to(Path.cwd()))
+    except ValueError:
+        return str(script.absolute())
+
+
 def get_context(ctx: typer.Context) -> CliContext:
     """The ``CliContext`` the root callback put on ``ctx.obj``."""
     obj = ctx.find_root().obj
@@ -58,20 +80,18 @@ def get_context(ctx: typer.Context) -> CliContext:
 
 @contextmanager
 def open_store(cli: CliContext, config: Path) -> Iterator[tuple[Config, Engine]]:
-    """Load ``config`` and open its store for one command; disposed on the way out.
+    """Load ``config`` and open its existing, migrated store for one command; disposed after.
 
-    Raises ``StoreError`` (one red line, exit 1) when the store is not migrated to this
-    opsbook's schema, with the command that fixes it.
+    Never creates or migrates a store. Raises ``StoreError`` (one red line, exit 1) naming the
+    store, where its URL came from and how to point at the right one when there is no store
+    there or it is not at this opsbook's schema.
     """
     loaded = load(config, environ=cli.environ)
-    url = resolve_url(loaded.store.url, environ=cli.environ)
-    engine = create_engine(url)
+    target = store_target(loaded, config=config, environ=cli.environ)
+    require_store(target, config=config)
+    engine = create_engine(target.url)
     try:
-        if not is_current(engine):
-            raise StoreError(
-                f"store {display_url(url)} is not migrated to this opsbook's schema; "
-                f"run: opsbook db upgrade --config {config}"
-            )
+        check_revision(engine, target, config=config)
         yield loaded, engine
     finally:
         engine.dispose()

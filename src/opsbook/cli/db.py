@@ -10,16 +10,9 @@ from rich.console import Console
 from rich.markup import escape
 
 from opsbook.cli.context import get_context
+from opsbook.cli.stores import StoreTarget, make_sqlite_folder, require_store, store_target
 from opsbook.config import load
-from opsbook.redaction import Secret
-from opsbook.store import (
-    create_engine,
-    current_revision,
-    display_url,
-    head_revision,
-    resolve_url,
-    upgrade,
-)
+from opsbook.store import create_engine, current_revision, display_url, head_revision, upgrade
 
 app = typer.Typer(help="Manage the store: migrations.", no_args_is_help=True)
 
@@ -34,16 +27,19 @@ def _say(console: Console, text: str) -> None:
     console.print(text, highlight=False, soft_wrap=True)
 
 
-def _store_url(ctx: typer.Context, config: Path) -> Secret:
+def _target(ctx: typer.Context, config: Path) -> StoreTarget:
     environ = get_context(ctx).environ
-    return resolve_url(load(config, environ=environ).store.url, environ=environ)
+    return store_target(load(config, environ=environ), config=config, environ=environ)
 
 
 @app.command("upgrade")
 def upgrade_command(ctx: typer.Context, config: ConfigOption = Path("opsbook.yaml")) -> None:
-    """Migrate the store to the schema this opsbook expects. Running it twice is a no-op."""
+    """Migrate the store to the schema this opsbook expects (creating a SQLite file that does
+    not exist yet). Running it twice is a no-op."""
     console = get_context(ctx).console
-    url = _store_url(ctx, config)
+    target = _target(ctx, config)
+    make_sqlite_folder(target)
+    url = target.url
     shown = escape(display_url(url))
     engine = create_engine(url)
     try:
@@ -60,9 +56,13 @@ def upgrade_command(ctx: typer.Context, config: ConfigOption = Path("opsbook.yam
 
 @app.command("current")
 def current_command(ctx: typer.Context, config: ConfigOption = Path("opsbook.yaml")) -> None:
-    """Show the store's schema revision and whether it is the one this opsbook expects."""
+    """Show the store's schema revision and whether it is the one this opsbook expects.
+
+    Creates nothing: a SQLite file that does not exist is an error naming the path."""
     console = get_context(ctx).console
-    url = _store_url(ctx, config)
+    target = _target(ctx, config)
+    require_store(target, config=config)
+    url = target.url
     engine = create_engine(url)
     try:
         at, head = current_revision(engine), head_revision()

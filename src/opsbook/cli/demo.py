@@ -2,7 +2,9 @@
 
 ``demo`` runs the demo service in a thread of this process and ``opsbook serve`` as a child
 process, so that stopping the demo (Ctrl-C, SIGTERM, ``--for``) stops both and leaves nothing
-behind. The demo's state lives under ``--data-dir`` (default ``.opsbook-demo/``).
+behind. The demo's state lives under ``--data-dir`` (default ``.opsbook-demo/`` next to the
+config: for the bundled config that is the store its ``store.url`` names, so every command given
+``--config examples/demo/opsbook.yaml`` reads the demo's store).
 """
 
 from __future__ import annotations
@@ -20,13 +22,15 @@ from typing import Annotated
 import typer
 
 from opsbook.cli.context import CliContext, get_context
-from opsbook.cli.demo_panel import demo_panel, service_panel
+from opsbook.cli.demo_panel import Invocation, demo_panel, service_panel
 from opsbook.cli.stop import StopSignal
-from opsbook.config import load
+from opsbook.cli.stores import store_target
+from opsbook.config import Config, load
 from opsbook.demo import DEMO_TRAFFIC_RPS, DemoServer, DemoState, create_demo_app
 from opsbook.errors import InputError, OpsbookError
 
 HOST = "127.0.0.1"
+DEFAULT_SERVICE_PORT = 8081  # the port the bundled config's DEMO_URL default names
 DEFAULT_CONFIG = Path("examples/demo/opsbook.yaml")
 # First start of `opsbook serve` creates the SQLite schema; give a slow CI machine room.
 START_TIMEOUT_S = 60.0
@@ -45,20 +49,28 @@ ForOpt = Annotated[
     typer.Option("--for", help="Stop by itself this many seconds after start-up (for CI).", min=0),
 ]
 DataDirOpt = Annotated[
-    Path, typer.Option("--data-dir", help="Where the demo keeps its SQLite store and logs.")
+    Path | None,
+    typer.Option(
+        "--data-dir",
+        help="Where the demo keeps its SQLite store and log (default: .opsbook-demo next to "
+        "the config).",
+        show_default=False,
+    ),
 ]
+DATA_DIR_NAME = ".opsbook-demo"
 
 
 def demo(
     ctx: typer.Context,
     config: ConfigOpt = DEFAULT_CONFIG,
     port: PortOpt = 8080,
-    service_port: ServicePortOpt = 8081,
+    service_port: ServicePortOpt = DEFAULT_SERVICE_PORT,
     duration_s: ForOpt = None,
-    data_dir: DataDirOpt = Path(".opsbook-demo"),
+    data_dir: DataDirOpt = None,
 ) -> None:
     """Run opsbook against the bundled demo service until Ctrl-C."""
     cli = get_context(ctx)
+    data_dir = data_dir if data_dir is not None else config.parent / DATA_DIR_NAME
     if not config.is_file():
         raise InputError(
             f"--config: {config} does not exist (run from the opsbook repository root, "
@@ -70,16 +82,18 @@ def demo(
             f"--port and --service-port are both {port}; choose two different ports",
             field="--port",
         )
+    store = data_dir / "opsbook.db"
     env = {
         **cli.environ,
-        "OPSBOOK_DATABASE_URL": f"sqlite:///{(data_dir / 'opsbook.db').resolve()}",
+        "OPSBOOK_DATABASE_URL": f"sqlite:///{store.resolve()}",
         "DEMO_URL": f"http://{HOST}:{service_port}",
         "PYTHONUNBUFFERED": "1",
     }
     # A broken config gets its file:line errors here, before anything starts (and before the
     # ports are looked at: fixing the file is the first thing to do either way), instead of as
     # the tail of the child's log.
-    load(config, environ=env)
+    loaded = load(config, environ=env)
+    run = _invocation(cli, loaded, config=config, store=store, service_port=service_port)
     _require_free(port, option="--port", what="opsbook serve")
     _require_free(service_port, option="--service-port", what="the demo service")
 
@@ -94,6 +108,7 @@ def demo(
             env=env,
             data_dir=data_dir,
             duration_s=duration_s,
+            run=run,
         )
     finally:
         service.stop()
@@ -109,6 +124,7 @@ def _run_serve(
     env: dict[str, str],
     data_dir: Path,
     duration_s: float | None,
+    run: Invocation,
 ) -> None:
     """Run ``opsbook serve`` as a child until a stop signal, ``duration_s``, or its own exit."""
     opsbook_url = f"http://{HOST}:{port}"
@@ -123,9 +139,10 @@ def _run_serve(
                 _wait_until_up(urls, child=child, log=log_path, stop=stop)
             if not stop.is_set():
                 panel = demo_panel(
-                    service_url=service.url, opsbook_url=opsbook_url, config=config, log=log_path
+                    service_url=service.url, opsbook_url=opsbook_url, log=log_path, run=run
                 )
-                cli.console.print(panel)
+                # soft_wrap: a command longer than the terminal stays one line, so it pastes.
+                cli.console.print(panel, soft_wrap=True)
             reason = stop.wait(duration_s=duration_s, child=child)
             if reason == "child":
                 raise OpsbookError(_died("opsbook serve", child, log_path))
@@ -144,12 +161,27 @@ def demo_service(
     cli = get_context(ctx)
     server = _start_service(port, option="--port", host=host)
     try:
-        cli.console.print(service_panel(server.url))
+        cli.console.print(service_panel(server.url), soft_wrap=True)
         with StopSignal() as stop:
             reason = stop.wait(duration_s=duration_s)
         cli.console.print(f"Stopping ({reason})...")
     finally:
         server.stop()
+
+
+def _invocation(
+    cli: CliContext, loaded: Config, *, config: Path, store: Path, service_port: int
+) -> Invocation:
+    """How the printed commands reach this demo: the variables they need, and only those."""
+    env: list[tuple[str, str]] = []
+    if service_port != DEFAULT_SERVICE_PORT:
+        env.append(("DEMO_URL", f"http://{HOST}:{service_port}"))
+    # Without OPSBOOK_DATABASE_URL a command reads the store the config names; say where the
+    # demo's store is unless that is it (and the shell sets no other).
+    found = store_target(loaded, config=config, environ=cli.environ).sqlite_file
+    if found is None or found.resolve() != store.resolve():
+        env.append(("OPSBOOK_DATABASE_URL", f"sqlite:///{store.resolve()}"))
+    return Invocation(prog=cli.prog, config=config, env=tuple(env))
 
 
 def _require_free(port: int, *, option: str, what: str) -> None:

@@ -279,7 +279,12 @@ def update(
     ctx: typer.Context,
     incident_id: IdArgument,
     status: Annotated[str, typer.Argument(metavar="STATUS", help=STATUS_WORDS)],
-    message: MessageOption,
+    message: Annotated[
+        str | None, typer.Argument(metavar="MESSAGE", help="What to say (or --message).")
+    ] = None,
+    message_option: Annotated[
+        str | None, typer.Option("--message", "-m", help="What to say (or MESSAGE).")
+    ] = None,
     impact: Annotated[str | None, typer.Option("--impact", help="Who or what is affected.")] = None,
     eta: Annotated[str | None, typer.Option("--eta", help="When a fix is expected.")] = None,
     workaround: Annotated[
@@ -293,8 +298,10 @@ def update(
     author: AuthorOption = None,
     config: ConfigOption = DEFAULT_CONFIG,
 ) -> None:
-    """Post a status update (investigating, identified, monitoring, resolved), with optional
-    fields the message templates show (impact, ETA, workaround, next update, root cause, fix)."""
+    """Post a status update (investigating, identified, monitoring, resolved) saying MESSAGE,
+    with optional fields the message templates show (impact, ETA, workaround, next update, root
+    cause, fix). ``opsbook incident update 1 identified "pool exhausted"``."""
+    said = _one_message(message, message_option)
     given = {
         "impact": impact,
         "eta": eta,
@@ -317,17 +324,34 @@ def update(
                 conn,
                 incident_id,
                 status=target,
-                message=message,
+                message=said,
                 fields=fields,
                 actor=actor,
                 now=get_context(ctx).clock.now(),
                 origin="cli",
             )
     except InputError as exc:
-        options = {"message": "--message"} | {
+        named = "MESSAGE" if message is not None else "--message"
+        options = {"message": named} | {
             f"fields.{key}": "--" + key.replace("_", "-") for key in given
         }
         raise _option_error(exc, options) from None
+
+
+def _one_message(positional: str | None, option: str | None) -> str:
+    """MESSAGE or ``--message``: the tour writes it positionally, scripts may use the option."""
+    if positional is not None and option is not None and positional != option:
+        raise InputError(
+            "MESSAGE: give the message once, as MESSAGE or as --message, not both",
+            field="MESSAGE",
+        )
+    said = positional if positional is not None else option
+    if said is None:
+        raise InputError(
+            'MESSAGE: say what changed, e.g. opsbook incident update 1 identified "pool exhausted"',
+            field="MESSAGE",
+        )
+    return said
 
 
 @app.command("reopen")

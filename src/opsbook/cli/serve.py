@@ -16,10 +16,11 @@ import uvicorn
 
 from opsbook import logging as opsbook_logging
 from opsbook.cli.context import get_context
+from opsbook.cli.stores import make_sqlite_folder, store_target
 from opsbook.config import load
 from opsbook.errors import OpsbookError
 from opsbook.redaction import secret_values
-from opsbook.store import display_url, resolve_url
+from opsbook.store import display_url
 from opsbook.web import create_app
 
 log = structlog.get_logger("opsbook.serve")
@@ -65,8 +66,13 @@ def serve(
 ) -> None:
     """Run the server until SIGTERM or Ctrl-C, then shut down gracefully and exit 0."""
     cli = get_context(ctx)
-    cfg = load(config, environ=cli.environ)
-    store_url = resolve_url(cfg.store.url, environ=cli.environ)
+    loaded = load(config, environ=cli.environ)
+    target = store_target(loaded, config=config, environ=cli.environ)
+    make_sqlite_folder(target)
+    store_url = target.url
+    # The app resolves the store from its config: hand it the URL the CLI's commands also use
+    # for this config (a relative SQLite path anchored at the config's folder).
+    cfg = loaded.model_copy(update={"store": loaded.store.model_copy(update={"url": store_url})})
     opsbook_logging.configure(
         stream=sys.stderr,
         secrets=[store_url.reveal(), *secret_values(cfg)],

@@ -117,18 +117,21 @@ def status(ctx: typer.Context, config: ConfigOption = Path("opsbook.yaml")) -> N
         style="dim",
         highlight=False,
     )
-    _print_firing(cli.console, firing)
+    _print_firing(cli.console, firing, show=f"{cli.prog} alerts show {{id}} --config {config}")
 
 
-def _print_firing(console: Console, firing: list[Alert]) -> None:
-    """One line per firing alert under the table: what pages, and what is held back and why."""
+def _print_firing(console: Console, firing: list[Alert], *, show: str) -> None:
+    """One line per firing alert under the table: what pages, and what is held back and why.
+
+    ``show`` is the command that shows one alert, ``{id}`` in it replaced; it carries the
+    ``--config`` this command was given, so it runs as printed."""
     if not firing:
         console.print("no alerts firing", style="green", highlight=False)
         return
     console.print(f"{len(firing)} firing:", style="bold red", highlight=False)
     for alert in sorted(firing, key=lambda a: (a.severity, a.id)):
         name = alert.labels.get("alertname", alert.rule or "?")
-        line = Text(f"  {alert.severity} {name} (opsbook alerts show {alert.id})")
+        line = Text(f"  {alert.severity} {name} ({show.replace('{id}', str(alert.id))})")
         why = alert_service.mute_reason(alert)
         if why:
             line.append(f"  held: {why}", style="dim")

@@ -1,0 +1,213 @@
+"""Which store a command reads, and that no command but ``db upgrade`` and ``serve`` creates one.
+
+The bug: without ``OPSBOOK_DATABASE_URL``, ``opsbook status --config examples/demo/opsbook.yaml``
+opened (and so created) ``./opsbook.db`` instead of the demo's store, and after ``db upgrade``
+said "no alerts firing" while two SEV1 alerts fired.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import sqlalchemy as sa
+from sqlalchemy.engine import Engine
+
+from alert_helpers import open_rule_alert
+from frozen import CLI_NOW
+from opsbook.store import create_engine, head_revision, upgrade
+from serving import Server
+
+RunCli = Callable[..., Any]
+CONFIG = """\
+service: shop
+severities:
+  SEV1: {respond_within: 15m, page: true}
+checks:
+  api:
+    http: {url: "http://127.0.0.1:1/healthz"}
+alerts:
+  api-down: {when: "api down", severity: SEV1}
+"""
+# Every command that reads the store, and a few that write to it through the domain.
+COMMANDS = [
+    ("status",),
+    ("alerts",),
+    ("alerts", "--all"),
+    ("alerts", "show", "1"),
+    ("silence", "list"),
+    ("incidents",),
+    ("incidents", "stats"),
+    ("incident", "show", "1"),
+    ("incident", "message", "1"),
+    ("incident", "postmortem", "1"),
+    ("actions",),
+    ("notify", "dead-letters"),
+    ("db", "current"),
+    ("incident", "ack", "1"),
+    ("incident", "update", "1", "identified", "pool exhausted"),
+    ("incident", "declare", "Checkout down", "--severity", "SEV1"),
+    ("silence", "add", "api-down", "-d", "2h", "-m", "deploying"),
+    ("notify", "retry", "1"),
+]
+
+
+@pytest.fixture(autouse=True)
+def no_store_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("OPSBOOK_DATABASE_URL", raising=False)
+    monkeypatch.setenv("USER", "ana")
+
+
+@pytest.fixture
+def elsewhere(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """The working directory: not the config's folder, as when the README's commands run."""
+    folder = tmp_path / "elsewhere"
+    folder.mkdir()
+    monkeypatch.chdir(folder)
+    return folder
+
+
+def _config(folder: Path, store: str | None) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / "opsbook.yaml"
+    path.write_text(CONFIG + (f"store:\n  url: {store}\n" if store else ""), encoding="utf-8")
+    return path
+
+
+def _files(folder: Path) -> set[str]:
+    return {str(p.relative_to(folder)) for p in folder.rglob("*")}
+
+
+@pytest.mark.parametrize("command", COMMANDS, ids=" ".join)
+def test_no_command_creates_a_missing_store_from_the_environment(
+    run_cli: RunCli,
+    tmp_path: Path,
+    elsewhere: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    command: tuple[str, ...],
+) -> None:
+    config = _config(tmp_path / "site", None)
+    store = tmp_path / "nowhere" / "opsbook.db"
+    monkeypatch.setenv("OPSBOOK_DATABASE_URL", f"sqlite:///{store}")
+    before = _files(tmp_path)
+    result = run_cli(*command, "--config", str(config))
+    assert result.exit_code == 1, result.stdout + result.stderr
+    assert result.stderr == (
+        f"error: no store at {store} (from OPSBOOK_DATABASE_URL); nothing was created. "
+        f"point at the store `opsbook serve` uses with store.url in {config} or with "
+        "OPSBOOK_DATABASE_URL\n"
+    )
+    assert _files(tmp_path) == before
+    assert result.stdout == ""
+
+
+def test_the_default_store_is_named_and_not_created(run_cli: RunCli, elsewhere: Path) -> None:
+    config = _config(elsewhere, None)
+    result = run_cli("status", "--config", "opsbook.yaml")
+    assert result.exit_code == 1
+    assert (
+        f"error: no store at {elsewhere / 'opsbook.db'} (the default: opsbook.yaml has no "
+        "store.url and OPSBOOK_DATABASE_URL is unset); nothing was created." in result.stderr
+    )
+    assert _files(elsewhere) == {config.name}
+    assert "no alerts firing" not in result.stdout
+
+
+def _seed_firing(url: str) -> None:
+    engine = create_engine(url)
+    try:
+        upgrade(engine)
+        with engine.begin() as conn:
+            open_rule_alert(conn, "api-down", check="api", now=CLI_NOW)
+    finally:
+        engine.dispose()
+
+
+def test_a_relative_store_url_is_relative_to_the_config_folder(
+    run_cli: RunCli, tmp_path: Path, elsewhere: Path
+) -> None:
+    config = _config(tmp_path / "site", "sqlite:///data/opsbook.db")
+    missing = run_cli("status", "--config", str(config))
+    assert missing.exit_code == 1
+    assert (
+        f"no store at {tmp_path / 'site' / 'data' / 'opsbook.db'} (from store.url in {config})"
+        in missing.stderr
+    )
+    # db upgrade creates it there (folder included), not in the working directory.
+    made = run_cli("db", "upgrade", "--config", str(config))
+    assert made.exit_code == 0, made.stderr
+    assert (tmp_path / "site" / "data" / "opsbook.db").is_file()
+    assert _files(elsewhere) == set()
+    _seed_firing(f"sqlite:///{tmp_path / 'site' / 'data' / 'opsbook.db'}")
+    result = run_cli("status", "--config", str(config))
+    assert result.exit_code == 0, result.stderr
+    assert "1 firing:" in result.stdout
+    assert "no alerts firing" not in result.stdout
+
+
+def test_serve_uses_the_store_its_commands_read(
+    serve: Callable[..., Server], run_cli: RunCli, tmp_path: Path
+) -> None:
+    server = serve(CONFIG + "store:\n  url: sqlite:///state/opsbook.db\n")
+    try:
+        status, _ = server.request("GET", "/ready")
+        assert status == 200
+    finally:
+        server.close()
+    assert (tmp_path / "state" / "opsbook.db").is_file()
+    assert not (Path.cwd() / "state").exists()
+    result = run_cli("alerts", "--config", str(tmp_path / "opsbook.yaml"))
+    assert (result.exit_code, result.stdout) == (0, "no firing or pending alerts\n")
+
+
+@pytest.fixture
+def empty_sqlite(tmp_path: Path) -> Iterator[Path]:
+    """A SQLite file that exists but is not an opsbook store (an app's own database, say)."""
+    path = tmp_path / "other.db"
+    with sqlite3.connect(path) as conn:
+        conn.execute("CREATE TABLE notes (body TEXT)")
+    yield path
+
+
+def test_an_unmigrated_store_is_not_taken_for_the_servers(
+    run_cli: RunCli, tmp_path: Path, empty_sqlite: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    config = _config(tmp_path / "site", None)
+    monkeypatch.setenv("OPSBOOK_DATABASE_URL", f"sqlite:///{empty_sqlite}")
+    result = run_cli("status", "--config", str(config))
+    assert result.exit_code == 1
+    assert result.stderr.startswith(
+        f"error: store sqlite:///{empty_sqlite} (from OPSBOOK_DATABASE_URL) holds no opsbook "
+        "data (it was never migrated), so no opsbook server uses it; point at the store"
+    )
+    # Migrating it is not the fix for a read: that would only turn the error into "all clear".
+    assert "db upgrade" not in result.stderr
+    with sqlite3.connect(empty_sqlite) as conn:
+        tables = {row[0] for row in conn.execute("SELECT name FROM sqlite_master")}
+    assert tables == {"notes"}
+
+
+def test_a_store_at_another_revision_names_both(
+    run_cli: RunCli,
+    tmp_path: Path,
+    engine: Engine,
+    store_url: str,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    with engine.begin() as conn:
+        conn.execute(sa.text("UPDATE alembic_version SET version_num = 'f00dfeed'"))
+    try:
+        config = _config(tmp_path / "site", None)
+        monkeypatch.setenv("OPSBOOK_DATABASE_URL", store_url)
+        result = run_cli("alerts", "--config", str(config))
+        assert result.exit_code == 1
+        assert (
+            f"is at schema revision f00dfeed, and this opsbook expects {head_revision()}: "
+            "the store was last migrated by another opsbook version" in result.stderr
+        )
+    finally:
+        with engine.begin() as conn:  # the PostgreSQL store is shared by the next tests
+            conn.execute(sa.text(f"UPDATE alembic_version SET version_num = '{head_revision()}'"))
