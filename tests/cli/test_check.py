@@ -110,3 +110,44 @@ def test_the_bundled_demo_config_is_valid(run_cli: RunCli) -> None:
         pytest.skip("examples/demo is not in this tree")
     result = run_cli("check", str(path))
     assert result.exit_code == 0, result.stderr
+
+
+EVERY_MISTAKE = """\
+service: shop
+checks:
+  web:
+    http: {url: "https://shop.example/health"}
+    conditions:
+      - "[BODY.status == healthy"
+      - "[STATUS] = 200"
+      - "[STATUS] = = 201"
+alerts:
+  web-down: {when: wbe down, severity: SEV9}
+channels:
+  slack: {webhook: {url: "hooks.slack.com/services/T0/B0/s3cr3t-Tok3n-xyz"}}
+"""
+
+
+def test_it_reports_every_mistake_in_one_run(run_cli: RunCli) -> None:
+    # Issue 10: each of these used to appear only once the one before it was fixed, the
+    # unclosed bracket was accepted, and the webhook URL was echoed whole.
+    Path("opsbook.yaml").write_text(EVERY_MISTAKE)
+    result = run_cli("check", "opsbook.yaml")
+    assert (result.exit_code, result.stdout) == (2, "")
+    assert result.stderr.splitlines() == [
+        "opsbook.yaml:6:9: checks.web.conditions[0]: unclosed '[' in '[BODY.status == healthy' "
+        "(did you mean '[BODY].status == healthy'?)",
+        "opsbook.yaml:7:9: checks.web.conditions[1]: '=' is not an operator; "
+        "write '[STATUS] == 200'",
+        "opsbook.yaml:8:9: checks.web.conditions[2]: '= =' is not an operator; "
+        "write '[STATUS] == 201'",
+        "opsbook.yaml:10:20: alerts.web-down.when: unknown check 'wbe' (did you mean 'web'?)",
+        "opsbook.yaml:10:40: alerts.web-down.severity: unknown severity 'SEV9' "
+        "(known severities: SEV1, SEV2, SEV3, SEV4)",
+        "opsbook.yaml:12:26: channels.slack.webhook.url: not an http:// or https:// URL (write "
+        "it with its scheme, e.g. https://hooks.example/...; the value is not shown: it may "
+        "hold a token)",
+        "6 errors",
+    ]
+    assert SECRET not in result.stderr
+    assert "hooks.slack.com" not in result.stderr
