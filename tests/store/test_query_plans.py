@@ -39,9 +39,11 @@ from opsbook.checks import pings, service
 from opsbook.checks.heartbeats import PingKind
 from opsbook.checks.models import ProbeResult, State
 from opsbook.checks.pings import PingIn, ping
+from opsbook.checks.retention import prune
 from opsbook.checks.tables import check_result, check_rollup
 from opsbook.clock import FrozenClock
 from opsbook.config import Config
+from opsbook.config.engine import RetentionConfig
 from opsbook.config.loader import loads
 from opsbook.incidents.loop import run_pass
 from opsbook.incidents.tables import escalation, incident, incident_alert, incident_event
@@ -506,3 +508,13 @@ def test_the_check_itself_catches_a_scan(engine: Engine, captured: list[Captured
     assert len(scans) == 1
     (lines,) = scans.values()
     assert "check_rollup" in lines[0]
+
+
+def test_retention_deletes_by_index(engine: Engine, captured: list[Captured]) -> None:
+    # Not a hot path, but it deletes from the largest tables every hour, in batches: a scan
+    # per batch would read the whole table hundreds of times.
+    keep = timedelta(minutes=HISTORY_MINUTES // 2)
+    retention = RetentionConfig(raw=keep, failures=keep, rollups_minute=keep, rollups_hour=keep)
+    pruned = prune(engine, retention=retention, now=NOW, batch=500)
+    assert pruned.raw and pruned.rollups_minute
+    _assert_no_scans(engine, captured)

@@ -86,8 +86,10 @@ def _delete_batched(
     total = 0
     while True:
         with engine.begin() as conn:
-            ids = sa.select(key).where(where).limit(batch).scalar_subquery()
-            deleted = conn.execute(sa.delete(table).where(key.in_(ids))).rowcount
+            # The ids first, then a delete by them: as one DELETE ... IN (SELECT ... LIMIT)
+            # PostgreSQL may join the batch against the whole table instead of looking it up.
+            ids = list(conn.scalars(sa.select(key).where(where).limit(batch)))
+            deleted = conn.execute(sa.delete(table).where(key.in_(ids))).rowcount if ids else 0
         total += deleted
         if deleted < batch:
             return total
@@ -101,12 +103,17 @@ def _delete_rollups(engine: Engine, where: sa.ColumnElement[bool], *, batch: int
             keys = conn.execute(
                 sa.select(t.check_id, t.resolution, t.bucket_start).where(where).limit(batch)
             ).all()
-            if keys:
+            # By primary key, a bucket at a time: a row-value (check_id, resolution,
+            # bucket_start) IN (...) is a full scan of check_rollup on SQLite (issue 10).
+            by_bucket: dict[tuple[str, datetime], list[str]] = {}
+            for check_id, resolution, start in keys:
+                by_bucket.setdefault((resolution, start), []).append(check_id)
+            for (resolution, start), check_ids in by_bucket.items():
                 conn.execute(
                     sa.delete(check_rollup).where(
-                        sa.tuple_(t.check_id, t.resolution, t.bucket_start).in_(
-                            [tuple(k) for k in keys]
-                        )
+                        t.check_id.in_(check_ids),
+                        t.resolution == resolution,
+                        t.bucket_start == start,
                     )
                 )
         total += len(keys)
