@@ -45,6 +45,8 @@ class IncidentView:
     status: str
     summary: str
     component: str
+    """The component's configured name (``components.<id>.name``: "Website"), "" when none."""
+    component_id: str
     declared_at: str
     acknowledged_at: str
     resolved_at: str
@@ -151,7 +153,8 @@ def _incident(config: Config, notice: IncidentNotice, *, now: datetime) -> Incid
         severity=incident.severity,
         status=_status_word(incident.status),
         summary=incident.summary,
-        component=incident.component or "",
+        component=component_name(config, incident.component),
+        component_id=incident.component or "",
         declared_at=format_time(incident.declared_at),
         acknowledged_at=_time(incident.acknowledged_at),
         resolved_at=_time(incident.resolved_at),
@@ -163,6 +166,15 @@ def _incident(config: Config, notice: IncidentNotice, *, now: datetime) -> Incid
         impact=severity.status_impact.replace("_", " ") if severity else "",
         description=severity.description if severity else "",
     )
+
+
+def component_name(config: Config, component: str | None) -> str:
+    """What people call the component: its configured ``name``, else its id (a component
+    since removed from the config), else ""."""
+    if not component:
+        return ""
+    configured = config.components.get(component)
+    return configured.name if configured is not None else component
 
 
 def _status_word(status: IncidentStatus) -> str:
