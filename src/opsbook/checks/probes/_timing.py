@@ -15,7 +15,8 @@ import aiohttp
 
 
 class Phases:
-    """Loop-clock timestamps of one request's phases; unset phases stay ``0.0``."""
+    """``time.monotonic()`` readings of one request's phases (not ``loop.time()``: uvloop's counts
+    whole milliseconds); unset phases stay ``0.0``."""
 
     __slots__ = ("connected", "dns_end", "dns_start", "reused", "start")
 
