@@ -12,9 +12,10 @@ A target (this process) answers ``GET /healthz`` with 200, or 500 during an outa
   escalation pages Ana, the one person of the ``primary`` schedule, through the ``pager``
   webhook channel. This is what wakes someone up; it is the figure the target applies to.
 
-Each trial waits a random fraction of the interval (so the outage starts at a random point of
-the probe cycle), makes the target answer 500 at T0, records when the firing notification and
-the page reach the sink, makes it answer 200 again and waits for the resolved notification.
+Each trial waits a random time, up to the longer of the interval and ``evaluate_every`` (so the
+outage starts at a random point of the probe cycle and of every periodic task), makes the target
+answer 500 at T0, records when the firing notification and the page reach the sink, makes it
+answer 200 again and waits for the resolved notification.
 
 The policy bounds what any prober on that schedule can do. The outage is seen by the first probe
 after T0 (0 .. interval later), then confirmed by ``failures - 1`` re-probes ``retry_every``
@@ -49,6 +50,7 @@ from opsbook.config.units import format_duration, parse_duration
 
 RULE = "down"
 NOTIFICATION_TIMEOUT_S = 30.0
+EVALUATE_EVERY_S = 5.0  # alerting.evaluate_every's default, which the config keeps
 FIRING, RESOLVED, PAGE = "firing", "resolved", "page"
 
 
@@ -206,8 +208,10 @@ def run_trials(
     figures = Figures([], [], [])
     rng = random.Random(4)
     for trial in range(1, trials + 1):
-        # A random point of the probe cycle; group_interval has long passed since the last send.
-        time.sleep(1.0 + rng.uniform(0, every_s))
+        # A random point of the probe cycle and of every periodic task (the alert engine's and
+        # the incidents task's evaluate_every): trials a fixed time apart would phase-lock with
+        # a period and hide its wait. group_interval has long passed since the last send.
+        time.sleep(1.0 + rng.uniform(0, max(every_s, EVALUATE_EVERY_S)))
         t0 = time.monotonic()
         target.failing = True
         try:
