@@ -3,6 +3,7 @@ exact sentences (STYLE.md R12, R23)."""
 
 from __future__ import annotations
 
+import re
 from datetime import timedelta
 
 import pytest
@@ -452,4 +453,63 @@ def test_it_refuses_what_the_kind_cannot_measure(
 ) -> None:
     with pytest.raises(ValueError) as info:
         resolve(parse_alert_expr(text), kind=kind, values=values, fractions=FRACTIONS)
+    assert str(info.value) == message
+
+
+# Typos in when: each is refused, and any expression the message tells you to write is accepted
+# (issue 10: 'api status = = 500' used to suggest 'api status == = 500', itself refused).
+MALFORMED_WHEN = [
+    "api status = = 500",
+    "api status = == 500",
+    "api status === 500",
+    "api status = 500",
+    "api status=500",
+    "api p95>2s",
+    "api p95 >2s",
+    "api p95> 2s",
+    "api p95 =< 2s",
+    "api p95 => 2s",
+    "api status =! 500",
+    "api status <> 500",
+    "api status ! 500",
+    "api p95 >2 s",
+    "api p95>potato",
+    "api p95 >2s for 5m",
+    "api p95 > 2s for 5m",
+    "api down for 5m",
+    "api p95 >",
+    "api error_rate >5",
+]
+
+
+@pytest.mark.parametrize("text", MALFORMED_WHEN)
+def test_every_expression_a_message_tells_you_to_write_is_accepted(text: str) -> None:
+    with pytest.raises(ValueError) as info:
+        parse_alert_expr(text)
+    message = str(info.value)
+    for proposed in re.findall(r"write (?:when: )?'([^']*)'", message):
+        parse_alert_expr(proposed)  # raises if the correction is itself refused
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        (
+            "api status = = 500",
+            "'api status = = 500': '= =' is not an operator; write 'api status == 500'",
+        ),
+        (
+            "api status <> 500",
+            "'api status <> 500': '<>' is not an operator; write 'api status != 500'",
+        ),
+        ("api p95>potato", "'api p95>potato': put a space on each side of '>'"),
+        (
+            "api p95 >2s for 5m",
+            "'api p95 >2s for 5m': 'for' is a key of its own: move it to for: '5m'",
+        ),
+    ],
+)
+def test_a_correction_is_offered_only_when_it_is_valid(text: str, message: str) -> None:
+    with pytest.raises(ValueError) as info:
+        parse_alert_expr(text)
     assert str(info.value) == message

@@ -103,7 +103,8 @@ def _validate(value: object) -> AlertExpr:
 
 _SLUG = re.compile(r"[a-z0-9][a-z0-9_-]*")
 _VALUE_NAME = re.compile(r"(?:value\.)?[A-Za-z_][A-Za-z0-9_-]*")
-_BARE_OPERATOR = re.compile(r"==|!=|<=|>=|=<|=>|<|>|=")
+# A run of operator characters, possibly split by spaces ("= =", "=<", ">").
+_BARE_OPERATOR = re.compile(r"[=!<>]+(?:\s+[=!<>]+)*")
 _NUMBER = re.compile(r"-?\d+(?:\.\d+)?")
 _PERCENT = re.compile(r"(-?\d+(?:\.\d+)?)%")
 _STATES_TEXT = "down, up, degraded, failing, late"
@@ -140,6 +141,9 @@ def _parse(source: str) -> AlertExpr:
         at = rest.index("for")
         before = " ".join([check, *rest[:at]])
         after = " ".join(rest[at + 1 :]) or "10m"
+        if _valid(before) is None:
+            # The part before 'for' is wrong too; say so once it stands on its own.
+            raise ValueError(f"'for' is a key of its own: move it to for: {after!r}")
         raise ValueError(f"'for' is a key of its own: write when: {before!r} and for: {after!r}")
     ops = [i for i, word in enumerate(rest) if word in COMPARISONS]
     if not ops:
@@ -187,15 +191,27 @@ def _spacing_problem(source: str) -> str | None:
     match = _BARE_OPERATOR.search(source)
     if match is None:
         return None
-    op = match.group()
+    written = match.group()
+    op = "".join(written.split())  # "= =" is "==" typed with a space
     before, after = source[: match.start()].strip(), source[match.end() :].strip()
-    fixed_op = {"=": "==", "=<": "<=", "=>": ">="}.get(op, op)
-    fixed = f"{before} {fixed_op} {after}"
-    if op in ("=", "=<", "=>"):
-        return f"{op!r} is not an operator; write {fixed!r}"
+    fixed_op = {"=": "==", "===": "==", "=<": "<=", "=>": ">=", "=!": "!=", "<>": "!="}.get(op, op)
+    fixed = _valid(f"{before} {fixed_op} {after}") if fixed_op in COMPARISONS else None
+    write = f"; write {fixed!r}" if fixed else ""
+    if op not in COMPARISONS or written != op:
+        return f"{written!r} is not an operator{write or ' (use ==, !=, <, <=, > or >=)'}"
     if not after:
         return f"nothing after {op!r}: write a threshold (e.g. 'api p95 > 2s')"
-    return f"put a space on each side of {op!r}: write {fixed!r}"
+    lead = f"put a space on each side of {op!r}"
+    return f"{lead}: write {fixed!r}" if fixed else lead
+
+
+def _valid(candidate: str) -> str | None:
+    """``candidate`` if it parses: a correction that is refused in turn would only mislead."""
+    try:
+        _parse(candidate)
+    except ValueError:
+        return None
+    return candidate
 
 
 def _state(source: str, check: str, rest: list[str]) -> AlertExpr:
