@@ -109,7 +109,11 @@ def test_each_action_is_recorded_as_its_kind(
         (f"/ping/{KEY[:-1]}x/worker", 404, "not found"),
         (f"/ping/{KEY}/Worker", 400, "invalid url format"),
         (f"/ping/{KEY}/worker/999", 400, "invalid url format"),
-        (f"/ping/{WORKER}?rid=123", 400, "invalid url format"),
+        (f"/ping/{UNKNOWN}/256", 404, "not found"),
+        (f"/ping/{WORKER}?rid=123", 400, "invalid uuid format"),
+        (f"/ping/{WORKER}/start?rid=", 400, "invalid uuid format"),
+        (f"/ping/{WORKER}?rid={BACKUP.hex}", 400, "invalid uuid format"),
+        (f"/ping/{WORKER}?rid={{{BACKUP}}}", 400, "invalid uuid format"),
     ],
 )
 def test_bad_ping_urls_answer_like_healthchecks_and_store_nothing(
@@ -261,6 +265,15 @@ def test_a_success_without_run_id_measures_no_run_started_with_one(
     assert client.post(f"/ping/{WORKER}").text == "OK"
     done, _ = _pings(client, "worker")
     assert done["duration_ms"] is None
+
+
+def test_a_run_id_in_capitals_is_the_same_run(client: TestClient) -> None:
+    rid = uuid4()
+    assert client.post(f"/ping/{WORKER}/start?rid={str(rid).upper()}").text == "OK"
+    assert client.post(f"/ping/{WORKER}?rid={rid}").text == "OK"
+    done, start = _pings(client, "worker")
+    assert (done["rid"], start["rid"]) == (str(rid), str(rid))
+    assert done["duration_ms"] == 0.0
 
 
 def test_the_body_is_kept_up_to_ten_thousand_bytes(client: TestClient) -> None:

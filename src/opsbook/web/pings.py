@@ -12,6 +12,7 @@ https://healthchecks.io/docs/http_api/
 from __future__ import annotations
 
 import asyncio
+import re
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import datetime
 from typing import Annotated, Protocol, TypeVar, runtime_checkable
@@ -40,6 +41,11 @@ _HEADERS = {
     "Access-Control-Allow-Origin": "*",
     "Cache-Control": "max-age=0, no-cache, no-store, must-revalidate, private",
 }
+
+
+# healthchecks.io's is_valid_uuid_string: the canonical form only, in either case (UUID() would
+# also take braces, "urn:uuid:" and no hyphens).
+_RID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}", re.IGNORECASE)
 
 
 @runtime_checkable
@@ -121,14 +127,8 @@ async def ping_slug(
 async def _ping(
     request: Request, services: ServicesDep, *, code: str, slug: str | None, action: str | None
 ) -> Response:
-    try:
-        kind, exit_status = parse_action(action)
-    except ValueError:
-        return _text("invalid url format", 400)
-    rid_text = request.query_params.get("rid")
-    rid = _as_uuid(rid_text) if rid_text else None
-    if rid_text and rid is None:
-        return _text("invalid url format", 400)
+    # The order of healthchecks.io's views: a mixed-case slug, then an unknown check, then a bad
+    # action, then a bad run id.
     targets = _targets(request, services)
     if slug is None:
         uuid = _as_uuid(code)
@@ -139,6 +139,16 @@ async def _ping(
         check_id = targets.by_slug(code, slug)
     if check_id is None:
         return _text("not found", 404)
+    try:
+        kind, exit_status = parse_action(action)
+    except ValueError:
+        return _text("invalid url format", 400)
+    rid_text = request.query_params.get("rid")
+    rid = None
+    if rid_text is not None:
+        if not _RID.fullmatch(rid_text):
+            return _text("invalid uuid format", 400)
+        rid = UUID(rid_text)
     if targets.specs[check_id].methods == "POST" and request.method != "POST":
         kind, exit_status = PingKind.IGNORED, None
     body = await _read_body(request)
