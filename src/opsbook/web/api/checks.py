@@ -10,7 +10,7 @@ from datetime import datetime, timedelta
 from typing import Annotated
 
 from fastapi import APIRouter, Query
-from pydantic import BaseModel
+from pydantic import AfterValidator, BaseModel
 
 from opsbook.checks import service
 from opsbook.checks.rollups import RELATIVE_ERROR, WindowStats
@@ -23,6 +23,17 @@ router = APIRouter(prefix="/api/v1/checks", tags=["checks"])
 DEFAULT_WINDOWS = "1h,24h,30d"
 LONGEST_WINDOW = timedelta(days=400)
 DAY = timedelta(days=1)
+MS_DECIMALS = 1
+
+
+def tenth_of_ms(value: float) -> float:
+    """``value`` milliseconds to a tenth: probes time with a float clock, and
+    ``2.0000000000095497`` is ``2.0`` to anyone reading it (and finer than network jitter)."""
+    return round(value, MS_DECIMALS)
+
+
+Milliseconds = Annotated[float, AfterValidator(tenth_of_ms)]
+"""A latency as the API shows it (rounded to 0.1 ms when the answer is built)."""
 
 
 class CheckSummaryRead(BaseModel):
@@ -33,7 +44,7 @@ class CheckSummaryRead(BaseModel):
     """``up``, ``degraded``, ``down``, or None when the check has no results yet."""
     state_since: datetime | None
     last_result_at: datetime | None
-    last_latency_ms: float | None
+    last_latency_ms: Milliseconds | None
     last_error: str | None
     availability_24h: float | None
 
@@ -52,9 +63,9 @@ class WindowRead(BaseModel):
     start: datetime
     end: datetime
     availability: float | None
-    p50_ms: float | None
-    p95_ms: float | None
-    p99_ms: float | None
+    p50_ms: Milliseconds | None
+    p95_ms: Milliseconds | None
+    p99_ms: Milliseconds | None
     percentile_relative_error: float
     n_up: int
     n_degraded: int
@@ -72,12 +83,12 @@ class ResultRead(BaseModel):
     id: int
     started_at: datetime
     state: str
-    latency_ms: float | None
+    latency_ms: Milliseconds | None
     status: int | None
     error: str | None
     failed_conditions: list[str]
     values: dict[str, float | int | str | bool | None]
-    timings_ms: dict[str, float]
+    timings_ms: dict[str, Milliseconds]
     is_change: bool
 
 
@@ -158,7 +169,9 @@ def _objectives(spec: CheckSpec, stats: WindowStats) -> dict[str, ObjectiveRead]
             value: float | None = getattr(stats, f"{name}_ms")
             target_ms = limit.total_seconds() * 1000
             met = None if value is None else value <= target_ms
-            out[name] = ObjectiveRead(target=target_ms, actual=value, met=met)
+            # The same figure as the window's own pN_ms, not a second, unrounded one.
+            shown = None if value is None else tenth_of_ms(value)
+            out[name] = ObjectiveRead(target=target_ms, actual=shown, met=met)
     return out
 
 
