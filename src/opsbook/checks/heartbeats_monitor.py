@@ -44,7 +44,7 @@ def accept_ping(
     """Store a ping and the results it causes, in ``conn``'s transaction; the caller commits.
 
     1. Pings of one check are serialised (PostgreSQL: a transaction-scoped advisory lock; SQLite:
-       the insert takes the store's write lock before anything is read back).
+       the insert takes the store's write lock, so the state is read and written under it).
     2. The ping is inserted, with its run's duration.
     3. A success or failure becomes one result: up or down, latency = the run's duration when a
        start of the same run preceded it, else 0. A start becomes a result only when it changes
