@@ -17,6 +17,7 @@ import typer
 from opsbook.cli.context import get_context, open_store
 from opsbook.config import Config, format_duration
 from opsbook.config.templates import SHIPPED_INCIDENT_MESSAGES
+from opsbook.config.units import format_elapsed
 from opsbook.errors import InputError
 from opsbook.incidents import (
     Escalation,
@@ -43,16 +44,17 @@ def response_line(found: Incident, *, config: Config, now: datetime) -> str:
     head = f"respond    within {format_duration(response.target)}: {response.state}"
     if response.state == "met" or (response.state == "missed" and found.acknowledged_at):
         took = found.time_to_acknowledge or timedelta()
-        return f"{head} (acknowledged after {format_duration(_whole(took))})"
+        return f"{head} (acknowledged after {_elapsed(took)})"
     if response.state == "due":
-        return f"{head} (in {format_duration(_whole(response.due_at - now))})"
+        return f"{head} (in {_elapsed(response.due_at - now)})"
     if response.state == "overdue":
-        return f"{head} (by {format_duration(_whole(now - response.due_at))}; acknowledge it)"
+        return f"{head} (by {_elapsed(now - response.due_at)}; acknowledge it)"
     return f"{head} (resolved without an acknowledgement)"
 
 
-def _whole(delta: timedelta) -> timedelta:
-    return timedelta(seconds=max(1, int(delta.total_seconds())))
+def _elapsed(delta: timedelta) -> str:
+    # "in 0s" reads as a bug; under a second is shown as the second it is in.
+    return format_elapsed(max(delta, timedelta(seconds=1)))
 
 
 def escalation_lines(
@@ -67,8 +69,8 @@ def escalation_lines(
             level = levels[run.step]
             per_round = max(lv.number for lv in levels)
             rounds = f" (round {level.round + 1})" if level.round else ""
-            left = timedelta(seconds=int((run.next_at - now).total_seconds()))
-            when = f"in {format_duration(left)}" if left > timedelta() else "now"
+            left = format_elapsed(run.next_at - now)
+            when = f"in {left}" if left != "0s" else "now"
             at = run.next_at.astimezone(zone).strftime("%H:%M:%S")
             lines.append(f"{head}level {level.number} of {per_round}{rounds} due {at} ({when})")
         elif run.is_active:

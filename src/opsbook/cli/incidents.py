@@ -27,7 +27,8 @@ from sqlalchemy.engine import Connection
 
 from opsbook.cli import incident_messages
 from opsbook.cli.context import get_context, open_store
-from opsbook.config import Config, format_duration, parse_duration
+from opsbook.config import Config, parse_duration
+from opsbook.config.units import format_elapsed
 from opsbook.errors import InputError, NotFound
 from opsbook.incidents import (
     ActionItem,
@@ -91,7 +92,7 @@ def _when(at: datetime | None, zone: ZoneInfo) -> str:
 
 
 def _took(delta: timedelta | None) -> str:
-    return format_duration(delta) if delta is not None else "-"
+    return format_elapsed(delta) if delta is not None else "-"
 
 
 def _option_error(exc: InputError, options: dict[str, str]) -> InputError:

@@ -83,6 +83,18 @@ def format_duration(value: timedelta) -> str:
     return "".join(parts) or "0s"
 
 
+def format_elapsed(value: timedelta) -> str:
+    """A measured time as people read it: rounded to the second (``3m18s`` for 3m17.924s,
+    ``42s``, ``1h5m``, ``0s`` under half a second); negative is ``0s``.
+
+    ``format_duration`` keeps every millisecond so that a configured ``1500ms`` reads back the
+    same; a time somebody took (MTTA, "acknowledged after") has no such duty, and
+    ``3m17s924ms`` is noise.
+    """
+    seconds = (value + timedelta(milliseconds=500)) // timedelta(seconds=1)
+    return format_duration(timedelta(seconds=max(0, seconds)))
+
+
 def parse_percent(value: object) -> float:
     """``"99.9%"`` -> ``99.9``, between 0 and 100 inclusive.
 
