@@ -8,6 +8,7 @@ the real server shows the whole path: with ``evaluate_every: 1h``, pages still a
 
 from __future__ import annotations
 
+import asyncio
 import json
 import threading
 import time
@@ -18,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from aiohttp import web
 from sqlalchemy.engine import Connection, Engine
 
 from opsbook.alerts.engine import AlertEngine, paging_severities
@@ -29,6 +31,9 @@ from opsbook.checks import service
 from opsbook.checks.models import ProbeResult, State
 from opsbook.clock import FrozenClock
 from opsbook.config import loads
+from opsbook.incidents import IncidentsTask
+from opsbook.incidents.loop import PassReport
+from opsbook.notify import Deliverer, IncidentEmitter
 from serving import Server, serve_env
 
 T0 = datetime(2026, 11, 22, 12, 0, tzinfo=UTC)
@@ -147,6 +152,94 @@ def test_an_ingest_report_names_the_severities_it_fired(engine: Engine) -> None:
     total.add(opened)
     total.add(other)
     assert total.fired == {"SEV1", "SEV3"}
+
+
+# -- the chain, in process: no interval and no poll can carry the page -------------------------
+
+
+async def test_the_page_goes_out_through_wakes_alone(engine: Engine) -> None:
+    """Alert engine -> ``on_page`` -> incidents pass -> ``after_commit`` -> deliverer -> webhook,
+    wired as ``create_app`` wires them, with ``evaluate_every`` and the deliverer's poll at an
+    hour and a FrozenClock: only the wakes can get the page to the sink."""
+    received: list[dict[str, Any]] = []
+
+    async def hook(request: web.Request) -> web.Response:
+        received.append(await request.json())
+        return web.Response()
+
+    app = web.Application()
+    app.router.add_post("/pager", hook)
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = runner.addresses[0][1]
+    config = loads(
+        ENGINE_CONFIG.replace("page: true}", "page: true, escalation: default}")
+        + f"""
+alerting: {{evaluate_every: 1h}}
+oncall:
+  people: {{ana: {{name: Ana, notify: [pager]}}}}
+  schedules: {{primary: {{rotation: weekly, people: [ana]}}}}
+  escalation: {{default: [{{notify: ["schedule:primary"]}}]}}
+channels:
+  pager: {{webhook: {{url: "http://127.0.0.1:{port}/pager"}}}}
+"""
+    )
+    clock = FrozenClock(T0)
+    deliverer = Deliverer(config, engine, clock=clock, poll_every=timedelta(hours=1))
+    incidents = IncidentsTask(
+        engine,
+        config=config,
+        emit=IncidentEmitter(config, clock=clock),
+        after_commit=deliverer.wake,
+        clock=clock,
+    )
+    passes: list[int] = []
+    run_once = incidents.run_once
+
+    def counted(now: datetime) -> PassReport:
+        report = run_once(now)
+        passes.append(report.notices)
+        return report
+
+    incidents.run_once = counted  # type: ignore[method-assign]
+    alerts = AlertEngine(config, engine, clock=clock, on_page=incidents.wake)
+    tasks = [asyncio.create_task(incidents.run()), asyncio.create_task(deliverer.run())]
+    try:
+        # Both loops idle: the start-up pass found nothing, the deliverer waits for an hour.
+        await _eventually(lambda: passes == [0] and deliverer.waits >= 1)
+        for _ in range(2):  # api-down fires on the second failure
+            clock.advance(timedelta(seconds=1))
+            result = ProbeResult(
+                check_id="api", started_at=clock.now(), state=State.DOWN, latency_ms=2
+            )
+            await asyncio.to_thread(_store_and_evaluate, engine, alerts, result)
+        await _eventually(lambda: bool(received))
+    finally:
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        await runner.cleanup()
+    assert passes[:2] == [0, 1]  # the woken pass declared the incident and queued Ana's page
+    [page] = received
+    assert page["type"] == "page" and page["person"]["id"] == "ana"
+    assert [a["name"] for a in page["alerts"]] == ["api-down"]
+
+
+def _store_and_evaluate(store: Engine, alerts: AlertEngine, result: ProbeResult) -> None:
+    with store.begin() as conn:
+        service.record_results(conn, results=[result], intervals={})
+    alerts.evaluate(result.started_at, results=[result])
+
+
+async def _eventually(condition: Callable[[], bool]) -> None:
+    """Poll every 10 ms; fail (not hang) after 30 s, against the hour the intervals are set to."""
+    for _ in range(3000):
+        if condition():
+            return
+        await asyncio.sleep(0.01)
+    pytest.fail("the condition did not hold within 30 s")
 
 
 # -- the real server ---------------------------------------------------------------------------
