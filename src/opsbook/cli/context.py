@@ -53,10 +53,13 @@ class CliContext:
         return who
 
 
-def invoked_as(*, environ: Mapping[str, str]) -> str:
-    """``opsbook`` when the ``opsbook`` on PATH is this install's, else the path of this
-    install's script (relative to the working directory when under it, e.g. ``.venv/bin/opsbook``).
-    """
+def invoked_as(*, environ: Mapping[str, str], argv0: str | None = None) -> str:
+    """How the user ran opsbook, to start the commands we print with: as typed when that was
+    the ``opsbook`` script (``.venv/bin/opsbook``, or ``opsbook`` from PATH); else (``python -m
+    opsbook``) ``opsbook`` when the one on PATH is this install's, or this install's script."""
+    typed = sys.argv[0] if argv0 is None else argv0
+    if Path(typed).name == "opsbook":
+        return typed
     script = Path(sys.executable).parent / "opsbook"
     if not script.is_file():
         return "opsbook"
