@@ -28,7 +28,7 @@ from opsbook.errors import StoreError
 from opsbook.incidents import IncidentsTask
 from opsbook.notify import Deliverer, IncidentEmitter, OutboxEmitter
 from opsbook.store import create_engine, current_revision, display_url, ping, resolve_url, upgrade
-from opsbook.web import errors, health, pings
+from opsbook.web import docs, errors, health, pings
 from opsbook.web.api import checks_router
 from opsbook.web.api.alertmanager import router as alertmanager_router
 from opsbook.web.api.alerts import router as alerts_router
@@ -125,9 +125,13 @@ def create_app(
             if owns_engine:
                 await asyncio.to_thread(engine.dispose)
 
-    app = FastAPI(title="opsbook", version=__version__, lifespan=lifespan)
+    # /docs is served from the package (web/docs.py): FastAPI's own loads Swagger UI from a CDN.
+    app = FastAPI(
+        title="opsbook", version=__version__, lifespan=lifespan, docs_url=None, redoc_url=None
+    )
     app.state.services = services
     errors.install(app)
+    docs.install(app)
     # Routes match in this order: the hottest (Prometheus posting alerts) first.
     app.include_router(ingest_router)
     app.include_router(health.router)
