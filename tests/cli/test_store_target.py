@@ -211,3 +211,19 @@ def test_a_store_at_another_revision_names_both(
     finally:
         with engine.begin() as conn:  # the PostgreSQL store is shared by the next tests
             conn.execute(sa.text(f"UPDATE alembic_version SET version_num = '{head_revision()}'"))
+
+
+def test_a_store_folder_that_cannot_be_made_is_one_red_line(
+    run_cli: RunCli, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    blocker = tmp_path / "file"
+    blocker.write_text("not a folder")
+    config = _config(tmp_path / "site", None)
+    monkeypatch.setenv("OPSBOOK_DATABASE_URL", f"sqlite:///{blocker}/data/opsbook.db")
+    result = run_cli("db", "upgrade", "--config", str(config))
+    assert result.exit_code == 1
+    assert result.stderr.startswith(
+        f"error: cannot create the folder of the store {blocker}/data/opsbook.db "
+        "(from OPSBOOK_DATABASE_URL): "
+    )
+    assert "Traceback" not in result.stderr

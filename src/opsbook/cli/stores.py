@@ -116,5 +116,12 @@ def make_sqlite_folder(target: StoreTarget) -> None:
     """Create the folder of a SQLite store about to be created (``serve``, ``db upgrade``):
     SQLite creates the file but not its folder (the demo's ``.opsbook-demo/``)."""
     path = target.sqlite_file
-    if path is not None:
+    if path is None:
+        return
+    try:
         path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise StoreError(
+            f"cannot create the folder of the store {path.absolute()} ({target.origin}): "
+            f"{exc.strerror}"
+        ) from None
