@@ -28,6 +28,7 @@ from opsbook.checks.heartbeats_monitor import accept_ping
 from opsbook.checks.models import ProbeResult
 from opsbook.checks.pings import PingIn, PingTargets, list_pings
 from opsbook.errors import NotFound
+from opsbook.web.api.checks import Milliseconds
 from opsbook.web.deps import Services, ServicesDep
 
 router = APIRouter(tags=["pings"])
@@ -61,7 +62,7 @@ class PingRead(BaseModel):
     exit_status: int | None
     rid: str | None
     received_at: datetime
-    duration_ms: float | None
+    duration_ms: Milliseconds | None
     method: str
     remote_addr: str | None
     user_agent: str | None
