@@ -3,12 +3,17 @@ that grows with history (issue 10: ``SCAN check_rollup`` on each flush made a pr
 more after two days).
 
 The hot paths (writing results and rollups, reading windows, pings, alert ingest, the alert
-engine's pass and dispatch, the outbox, the incidents pass) are driven for real against a store
-that already holds history in every growing table. Each statement they send is captured
-(``before_cursor_execute``) and explained with its own parameters: SQLite's ``EXPLAIN QUERY
-PLAN`` must not say ``SCAN <growing table>`` (``SEARCH ... USING INDEX`` is an index lookup;
-scanning a VALUES list or a small table is fine), PostgreSQL's ``EXPLAIN`` must not show a
-``Seq Scan`` of one, nor an index scan without an index condition (a full scan in index order).
+engine's pass and dispatch, the outbox, the incidents pass; and retention's hourly deletes) are
+driven for real against a store that already holds history in every growing table. Each
+statement they send is captured (``before_cursor_execute``) and explained with its own
+parameters: SQLite's ``EXPLAIN QUERY PLAN`` must not say ``SCAN <growing table>`` (``SEARCH ...
+USING INDEX`` is an index lookup; scanning a VALUES list or a small table is fine), PostgreSQL's
+``EXPLAIN`` must not show a ``Seq Scan`` of one, nor an index scan without an index condition (a
+full scan in index order).
+
+What a plan cannot show: a ``SEARCH`` by an index whose key matches much of the history (every
+resolved alert, every result of a check). Such reads are caught where they happen instead, e.g.
+``tests/checks/test_results.py`` asserts a flush reads nothing but ``check_state``.
 
 PostgreSQL is explained with ``enable_seqscan = off``: with a few thousand rows its planner
 rightly prefers a sequential scan, and filling it until it does not would cost seconds per
