@@ -152,7 +152,7 @@ def _upsert_rollups(
     Reading the rows first cost a full scan of ``check_rollup`` per flush on SQLite, which
     keeps 14 days of minute rows for every check, so each probe cost more as history grew
     (issue 10). Merging in the store is also cheaper than a primary-key read and a merge in
-    Python: 108 against 130 us per result on SQLite (bench in docs/benchmarks.md).
+    Python: about 105 against 130 us per result on SQLite (docs/benchmarks.md).
     """
     t = check_rollup
     values = [
