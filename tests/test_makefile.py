@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
 from pathlib import Path
@@ -15,8 +16,16 @@ def _plan(target: str, venv: Path) -> list[str]:
     make = shutil.which("make")
     if make is None:  # pragma: no cover - the Makefile is the project's entry point
         pytest.fail("make is not installed")
+    # Under `make test` this runs inside make: the parent's MAKEFLAGS/MAKELEVEL would make the
+    # child print "Entering directory" lines and inherit its flags.
+    env = {k: v for k, v in os.environ.items() if k not in {"MAKEFLAGS", "MFLAGS", "MAKELEVEL"}}
     done = subprocess.run(
-        [make, "-n", target, f"VENV={venv}"], cwd=REPO, capture_output=True, text=True, check=True
+        [make, "-n", "--no-print-directory", target, f"VENV={venv}"],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
     )
     return done.stdout.splitlines()
 
