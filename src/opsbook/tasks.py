@@ -4,8 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import threading
 from collections.abc import Awaitable
 from typing import TypeVar
+
+from opsbook.redaction import redact_text
+from opsbook.storedtext import repair
 
 _T = TypeVar("_T")
 
@@ -45,3 +49,37 @@ def set_from_any_thread(
         return
     with contextlib.suppress(RuntimeError):  # the loop closed since the check above
         loop.call_soon_threadsafe(event.set)
+
+
+def describe_error(exc: BaseException) -> str:
+    """``Type: message`` for a failure shown in /ready, the API or a timeline: the first line
+    only, secrets masked, cut at 300 characters, and repaired (the message may quote bad text)."""
+    lines = str(exc).strip().splitlines()
+    first = redact_text(lines[0]) if lines else ""
+    text = f"{type(exc).__name__}: {first}" if first else type(exc).__name__
+    return repair(text)[:300]
+
+
+class TaskFailures:
+    """How often each background task failed a whole pass, and how many single items (an
+    alert, an incident, a notification) its passes could not handle; read by /metrics as
+    ``opsbook_task_failures_total`` and ``opsbook_item_failures_total``. Thread-safe: passes
+    run in worker threads."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self.passes: dict[str, int] = {}
+        self.items: dict[str, int] = {}
+
+    def pass_failed(self, task: str) -> None:
+        with self._lock:
+            self.passes[task] = self.passes.get(task, 0) + 1
+
+    def item_failed(self, task: str, n: int = 1) -> None:
+        with self._lock:
+            self.items[task] = self.items.get(task, 0) + n
+
+    def snapshot(self) -> tuple[dict[str, int], dict[str, int]]:
+        """(passes, items), copied under the lock for a scrape."""
+        with self._lock:
+            return dict(self.passes), dict(self.items)

@@ -26,7 +26,7 @@ from opsbook.incidents.autodeclare import sync_alerts
 from opsbook.incidents.escalation import escalate_unmitigated, run_escalations
 from opsbook.incidents.models import EmitIncident
 from opsbook.incidents.reactions import react
-from opsbook.tasks import finish_then_cancel, set_from_any_thread
+from opsbook.tasks import TaskFailures, finish_then_cancel, set_from_any_thread
 
 log = structlog.get_logger(__name__)
 
@@ -37,10 +37,18 @@ class PassReport:
     notices: int
 
 
-def run_pass(engine: Engine, *, config: Config, emit: EmitIncident, now: datetime) -> PassReport:
-    """One pass in its own transaction: declare, react to events, page what is due."""
+def run_pass(
+    engine: Engine,
+    *,
+    config: Config,
+    emit: EmitIncident,
+    now: datetime,
+    failures: TaskFailures | None = None,
+) -> PassReport:
+    """One pass in its own transaction: declare, react to events, page what is due. An alert
+    that cannot be handled is rolled back alone and counted in ``failures``."""
     with engine.begin() as conn:
-        declared = sync_alerts(conn, config=config, now=now)
+        declared = sync_alerts(conn, config=config, now=now, failures=failures)
         queued = react(conn, config=config, emit=emit, now=now)
         queued += run_escalations(conn, config=config, emit=emit, now=now)
         queued += escalate_unmitigated(conn, config=config, emit=emit, now=now)
@@ -62,8 +70,10 @@ class IncidentsTask:
         emit: EmitIncident,
         after_commit: Callable[[], None] = lambda: None,
         clock: Clock = SYSTEM_CLOCK,
+        failures: TaskFailures | None = None,
     ) -> None:
         self._engine = engine
+        self._failures = failures
         self._config = config
         self._emit = emit
         self._after_commit = after_commit
@@ -76,7 +86,13 @@ class IncidentsTask:
 
     def run_once(self, now: datetime) -> PassReport:
         with self._lock:
-            report = run_pass(self._engine, config=self._config, emit=self._emit, now=now)
+            report = run_pass(
+                self._engine,
+                config=self._config,
+                emit=self._emit,
+                now=now,
+                failures=self._failures,
+            )
         if report.notices:
             self._after_commit()
         return report

@@ -29,6 +29,7 @@ from opsbook.incidents.records import (
     timeline,
 )
 from opsbook.incidents.tables import incident, incident_alert
+from opsbook.storedtext import repair
 
 # The reads, so callers outside the domain need only this module (STYLE.md R5).
 __all__ = [
@@ -71,8 +72,8 @@ def _text(value: str, *, field: str, what: str, limit: int | None = None) -> str
 def alert_name(row: Any) -> str:
     """The rule for rule alerts; the alertname an ingested alert came with."""
     if row.rule and row.integration is None:
-        return str(row.rule)
-    return str(row.labels.get("alertname") or row.rule or f"#{row.id}")
+        return repair(str(row.rule))
+    return repair(str(row.labels.get("alertname") or row.rule or f"#{row.id}"))
 
 
 def link_alert(
