@@ -7,7 +7,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Annotated, Protocol
 
-from fastapi import Depends, Request
+from fastapi import Depends, Path, Query, Request
+from pydantic import Field
 from sqlalchemy.engine import Engine
 
 from opsbook.clock import Clock
@@ -57,6 +58,20 @@ def get_engine(request: Request) -> Engine:
 def get_clock(request: Request) -> Clock:
     return get_services(request).clock
 
+
+ID_MAX = 2**63 - 1
+"""The largest row id both stores hold (a signed 64-bit integer): a larger one in a request is
+refused as invalid input (400 naming it) rather than reaching the driver, where SQLite raises
+``OverflowError`` and PostgreSQL ``NumericValueOutOfRange``."""
+
+IdPath = Annotated[int, Path(ge=1, le=ID_MAX, description="A row id (1 to 2**63-1).")]
+"""Every route's id in the path (``/api/v1/incidents/{incident_id}``)."""
+IdQuery = Annotated[
+    int | None, Query(ge=1, le=ID_MAX, description="Page back: only ids below this one.")
+]
+"""A row id as a query parameter (the ``before`` page cursor); absent is None."""
+IdField = Annotated[int, Field(ge=1, le=ID_MAX)]
+"""A row id in a request body (``alert_ids``, ``into``)."""
 
 ServicesDep = Annotated[Services, Depends(get_services)]
 ConfigDep = Annotated[Config, Depends(get_config)]

@@ -29,7 +29,7 @@ from opsbook.checks.models import ProbeResult
 from opsbook.checks.pings import PingIn, PingTargets, list_pings
 from opsbook.errors import NotFound
 from opsbook.web.api.checks import Milliseconds
-from opsbook.web.deps import Services, ServicesDep
+from opsbook.web.deps import IdQuery, Services, ServicesDep
 
 router = APIRouter(tags=["pings"])
 
@@ -206,7 +206,7 @@ def read_pings(
     services: ServicesDep,
     check_id: str,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
-    before: Annotated[int | None, Query(ge=1, description="Page back from this ping id.")] = None,
+    before: IdQuery = None,
 ) -> list[PingRead]:
     check = services.config.checks.get(check_id)
     if check is None or check.heartbeat is None:

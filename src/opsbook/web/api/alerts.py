@@ -20,7 +20,7 @@ from opsbook.alerts.models import AlertStatus, Matcher
 from opsbook.alerts.service import alert_json, event_json, silence_json, window_json
 from opsbook.config import parse_duration
 from opsbook.errors import InputError
-from opsbook.web.deps import ClockDep, ConfigDep, EngineDep
+from opsbook.web.deps import ClockDep, ConfigDep, EngineDep, IdPath
 
 router = APIRouter(prefix="/api/v1", tags=["alerts"])
 
@@ -59,7 +59,7 @@ def list_alerts(
 
 
 @router.get("/alerts/{alert_id}")
-def get_alert(alert_id: int, engine: EngineDep) -> dict[str, Any]:
+def get_alert(alert_id: IdPath, engine: EngineDep) -> dict[str, Any]:
     with engine.begin() as conn:
         found, events = service.alert_with_events(conn, alert_id)
     return {**alert_json(found), "events": [event_json(e) for e in events]}

@@ -16,7 +16,7 @@ from opsbook.checks import service
 from opsbook.checks.rollups import RELATIVE_ERROR, WindowStats
 from opsbook.config import CheckSpec, format_duration, parse_duration
 from opsbook.errors import InputError, NotFound
-from opsbook.web.deps import ClockDep, ConfigDep, EngineDep
+from opsbook.web.deps import ClockDep, ConfigDep, EngineDep, IdQuery
 
 router = APIRouter(prefix="/api/v1/checks", tags=["checks"])
 
@@ -222,7 +222,7 @@ def list_results(
     config: ConfigDep,
     engine: EngineDep,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
-    before: Annotated[int | None, Query(ge=1)] = None,
+    before: IdQuery = None,
 ) -> ResultsRead:
     _spec(config, check_id)
     with engine.connect() as conn:

@@ -30,7 +30,7 @@ from opsbook.incidents import (
     render_postmortem,
     service,
 )
-from opsbook.web.deps import ClockDep, ConfigDep, EngineDep, get_services
+from opsbook.web.deps import ClockDep, ConfigDep, EngineDep, IdField, IdPath, get_services
 
 router = APIRouter(prefix="/api/v1", tags=["incidents"])
 
@@ -48,7 +48,7 @@ class IncidentCreate(_In):
     title: str = Field(max_length=300)
     severity: str
     summary: str = ""
-    alert_ids: list[int] = []
+    alert_ids: list[IdField] = []
 
 
 class AckCreate(_In):
@@ -75,7 +75,7 @@ class RoleUpdate(_In):
 
 
 class MergeCreate(_In):
-    into: int
+    into: IdField
 
 
 class ReopenCreate(_In):
@@ -143,7 +143,7 @@ def list_incidents(
 
 
 @router.get("/incidents/{incident_id}")
-def get_incident(incident_id: int, request: Request) -> dict[str, Any]:
+def get_incident(incident_id: IdPath, request: Request) -> dict[str, Any]:
     return _show(request, incident_id)
 
 
@@ -191,7 +191,7 @@ def _writing(engine: Engine, request: Request) -> Iterator[Connection]:
 
 @router.post("/incidents/{incident_id}/ack")
 def acknowledge(
-    incident_id: int, request: Request, engine: EngineDep, clock: ClockDep, body: BodyDep
+    incident_id: IdPath, request: Request, engine: EngineDep, clock: ClockDep, body: BodyDep
 ) -> dict[str, Any]:
     ack_in = _parse(AckCreate, body)
     with _writing(engine, request) as conn:
@@ -203,7 +203,7 @@ def acknowledge(
 
 @router.post("/incidents/{incident_id}/updates")
 def post_update(
-    incident_id: int, request: Request, engine: EngineDep, clock: ClockDep, body: BodyDep
+    incident_id: IdPath, request: Request, engine: EngineDep, clock: ClockDep, body: BodyDep
 ) -> dict[str, Any]:
     update_in = _parse(UpdateCreate, body)
     with _writing(engine, request) as conn:
@@ -222,7 +222,7 @@ def post_update(
 
 @router.post("/incidents/{incident_id}/notes")
 def add_note(
-    incident_id: int, request: Request, engine: EngineDep, clock: ClockDep, body: BodyDep
+    incident_id: IdPath, request: Request, engine: EngineDep, clock: ClockDep, body: BodyDep
 ) -> dict[str, Any]:
     note_in = _parse(NoteCreate, body)
     with _writing(engine, request) as conn:
@@ -239,7 +239,7 @@ def add_note(
 
 @router.post("/incidents/{incident_id}/severity")
 def change_severity(
-    incident_id: int,
+    incident_id: IdPath,
     request: Request,
     engine: EngineDep,
     config: ConfigDep,
@@ -262,7 +262,7 @@ def change_severity(
 
 @router.post("/incidents/{incident_id}/roles")
 def set_role(
-    incident_id: int, request: Request, engine: EngineDep, clock: ClockDep, body: BodyDep
+    incident_id: IdPath, request: Request, engine: EngineDep, clock: ClockDep, body: BodyDep
 ) -> dict[str, Any]:
     role_in = _parse(RoleUpdate, body)
     with _writing(engine, request) as conn:
@@ -280,7 +280,7 @@ def set_role(
 
 @router.post("/incidents/{incident_id}/merge")
 def merge(
-    incident_id: int, request: Request, engine: EngineDep, clock: ClockDep, body: BodyDep
+    incident_id: IdPath, request: Request, engine: EngineDep, clock: ClockDep, body: BodyDep
 ) -> dict[str, Any]:
     """Merge this incident into ``into``; answers with the incident merged into."""
     merge_in = _parse(MergeCreate, body)
@@ -298,7 +298,7 @@ def merge(
 
 @router.post("/incidents/{incident_id}/reopen")
 def reopen(
-    incident_id: int, request: Request, engine: EngineDep, clock: ClockDep, body: BodyDep
+    incident_id: IdPath, request: Request, engine: EngineDep, clock: ClockDep, body: BodyDep
 ) -> dict[str, Any]:
     reopen_in = _parse(ReopenCreate, body)
     with _writing(engine, request) as conn:
@@ -326,7 +326,7 @@ def list_actions(
 
 @router.post("/incidents/{incident_id}/actions", status_code=201)
 def add_action(
-    incident_id: int, request: Request, engine: EngineDep, clock: ClockDep, body: BodyDep
+    incident_id: IdPath, request: Request, engine: EngineDep, clock: ClockDep, body: BodyDep
 ) -> dict[str, Any]:
     action_in = _parse(ActionCreate, body)
     with _writing(engine, request) as conn:
@@ -345,7 +345,7 @@ def add_action(
 
 @router.post("/actions/{action_id}/done")
 def complete_action(
-    action_id: int, request: Request, engine: EngineDep, clock: ClockDep, body: BodyDep
+    action_id: IdPath, request: Request, engine: EngineDep, clock: ClockDep, body: BodyDep
 ) -> dict[str, Any]:
     done_in = _parse(ActionDone, body)
     # Not _writing: the only id here is the path's, so an unknown one stays 404.
@@ -358,7 +358,7 @@ def complete_action(
 
 @router.get("/incidents/{incident_id}/postmortem", response_class=PlainTextResponse)
 def postmortem(
-    incident_id: int, engine: EngineDep, config: ConfigDep, clock: ClockDep
+    incident_id: IdPath, engine: EngineDep, config: ConfigDep, clock: ClockDep
 ) -> PlainTextResponse:
     """The incident's postmortem from the shipped template, as ``text/markdown``."""
     with engine.begin() as conn:
