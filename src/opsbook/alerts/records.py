@@ -16,6 +16,7 @@ from sqlalchemy.engine import Connection
 from opsbook.alerts.models import Alert, AlertEvent, AlertSource, AlertStatus
 from opsbook.alerts.tables import alert, alert_event
 from opsbook.errors import NotFound
+from opsbook.storedtext import repair, repair_map
 from opsbook.types import JSONValue
 
 _FNV_OFFSET = 14695981039346656037
@@ -34,13 +35,17 @@ def fingerprint(labels: Mapping[str, str]) -> str:
     value = _FNV_OFFSET
     for name in sorted(labels):
         for part in (name, labels[name]):
-            for byte in part.encode():
+            # surrogatepass: a lone surrogate in a stored label still hashes (and stably).
+            for byte in part.encode("utf-8", "surrogatepass"):
                 value = ((value ^ byte) * _FNV_PRIME) & _MASK
             value = ((value ^ _SEPARATOR) * _FNV_PRIME) & _MASK
     return f"{value:016x}"
 
 
 def row_to_alert(row: Any) -> Alert:
+    """The row as an ``Alert``, its text repaired (``storedtext``): a row written around ingest
+    may hold text no encoder takes, and every reader (API, CLI, dispatch, email) goes through
+    here."""
     return Alert(
         id=int(row.id),
         fingerprint=row.fingerprint,
@@ -49,8 +54,8 @@ def row_to_alert(row: Any) -> Alert:
         integration=row.integration,
         dedup_key=row.dedup_key,
         check_id=row.check_id,
-        labels=dict(row.labels),
-        annotations=dict(row.annotations),
+        labels=_text_map(row.labels),
+        annotations=_text_map(row.annotations),
         severity=row.severity,
         status=AlertStatus(row.status),
         started_at=row.started_at,
@@ -59,11 +64,11 @@ def row_to_alert(row: Any) -> Alert:
         ends_at=row.ends_at,
         last_seen_at=row.last_seen_at,
         updated_at=row.updated_at,
-        values=dict(row.values),
+        values=repair_map(row.values) if isinstance(row.values, Mapping) else {},
         flapping=bool(row.flapping),
         acknowledged_at=row.acknowledged_at,
         suppressed_by=row.suppressed_by,
-        suppressed_reason=row.suppressed_reason,
+        suppressed_reason=repair(row.suppressed_reason) if row.suppressed_reason else None,
         silenced_by=tuple(row.silenced_by or ()),
         maintenance=row.maintenance,
     )
@@ -77,9 +82,16 @@ def row_to_event(row: Any) -> AlertEvent:
         kind=row.kind,
         from_status=AlertStatus(row.from_status) if row.from_status else None,
         to_status=AlertStatus(row.to_status) if row.to_status else None,
-        values=dict(row.values),
-        message=row.message,
+        values=repair_map(row.values) if isinstance(row.values, Mapping) else {},
+        message=repair(row.message),
     )
+
+
+def _text_map(value: object) -> dict[str, str]:
+    # Not a mapping only when written around every writer; shown empty rather than failing.
+    if not isinstance(value, Mapping):
+        return {}
+    return {repair(str(k)): repair(str(v)) for k, v in value.items()}
 
 
 def add_event(

@@ -1,0 +1,106 @@
+"""Alerts holding text no encoder takes (a lone surrogate, stored straight into SQLite around
+ingest) are listed with that text repaired to U+FFFD by every list route, resolved or not, and by
+``opsbook alerts --all``: one bad row never turns a list into a 500 or a crash."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+from prometheus_client import CollectorRegistry
+from sqlalchemy.engine import Engine
+
+from alert_helpers import open_rule_alert
+from frozen import CLI_NOW
+from opsbook.alerts import records
+from opsbook.alerts.models import AlertStatus
+from opsbook.clock import FrozenClock
+from opsbook.config import Config
+from opsbook.web import create_app
+
+NOW = datetime(2026, 11, 22, 12, 0, tzinfo=UTC)
+BAD = "x\ud800"
+TOKEN = "prom-token-0123456789abc"
+CONFIG = {
+    "service": "shop",
+    "checks": {"api": {"http": {"url": "http://127.0.0.1:1/healthz"}}},
+    "alerts": {"api-down": {"when": "api down", "severity": "SEV1"}},
+    "integrations": {"prom": {"alertmanager": {"token": TOKEN}}},
+}
+ROUTES = ["/api/v1/alerts", "/api/v2/alerts", "/api/v2/alerts/groups"]
+
+
+def _poison(engine: Engine, *, now: datetime, resolved: bool) -> int:
+    if engine.dialect.name != "sqlite":
+        pytest.skip("PostgreSQL cannot store a lone surrogate (its JSONB refuses it)")
+    with engine.begin() as conn:
+        alert_id = open_rule_alert(
+            conn,
+            "api-down",
+            check="api",
+            now=now,
+            labels={"team": BAD},
+            annotations={"summary": BAD, "description": BAD},
+            values={"body": BAD},
+        )
+        if resolved:
+            found = records.get_alert(conn, alert_id)
+            records.set_status(conn, found, AlertStatus.RESOLVED, now=now, message="resolved")
+    return alert_id
+
+
+@pytest.fixture
+def client(engine: Engine, store_url: str) -> Iterator[TestClient]:
+    app = create_app(
+        Config.model_validate(CONFIG),
+        environ={"OPSBOOK_DATABASE_URL": store_url},
+        clock=FrozenClock(NOW),
+        registry=CollectorRegistry(),
+    )
+    with TestClient(app) as test_client:
+        yield test_client
+
+
+@pytest.mark.parametrize("resolved", [False, True], ids=["firing", "resolved"])
+@pytest.mark.parametrize("route", ROUTES)
+def test_list_routes_repair_a_poisoned_alert(
+    client: TestClient, engine: Engine, route: str, resolved: bool
+) -> None:
+    _poison(engine, now=NOW, resolved=resolved)
+    query = {"status": "resolved"} if resolved and route == "/api/v1/alerts" else {}
+    headers = {"Authorization": f"Bearer {TOKEN}"}
+    response = client.get(route, params=query, headers=headers)
+    assert response.status_code == 200
+    assert "\\ud800" not in response.text
+    if not resolved or route == "/api/v1/alerts":
+        assert "x\ufffd" in response.json().__repr__()
+
+
+def test_one_alert_with_its_timeline_is_repaired(client: TestClient, engine: Engine) -> None:
+    alert_id = _poison(engine, now=NOW, resolved=False)
+    response = client.get(f"/api/v1/alerts/{alert_id}")
+    assert response.status_code == 200
+    body = response.json()
+    assert body["annotations"]["summary"] == "x\ufffd"
+    assert body["labels"]["team"] == "x\ufffd"
+    assert body["values"] == {"body": "x\ufffd"}
+
+
+def test_the_cli_lists_a_poisoned_alert(
+    run_cli: Any, engine: Engine, store_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _poison(engine, now=CLI_NOW, resolved=True)
+    config_file = tmp_path / "opsbook.yaml"
+    config_file.write_text(json.dumps(CONFIG))
+    monkeypatch.setenv("OPSBOOK_DATABASE_URL", store_url)
+    result = run_cli("alerts", "--all", "--config", str(config_file))
+    assert result.exit_code == 0, result.stdout + result.stderr
+    assert "api-down" in result.stdout
+    result = run_cli("alerts", "--all", "--json", "--config", str(config_file))
+    assert result.exit_code == 0, result.stdout + result.stderr
+    assert json.loads(result.stdout)[0]["annotations"]["summary"] == "x\ufffd"
