@@ -22,7 +22,7 @@ def test_it_is_ready_once_started(client: TestClient) -> None:
     assert response.status_code == 200
     assert response.json() == {
         "status": "ready",
-        "checks": {"store": "ok", "migrations": "ok", "runner": "ok"},
+        "checks": {"store": "ok", "migrations": "ok", "runner": "ok", "tasks": "ok"},
     }
 
 
@@ -37,6 +37,7 @@ def test_it_is_not_ready_when_the_store_is_not_migrated(app: FastAPI, client: Te
             "store": "ok",
             "migrations": f"at none, expected {head_revision()}",
             "runner": "ok",
+            "tasks": "ok",
         },
     }
 
@@ -68,6 +69,7 @@ def test_it_is_not_ready_when_the_runner_is_not_running(app: FastAPI, client: Te
         "store": "ok",
         "migrations": "ok",
         "runner": "not running",
+        "tasks": "ok",
     }
 
 

@@ -72,6 +72,7 @@ def create_app(
         store_up=lambda: _is_up(engine),
         runner_up=lambda: runner.problem() is None,
         check_states=lambda: _check_states(engine, config),
+        failures=runner.failures.snapshot,
     )
     # Alert transitions and their notifications commit together (the outbox); the deliverer is
     # woken as soon as there is something to send, so detection latency is not a poll interval.
@@ -84,6 +85,7 @@ def create_app(
         emit=IncidentEmitter(config, clock=clock),
         after_commit=deliverer.wake,
         clock=clock,
+        failures=runner.failures,
     )
     # A paging alert that starts firing wakes the incidents task: outage -> page is the alert
     # policy plus one pass, not plus up to ``evaluate_every``. A callback keeps alerts unaware

@@ -44,6 +44,9 @@ def readiness(engine: Engine, runner: Runner) -> dict[str, str]:
     else:
         checks["migrations"] = "unknown: the store is unreachable"
     checks["runner"] = runner.problem() or OK
+    # A task that keeps failing (the incidents pass, delivery...) means pages may not go out.
+    failing = runner.failing_tasks()
+    checks["tasks"] = "; ".join(f"{name}: {why}" for name, why in sorted(failing.items())) or OK
     return checks
 
 
@@ -54,7 +57,10 @@ async def health() -> HealthRead:
 
 @router.get(
     "/ready",
-    summary="Readiness: store reachable, schema at head, runner alive. 503 otherwise.",
+    summary=(
+        "Readiness: store reachable, schema at head, runner alive, no background task failing"
+        " pass after pass. 503 otherwise, naming the task and its last error."
+    ),
     responses={503: {"model": ReadyRead, "description": "A dependency is not ready"}},
 )
 def ready(services: ServicesDep, response: Response) -> ReadyRead:

@@ -15,7 +15,7 @@ from prometheus_client import (
     ProcessCollector,
     generate_latest,
 )
-from prometheus_client.core import GaugeMetricFamily, Metric
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
 from opsbook import __version__
@@ -47,6 +47,38 @@ class _UpCollector(Collector):
         yield GaugeMetricFamily(
             "opsbook_runner_up", "1 if the background runner is healthy.", value=self._runner_up()
         )
+
+
+class _FailuresCollector(Collector):
+    """``opsbook_task_failures_total`` and ``opsbook_item_failures_total`` by task, read from
+    the runner's ``TaskFailures`` at scrape time (the counts live where they happen)."""
+
+    def __init__(self, counts: Callable[[], tuple[dict[str, int], dict[str, int]]]) -> None:
+        self._counts = counts
+
+    def describe(self) -> Iterable[Metric]:
+        return self._families({}, {})
+
+    def collect(self) -> Iterable[Metric]:
+        return self._families(*self._counts())
+
+    def _families(self, passes: dict[str, int], items: dict[str, int]) -> list[Metric]:
+        task = CounterMetricFamily(
+            "opsbook_task_failures",
+            "Failed passes of a background task (a pass that raised), by task.",
+            labels=["task"],
+        )
+        item = CounterMetricFamily(
+            "opsbook_item_failures",
+            "Single items (alert, incident, notification) a task could not handle and marked"
+            " failed while the rest of its pass went on, by task.",
+            labels=["task"],
+        )
+        for name, n in sorted(passes.items()):
+            task.add_metric([name], n)
+        for name, n in sorted(items.items()):
+            item.add_metric([name], n)
+        return [task, item]
 
 
 LATENESS_BUCKETS = (0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
@@ -98,6 +130,7 @@ class Metrics:
         store_up: Callable[[], bool],
         runner_up: Callable[[], bool],
         check_states: Callable[[], Sequence[CheckStatus]] | None = None,
+        failures: Callable[[], tuple[dict[str, int], dict[str, int]]] | None = None,
     ) -> None:
         self.registry = registry
         Info("opsbook_build", "opsbook version.", registry=registry).info({"version": __version__})
@@ -123,6 +156,8 @@ class Metrics:
         registry.register(_UpCollector(store_up=store_up, runner_up=runner_up))
         if check_states is not None:
             registry.register(_CheckCollector(check_states))
+        if failures is not None:
+            registry.register(_FailuresCollector(failures))
         ProcessCollector(registry=registry)
         PlatformCollector(registry=registry)
         GCCollector(registry=registry)
