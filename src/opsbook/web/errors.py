@@ -3,19 +3,27 @@
     {"error": {"message": "...", "field": "body.checks[0].url" | null, "location": "body" | null}}
 
 No stack traces and no input values are echoed back: a rejected value may be a secret.
+
+A store outage met by any route (the connection refused, dropped or timed out; SQLite busy or
+unable to open its file) is a 503 with ``Retry-After`` and one warning line, not a 500 with a
+traceback: it is not a bug, and the sender should retry.
 """
 
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import Sequence
 
 import structlog
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from sqlalchemy import exc as sa_exc
+from sqlalchemy.engine import Engine
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from opsbook.errors import ConfigError, Conflict, InputError, NotFound, OpsbookError, StoreError
+from opsbook.store.engine import unreachable
 
 log = structlog.get_logger(__name__)
 
@@ -26,6 +34,50 @@ STATUS_BY_ERROR: tuple[tuple[type[OpsbookError], int], ...] = (
     (Conflict, 409),
     (StoreError, 503),
 )
+
+
+RETRY_AFTER_SECONDS = 5
+"""What a 503 for a store outage asks the sender to wait (``Retry-After``)."""
+STORE_UNAVAILABLE = "the store is unavailable; retry later"
+
+# sqlite3 raises OperationalError for a syntax error too (a bug, so a 500); these result codes
+# are the ones that mean the file cannot be used right now.
+_SQLITE_OUTAGES = ("SQLITE_BUSY", "SQLITE_LOCKED", "SQLITE_CANTOPEN", "SQLITE_IOERR", "SQLITE_FULL")
+
+
+STORE_ERRORS = (sa_exc.DBAPIError, sa_exc.TimeoutError)
+"""What a store call can raise; ``store_outage`` says which of them is an outage."""
+
+
+def store_outage(exc: BaseException) -> bool:
+    """True when ``exc`` says the store cannot be reached or used now, not that the request or
+    the code is wrong: psycopg's OperationalError (refused, terminated, admin shutdown, no such
+    database), a connection SQLAlchemy invalidated, a pool timeout, or SQLite busy or unable
+    to open its file."""
+    if isinstance(exc, sa_exc.TimeoutError):
+        return True
+    if not isinstance(exc, sa_exc.DBAPIError):
+        return False
+    if exc.connection_invalidated or isinstance(exc, sa_exc.InterfaceError):
+        return True
+    if not isinstance(exc, sa_exc.OperationalError):
+        return False
+    if isinstance(exc.orig, sqlite3.Error):
+        name = getattr(exc.orig, "sqlite_errorname", "") or ""
+        return name.startswith(_SQLITE_OUTAGES)
+    return True
+
+
+def log_store_outage(request: Request, exc: BaseException) -> None:
+    """One structured warning line naming the route, the store (password masked) and the
+    driver's reason, without a traceback."""
+    services = getattr(request.app.state, "services", None)
+    engine = getattr(services, "engine", None)
+    if isinstance(exc, sa_exc.DBAPIError) and isinstance(engine, Engine):
+        error = str(unreachable(engine, exc))
+    else:
+        error = f"store unreachable: {type(exc).__name__}"
+    log.warning("store_unavailable", path=request.url.path, error=error)
 
 
 def error_body(
@@ -79,6 +131,13 @@ async def _http_error(request: Request, exc: Exception) -> JSONResponse:
 
 
 async def _unexpected_error(request: Request, exc: Exception) -> JSONResponse:
+    if store_outage(exc):
+        log_store_outage(request, exc)
+        return JSONResponse(
+            error_body(STORE_UNAVAILABLE),
+            status_code=503,
+            headers={"Retry-After": str(RETRY_AFTER_SECONDS)},
+        )
     log.error("unhandled_error", path=request.url.path, exc_info=exc)
     return JSONResponse(error_body("internal error; see the server log"), status_code=500)
 

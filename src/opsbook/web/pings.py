@@ -30,6 +30,12 @@ from opsbook.checks.pings import PingIn, PingTargets, list_pings
 from opsbook.errors import NotFound
 from opsbook.web.api.checks import Milliseconds
 from opsbook.web.deps import IdQuery, Services, ServicesDep
+from opsbook.web.errors import (
+    RETRY_AFTER_SECONDS,
+    STORE_ERRORS,
+    log_store_outage,
+    store_outage,
+)
 
 router = APIRouter(tags=["pings"])
 
@@ -70,8 +76,20 @@ class PingRead(BaseModel):
     """UTF-8 text; bytes that are not UTF-8 are kept in the store and shown escaped (``\\xff``)."""
 
 
-def _text(body: str, status: int, *, background: BackgroundTask | None = None) -> Response:
-    return PlainTextResponse(body, status_code=status, headers=_HEADERS, background=background)
+PING_STORE_UNAVAILABLE = "store unavailable, retry"
+_RETRY = {"Retry-After": str(RETRY_AFTER_SECONDS)}
+
+
+def _text(
+    body: str,
+    status: int,
+    *,
+    background: BackgroundTask | None = None,
+    headers: dict[str, str] | None = None,
+) -> Response:
+    return PlainTextResponse(
+        body, status_code=status, headers={**_HEADERS, **(headers or {})}, background=background
+    )
 
 
 def _targets(request: Request, services: ServicesDep) -> PingTargets:
@@ -165,7 +183,15 @@ async def _ping(
     )
     # The commit happens before the answer: a 200 promises the ping, and the state it causes,
     # are on disk. The alert engine then judges the results, after the answer has gone out.
-    results = await asyncio.to_thread(_store, services, ping_in, services.clock.now())
+    try:
+        results = await asyncio.to_thread(_store, services, ping_in, services.clock.now())
+    except STORE_ERRORS as exc:
+        if not store_outage(exc):
+            raise
+        # Not stored, so not acknowledged: a 503 makes the job's curl --retry (or the next
+        # run) send it again, and the app-wide 503 would be JSON where pings answer text.
+        log_store_outage(request, exc)
+        return _text(PING_STORE_UNAVAILABLE, 503, headers=_RETRY)
     alerts = services.alerts
     background = None
     if results and isinstance(alerts, _ResultsListener):
