@@ -238,3 +238,24 @@ async def test_the_password_never_appears_in_errors_or_logs(
     )
     assert PASSWORD not in repr(logs)
     assert PASSWORD not in repr(config)
+
+
+async def test_text_no_encoder_takes_is_repaired_and_the_email_delivered(
+    engine: Engine, clock: FrozenClock, mailbox: tuple[Mailbox, int]
+) -> None:
+    # Queued by an older version (or written straight into the store) from a poisoned alert:
+    # SQLite keeps a lone surrogate inside JSON. The page must still go out, repaired.
+    if engine.dialect.name != "sqlite":
+        pytest.skip("PostgreSQL cannot store a lone surrogate (its JSONB refuses it)")
+    box, port = mailbox
+    config = _config(port)
+    _emit(engine, config, clock)
+    with engine.begin() as conn:
+        payload = dict(conn.execute(sa.select(notification.c.payload)).scalar_one())
+        payload.update(subject="[FIRING:2] SEV1 x\ud800", body="x\ud800\n" + BODY)
+        conn.execute(notification.update().values(payload=payload))
+    assert await Deliverer(config, engine, clock=clock).deliver_due() == 1
+    message = box.message()
+    assert message["Subject"] == "[FIRING:2] SEV1 x\ufffd"
+    assert message.get_content().startswith("x\ufffd\r\nFIRING: api-down")
+    assert _row(engine).state == "delivered"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import json
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -12,7 +13,7 @@ from notify_helpers import HMAC_SECRET, T0, make_alert, make_notice
 from opsbook.alerts.ingest_models import decode_json, parse_webhook_message
 from opsbook.alerts.models import AlertStatus
 from opsbook.alerts.records import fingerprint
-from opsbook.notify import render_alertmanager_payload, sign
+from opsbook.notify import render_alertmanager_payload, sign, webhook
 from opsbook.notify.webhook import display_url, encode, rfc3339
 
 
@@ -201,3 +202,9 @@ def test_opsbooks_own_alertmanager_receiver_reads_the_body() -> None:
         ("firing", None, make_alert().fingerprint),
         ("resolved", T0, resolved.fingerprint),
     ]
+
+
+def test_text_no_encoder_takes_is_repaired_in_the_body() -> None:
+    # A payload queued from a poisoned row (SQLite keeps a lone surrogate inside JSON).
+    body = webhook.encode({"version": "4", "alerts": [{"annotations": {"summary": "x\ud800"}}]})
+    assert json.loads(body) == {"version": "4", "alerts": [{"annotations": {"summary": "x\ufffd"}}]}

@@ -15,6 +15,7 @@ import apprise
 
 from opsbook.errors import DeliveryError
 from opsbook.redaction import MASK, Secret
+from opsbook.storedtext import repair
 from opsbook.types import JSONValue
 
 # Apprise's message types; chat services colour or label a message by them.
@@ -51,6 +52,7 @@ async def send(url: Secret, payload: Mapping[str, JSONValue]) -> None:
             "the notification was not rendered as a chat message (did the channel change kind?)",
             permanent=True,
         )
+    title, body = repair(title), repair(body)  # text queued from a poisoned row still goes out
     await asyncio.to_thread(_send_sync, url, title=title, body=body, kind=kind)
 
 

@@ -19,6 +19,7 @@ import structlog
 from opsbook.config.alerts import SmtpChannel
 from opsbook.errors import DeliveryError
 from opsbook.redaction import mask_values, secret_values
+from opsbook.storedtext import repair
 from opsbook.types import JSONValue
 
 log = structlog.get_logger(__name__)
@@ -47,6 +48,9 @@ def build_message(
             "the notification was not rendered as an email (did the channel change kind?)",
             permanent=True,
         )
+    # A payload queued from a poisoned row may hold text no encoder takes: repaired, the page
+    # still goes out (an UnicodeEncodeError here used to dead-letter it).
+    subject, body, to = repair(subject), repair(body), [repair(str(a)) for a in to]
     message = EmailMessage()
     message["Subject"] = subject
     message["From"] = channel.from_

@@ -24,6 +24,7 @@ from opsbook.config.alerts import WebhookChannel
 from opsbook.config.units import format_duration
 from opsbook.errors import DeliveryError
 from opsbook.redaction import MASK, mask_values, redact_text, redact_url, secret_values
+from opsbook.storedtext import repair_map
 from opsbook.types import JSONValue
 
 # Alertmanager hides an end time not reached yet behind Go's zero time (alert/alert.go).
@@ -119,8 +120,9 @@ def rfc3339(at: datetime) -> str:
 
 
 def encode(payload: Mapping[str, JSONValue]) -> bytes:
-    """The request body: compact UTF-8 JSON. The signature covers exactly these bytes."""
-    return json.dumps(payload, separators=(",", ":"), ensure_ascii=False).encode()
+    """The request body: compact UTF-8 JSON. The signature covers exactly these bytes. Text no
+    encoder takes (queued from a poisoned row) is repaired to U+FFFD rather than failing."""
+    return json.dumps(repair_map(payload), separators=(",", ":"), ensure_ascii=False).encode()
 
 
 def sign(body: bytes, secret: str) -> str:
