@@ -23,8 +23,9 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import lru_cache
-from typing import Literal, TypeAlias
+from typing import Generic, Literal, TypeAlias, TypeVar
 
+from opsbook import textsafe
 from opsbook.alerts.models import Matcher
 from opsbook.errors import InputError
 from opsbook.redaction import Secret
@@ -41,6 +42,21 @@ PAGERDUTY_ACTIONS = ("trigger", "acknowledge", "resolve")
 WEBHOOK_KEY_MAX = 255
 WEBHOOK_SUMMARY_MAX = 1024
 URL_MAX = 2048
+
+# Caps per alert (docs/ingest.md, "Limits"): they bound what one request can cost in memory and
+# in the store, well above what Prometheus or Alertmanager send.
+MAX_ALERTS = 1000
+"""Alerts per request on /api/v2/alerts and the generic webhook; Prometheus sends at most 256."""
+MAX_LABELS = 100
+MAX_ANNOTATIONS = 100
+NAME_MAX_BYTES = 256
+LABEL_VALUE_MAX_BYTES = 4 * 1024
+ANNOTATION_VALUE_MAX_BYTES = 64 * 1024
+CUSTOM_DETAILS_MAX_DEPTH = 32
+# Alertmanager's (and Prometheus') label name rule, model.LabelNameRE; annotations share it.
+_LABEL_NAME = re.compile(r"[a-zA-Z_][a-zA-Z0-9_]*")
+
+T = TypeVar("T")
 
 AlertState: TypeAlias = Literal["firing", "resolved"]
 PagerDutyAction: TypeAlias = Literal["trigger", "acknowledge", "resolve"]
@@ -75,12 +91,25 @@ class InvalidPayload(InputError):
         )
 
 
+@dataclass(frozen=True, slots=True)
+class Checked(Generic[T]):
+    """What a payload yields when its valid parts are kept: ``value`` (the valid alerts),
+    ``invalid`` (the problems of those left out, or None) and ``repaired`` (the JSON paths of
+    free text whose unstorable characters became U+FFFD)."""
+
+    value: T
+    invalid: InvalidPayload | None = None
+    repaired: tuple[str, ...] = ()
+
+
 class _Problems:
-    """Collects problems while a payload is read, so the sender sees all of them at once."""
+    """Collects problems while a payload is read, so the sender sees all of them at once, and
+    the paths of repaired text."""
 
     def __init__(self) -> None:
         self.found: list[PayloadProblem] = []
         self.count = 0
+        self.repaired: list[str] = []
 
     def add(self, path: str, message: str) -> None:
         self.count += 1
@@ -90,6 +119,22 @@ class _Problems:
     def raise_if_any(self) -> None:
         if self.found:
             raise InvalidPayload(self.found, omitted=self.count - len(self.found))
+
+    def invalid(self) -> InvalidPayload | None:
+        if not self.found:
+            return None
+        return InvalidPayload(self.found, omitted=self.count - len(self.found))
+
+    def text(self, value: str, path: str, *, repair: bool) -> str | None:
+        """``value`` if storable; else repaired (and noted) when ``repair``, else reported."""
+        why = textsafe.problem(value)
+        if why is None:
+            return value
+        if repair:
+            self.repaired.append(path)
+            return textsafe.repair(value)
+        self.add(path, why)
+        return None
 
 
 def decode_json(body: bytes) -> object:
@@ -106,6 +151,17 @@ def decode_json(body: bytes) -> object:
                     "$", f"not valid JSON ({exc.msg} at line {exc.lineno} col {exc.colno})"
                 )
             ]
+        ) from None
+    except RecursionError:
+        # The C decoder counts its nesting against the interpreter's recursion limit, and says
+        # so with RecursionError: a crafted body of 100,000 "[" must be a 400, not a 500.
+        raise InvalidPayload(
+            [PayloadProblem("$", "is nested too deeply (no alert payload nests past a few levels)")]
+        ) from None
+    except ValueError:
+        # int() refuses more than sys.get_int_max_str_digits() digits (4300 by default).
+        raise InvalidPayload(
+            [PayloadProblem("$", "has a number with too many digits to read")]
         ) from None
 
 
@@ -139,10 +195,13 @@ def _string(
     required: bool = False,
     why: str = "",
     max_length: int | None = None,
+    repair: bool = False,
 ) -> str | None:
     """The string at ``obj[key]``, or None when it is absent or wrong (and then reported).
 
     ``required``: absent, null or blank is a problem; ``why`` says when it is required.
+    ``repair``: free text whose NULs and lone surrogates become U+FFFD (noted); otherwise a
+    string that cannot be stored is a problem.
     """
     value = obj.get(key)
     if not isinstance(value, str) or (required and not value.strip()):
@@ -151,6 +210,10 @@ def _string(
         elif required:
             problems.add(path, "is missing or blank" + (f" ({why})" if why else ""))
         return None
+    checked = problems.text(value, path, repair=repair)
+    if checked is None:
+        return None
+    value = checked
     if max_length is not None and len(value) > max_length:
         problems.add(path, f"is longer than {max_length} characters ({len(value)})")
         return None
@@ -158,24 +221,52 @@ def _string(
 
 
 def _string_map(
-    problems: _Problems, value: object, path: str, *, drop_empty: bool = False
+    problems: _Problems,
+    value: object,
+    path: str,
+    *,
+    drop_empty: bool = False,
+    annotations: bool = False,
 ) -> dict[str, str] | None:
+    """Labels (or, with ``annotations``, annotations): names follow Alertmanager's rule
+    ``[a-zA-Z_][a-zA-Z0-9_]*``; label values that cannot be stored are refused, annotation
+    values (free text) repaired. Counts and sizes are capped (``MAX_LABELS``...)."""
     if value is None:
         return {}
     obj = _object(problems, value, path)
     if obj is None:
         return None
+    cap = MAX_ANNOTATIONS if annotations else MAX_LABELS
+    if len(obj) > cap:
+        problems.add(path, f"has {len(obj)} entries (at most {cap})")
+        return None
+    value_max = ANNOTATION_VALUE_MAX_BYTES if annotations else LABEL_VALUE_MAX_BYTES
     out: dict[str, str] = {}
     ok = True
-    for name, item in obj.items():
+    for index, (name, item) in enumerate(obj.items()):
         if not name:
             problems.add(path, "has an empty name")
+            ok = False
+        elif len(name) > NAME_MAX_BYTES or not _LABEL_NAME.fullmatch(name):
+            # The name is not repeated: it may hold what cannot be shown (a NUL, a surrogate).
+            problems.add(
+                path,
+                f"name #{index + 1} must match [a-zA-Z_][a-zA-Z0-9_]* "
+                f"(Alertmanager's rule), at most {NAME_MAX_BYTES} characters",
+            )
             ok = False
         elif not isinstance(item, str):
             problems.add(f"{path}.{name}", f"must be a string, not {_kind(item)}")
             ok = False
-        elif item or not drop_empty:
-            out[name] = item
+        else:
+            text = problems.text(item, f"{path}.{name}", repair=annotations)
+            if text is None:
+                ok = False
+            elif len(text) > value_max // 4 and len(text.encode()) > value_max:
+                problems.add(f"{path}.{name}", f"is longer than {value_max} bytes")
+                ok = False
+            elif text or not drop_empty:
+                out[name] = text
     return out if ok else None
 
 
@@ -226,17 +317,29 @@ class PostableAlert:
 
 
 def parse_postable_alerts(data: object) -> list[PostableAlert]:
-    """Alertmanager's ``postableAlerts``: a JSON array. Raises ``InvalidPayload``.
+    """Alertmanager's ``postableAlerts``: a JSON array. Raises ``InvalidPayload`` on any
+    problem (``read_postable_alerts`` keeps the valid alerts instead)."""
+    checked = read_postable_alerts(data)
+    if checked.invalid is not None:
+        raise checked.invalid
+    return checked.value
 
-    As in Alertmanager (``api/v2/api.go`` ``removeEmptyLabels``), labels with an empty value are
-    dropped before the alert is checked, and an alert needs at least one label left. Unlike
-    Alertmanager, one bad alert rejects the whole batch: a 4xx changes nothing.
+
+def read_postable_alerts(data: object) -> Checked[list[PostableAlert]]:
+    """Alertmanager's ``postableAlerts``, keeping the valid alerts and reporting the others by
+    index, as Alertmanager does (``api/v2/api.go`` ``postAlertsHandler``). Raises
+    ``InvalidPayload`` only when the body as a whole is wrong (not an array, too many alerts).
+
+    As in Alertmanager (``removeEmptyLabels``), labels with an empty value are dropped before
+    the alert is checked, and an alert needs at least one label left.
     """
     problems = _Problems()
     if not isinstance(data, list):
         problems.add("$", f"must be an array of alerts, not {_kind(data)}")
-        problems.raise_if_any()
-        return []
+        data = []
+    elif len(data) > MAX_ALERTS:
+        problems.add("$", f"has {len(data)} alerts (at most {MAX_ALERTS} in one request)")
+    problems.raise_if_any()
     alerts: list[PostableAlert] = []
     for i, item in enumerate(data):
         path = f"$[{i}]"
@@ -247,7 +350,9 @@ def parse_postable_alerts(data: object) -> list[PostableAlert]:
         labels = _string_map(problems, obj.get("labels"), f"{path}.labels", drop_empty=True)
         if labels is not None and not labels:
             problems.add(f"{path}.labels", "at least one label pair is required")
-        annotations = _string_map(problems, obj.get("annotations"), f"{path}.annotations")
+        annotations = _string_map(
+            problems, obj.get("annotations"), f"{path}.annotations", annotations=True
+        )
         starts_at = _timestamp(problems, obj, "startsAt", f"{path}.startsAt")
         ends_at = _timestamp(problems, obj, "endsAt", f"{path}.endsAt")
         if starts_at is not None and ends_at is not None and ends_at < starts_at:
@@ -255,8 +360,7 @@ def parse_postable_alerts(data: object) -> list[PostableAlert]:
         url = _string(problems, obj, "generatorURL", f"{path}.generatorURL", max_length=URL_MAX)
         if problems.count == before and labels and annotations is not None:
             alerts.append(PostableAlert(labels, annotations, starts_at, ends_at, url or None))
-    problems.raise_if_any()
-    return alerts
+    return Checked(alerts, problems.invalid(), tuple(problems.repaired))
 
 
 # Alertmanager webhook receiver (version "4")
@@ -300,7 +404,18 @@ def _state(problems: _Problems, obj: Mapping[str, object], path: str) -> AlertSt
 
 
 def parse_webhook_message(data: object) -> WebhookMessage:
-    """An Alertmanager webhook payload. Raises ``InvalidPayload``."""
+    """An Alertmanager webhook payload. Raises ``InvalidPayload`` on any problem
+    (``read_webhook_message`` keeps the valid alerts instead)."""
+    checked = read_webhook_message(data)
+    if checked.invalid is not None:
+        raise checked.invalid
+    return checked.value
+
+
+def read_webhook_message(data: object) -> Checked[WebhookMessage]:
+    """An Alertmanager webhook payload with its valid alerts; the invalid ones are reported
+    in ``invalid`` by index. Raises ``InvalidPayload`` when the message itself is wrong
+    (``version``, ``groupKey``, ``status``, ``alerts``)."""
     problems = _Problems()
     obj = _object(problems, data, "$")
     if obj is None:
@@ -311,14 +426,16 @@ def parse_webhook_message(data: object) -> WebhookMessage:
         problems.add("$.version", 'must be "4" (the Alertmanager webhook payload version)')
     group_key = _string(problems, obj, "groupKey", "$.groupKey", required=True)
     status = _state(problems, obj, "$.status")
-    receiver = _string(problems, obj, "receiver", "$.receiver") or ""
+    # Neither is stored or used: repaired rather than refused, so they never cost the alerts.
+    receiver = _string(problems, obj, "receiver", "$.receiver", repair=True) or ""
     external_url = _string(problems, obj, "externalURL", "$.externalURL", max_length=URL_MAX)
-    reason = _string(problems, obj, "notification_reason", "$.notification_reason")
+    reason = _string(problems, obj, "notification_reason", "$.notification_reason", repair=True)
     raw_alerts = obj.get("alerts")
     alerts: list[WebhookMessageAlert] = []
     if not isinstance(raw_alerts, list):
         problems.add("$.alerts", f"must be an array of alerts, not {_kind(raw_alerts)}")
         raw_alerts = []
+    message_problems = problems.count
     for i, item in enumerate(raw_alerts):
         path = f"$.alerts[{i}]"
         before = problems.count
@@ -329,7 +446,9 @@ def parse_webhook_message(data: object) -> WebhookMessage:
         labels = _string_map(problems, alert.get("labels"), f"{path}.labels", drop_empty=True)
         if labels is not None and not labels:
             problems.add(f"{path}.labels", "at least one label pair is required")
-        annotations = _string_map(problems, alert.get("annotations"), f"{path}.annotations")
+        annotations = _string_map(
+            problems, alert.get("annotations"), f"{path}.annotations", annotations=True
+        )
         starts_at = _timestamp(problems, alert, "startsAt", f"{path}.startsAt")
         ends_at = _timestamp(problems, alert, "endsAt", f"{path}.endsAt")
         url = _string(problems, alert, "generatorURL", f"{path}.generatorURL", max_length=URL_MAX)
@@ -340,10 +459,11 @@ def parse_webhook_message(data: object) -> WebhookMessage:
                     state, labels, annotations, starts_at, ends_at, url or None, fingerprint
                 )
             )
-    problems.raise_if_any()
+    if message_problems:
+        problems.raise_if_any()
     if group_key is None or status is None:  # pragma: no cover - reported above
         raise InvalidPayload([PayloadProblem("$", "is invalid")])
-    return WebhookMessage(
+    message = WebhookMessage(
         group_key=group_key,
         status=status,
         receiver=receiver,
@@ -351,6 +471,7 @@ def parse_webhook_message(data: object) -> WebhookMessage:
         external_url=external_url or None,
         notification_reason=reason,
     )
+    return Checked(message, problems.invalid(), tuple(problems.repaired))
 
 
 # PagerDuty Events API v2
@@ -378,6 +499,8 @@ class PagerDutyEvent:
     """Set for ``trigger`` (where it is required); ignored for acknowledge and resolve."""
     client: str | None = None
     client_url: str | None = None
+    repaired: tuple[str, ...] = ()
+    """JSON paths of free text whose unstorable characters became U+FFFD."""
 
 
 def _action(problems: _Problems, obj: Mapping[str, object]) -> PagerDutyAction | None:
@@ -410,16 +533,21 @@ def _pagerduty_payload(problems: _Problems, value: object) -> PagerDutyPayload |
         "$.payload.summary",
         required=True,
         max_length=PAGERDUTY_SUMMARY_MAX,
+        repair=True,
     )
-    source = _string(problems, obj, "source", "$.payload.source", required=True)
+    # These become label values: refused, not repaired, when they cannot be stored.
+    label_max = LABEL_VALUE_MAX_BYTES
+    source = _string(
+        problems, obj, "source", "$.payload.source", required=True, max_length=label_max
+    )
     severity = _string(problems, obj, "severity", "$.payload.severity", required=True)
     if severity is not None and severity not in PAGERDUTY_SEVERITIES:
         problems.add("$.payload.severity", "must be one of critical, error, warning, info")
     timestamp = _timestamp(problems, obj, "timestamp", "$.payload.timestamp")
-    component = _string(problems, obj, "component", "$.payload.component")
-    group = _string(problems, obj, "group", "$.payload.group")
-    class_ = _string(problems, obj, "class", "$.payload.class")
-    details = obj.get("custom_details")
+    component = _string(problems, obj, "component", "$.payload.component", max_length=label_max)
+    group = _string(problems, obj, "group", "$.payload.group", max_length=label_max)
+    class_ = _string(problems, obj, "class", "$.payload.class", max_length=label_max)
+    details = _custom_details(problems, obj.get("custom_details"))
     if problems.count != before or summary is None or source is None or severity is None:
         return None
     return PagerDutyPayload(
@@ -432,6 +560,21 @@ def _pagerduty_payload(problems: _Problems, value: object) -> PagerDutyPayload |
         class_=class_ or None,
         custom_details=details,  # type: ignore[arg-type]  # decoded JSON is JSONValue
     )
+
+
+def _custom_details(problems: _Problems, value: object) -> object:
+    """``custom_details`` made storable: free-form JSON from the sender's tool, so its text is
+    repaired (U+FFFD) and NaN / Infinity (which Python's json writes, and jsonb refuses) become
+    the strings "NaN" / "Infinity"; nesting past ``CUSTOM_DETAILS_MAX_DEPTH`` is refused."""
+    path = "$.payload.custom_details"
+    try:
+        fixed, changed = textsafe.repair_json(value, max_depth=CUSTOM_DETAILS_MAX_DEPTH)
+    except ValueError as exc:
+        problems.add(path, str(exc))
+        return None
+    if changed:
+        problems.repaired.append(path)
+    return fixed
 
 
 def parse_pagerduty_event(data: object) -> PagerDutyEvent:
@@ -458,7 +601,7 @@ def parse_pagerduty_event(data: object) -> PagerDutyEvent:
         max_length=PAGERDUTY_DEDUP_KEY_MAX,
     )
     payload = _pagerduty_payload(problems, obj.get("payload")) if action == "trigger" else None
-    client = _string(problems, obj, "client", "$.client")
+    client = _string(problems, obj, "client", "$.client", repair=True)
     client_url = _string(problems, obj, "client_url", "$.client_url", max_length=URL_MAX)
     for key in ("links", "images"):
         if obj.get(key) is not None and not isinstance(obj.get(key), list):
@@ -473,6 +616,7 @@ def parse_pagerduty_event(data: object) -> PagerDutyEvent:
         payload=payload,
         client=client or None,
         client_url=client_url or None,
+        repaired=tuple(problems.repaired),
     )
 
 
@@ -500,13 +644,26 @@ _WEBHOOK_KEYS = frozenset(
 
 
 def parse_webhook_alerts(data: object, *, severities: Sequence[str]) -> list[WebhookAlert]:
-    """One object or an array of them; ``severities`` are the configured severity names."""
+    """One object or an array of them; ``severities`` are the configured severity names.
+    Raises ``InvalidPayload`` on any problem (``read_webhook_alerts`` keeps the valid ones)."""
+    checked = read_webhook_alerts(data, severities=severities)
+    if checked.invalid is not None:
+        raise checked.invalid
+    return checked.value
+
+
+def read_webhook_alerts(data: object, *, severities: Sequence[str]) -> Checked[list[WebhookAlert]]:
+    """The valid alerts of a generic webhook body, and the others' problems by index. Raises
+    ``InvalidPayload`` for an empty array or one over ``MAX_ALERTS``."""
     problems = _Problems()
     items: list[tuple[str, object]]
     if isinstance(data, list):
         items = [(f"$[{i}]", item) for i, item in enumerate(data)]
         if not items:
             problems.add("$", "is an empty array (send at least one alert)")
+        elif len(items) > MAX_ALERTS:
+            problems.add("$", f"has {len(items)} alerts (at most {MAX_ALERTS} in one request)")
+        problems.raise_if_any()
     else:
         items = [("$", data)]
     allowed = ", ".join(severities) + ", " + ", ".join(PAGERDUTY_SEVERITIES)
@@ -527,6 +684,7 @@ def parse_webhook_alerts(data: object, *, severities: Sequence[str]) -> list[Web
             required=status == "firing",
             why="required when firing",
             max_length=WEBHOOK_SUMMARY_MAX,
+            repair=True,
         )
         key = _string(problems, obj, "key", f"{path}.key", max_length=WEBHOOK_KEY_MAX)
         if key is not None and not key.strip():
@@ -539,7 +697,9 @@ def parse_webhook_alerts(data: object, *, severities: Sequence[str]) -> list[Web
         ):
             problems.add(f"{path}.severity", f"must be one of {allowed}")
         labels = _string_map(problems, obj.get("labels"), f"{path}.labels", drop_empty=True)
-        annotations = _string_map(problems, obj.get("annotations"), f"{path}.annotations")
+        annotations = _string_map(
+            problems, obj.get("annotations"), f"{path}.annotations", annotations=True
+        )
         starts_at = _timestamp(problems, obj, "starts_at", f"{path}.starts_at")
         url = _string(problems, obj, "url", f"{path}.url", max_length=URL_MAX)
         if url is not None and not url.startswith(("http://", "https://")):
@@ -557,8 +717,7 @@ def parse_webhook_alerts(data: object, *, severities: Sequence[str]) -> list[Web
                     url=url,
                 )
             )
-    problems.raise_if_any()
-    return alerts
+    return Checked(alerts, problems.invalid(), tuple(problems.repaired))
 
 
 def _known_fields() -> str:
@@ -603,6 +762,9 @@ def parse_postable_silence(data: object) -> PostableSilence:
         value = matcher.get("value")
         if not isinstance(value, str):
             problems.add(f"{path}.value", f"must be a string, not {_kind(value)}")
+        elif (why := textsafe.problem(value)) is not None:
+            problems.add(f"{path}.value", why)
+            value = None
         flags = [matcher.get("isRegex", False), matcher.get("isEqual", True)]
         for key, flag in zip(("isRegex", "isEqual"), flags, strict=True):
             if not isinstance(flag, bool):

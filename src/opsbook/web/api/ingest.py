@@ -38,13 +38,14 @@ from opsbook.alerts.ingest import (
     webhook_key,
 )
 from opsbook.alerts.ingest_models import (
+    Checked,
     InvalidPayload,
     PayloadProblem,
     decode_json,
     parse_pagerduty_event,
-    parse_postable_alerts,
-    parse_webhook_alerts,
-    parse_webhook_message,
+    read_postable_alerts,
+    read_webhook_alerts,
+    read_webhook_message,
 )
 from opsbook.alerts.ingest_writes import IngestReport, Writes
 from opsbook.config import Config
@@ -60,7 +61,9 @@ log = structlog.get_logger(__name__)
 
 router = APIRouter(tags=["ingest"])
 
-ALERTMANAGER_BODY_LIMIT = 8 * 1024 * 1024
+# Prometheus posts at most 256 alerts a request (notifier maxBatchSize); 2 MB is ~8 KB each,
+# and with the per-alert caps (ingest_models) bounds what one request costs in memory.
+ALERTMANAGER_BODY_LIMIT = 2 * 1024 * 1024
 PAGERDUTY_BODY_LIMIT = 512 * 1024  # PagerDuty's own limit: "Payload: 512 KB"
 WEBHOOK_BODY_LIMIT = 1024 * 1024
 SIGNATURE_HEADER = "X-Opsbook-Signature"
@@ -141,6 +144,20 @@ def _too_large(exc: BodyTooLarge) -> JSONResponse:
     return JSONResponse(error_body(str(exc), field="$", location="body"), status_code=413)
 
 
+def _partial(checked: Checked[Any], *, integration: str, total: int, kept: int) -> Response | None:
+    """Note repaired text in the log (paths only: the text may be a secret), and, when some
+    alerts were left out, the 400 naming each by index and field. Alertmanager answers so too
+    (``api/v2/api.go`` ``postAlertsHandler``): the valid alerts are stored, the answer is 400.
+    A sender that retries the whole batch re-sends the stored ones, which is a no-op refresh."""
+    if checked.repaired:
+        log.warning("ingest_text_repaired", integration=integration, paths=list(checked.repaired))
+    invalid = checked.invalid
+    if invalid is None:
+        return None
+    message = f"{invalid}; {kept} of {total} alerts stored" if kept else str(invalid)
+    return JSONResponse(error_body(message, field=invalid.field, location="body"), status_code=400)
+
+
 def _committer(request: Request, services: Services) -> GroupCommitter:
     """The app's one ingest writer (made at the first ingest request)."""
     state = request.app.state
@@ -196,19 +213,22 @@ async def post_alerts(request: Request) -> Response:
     config = services.config
     integration = alertmanager_integration(request, config)
     try:
-        alerts = parse_postable_alerts(
-            decode_json(await read_body(request, limit=ALERTMANAGER_BODY_LIMIT))
-        )
+        data = decode_json(await read_body(request, limit=ALERTMANAGER_BODY_LIMIT))
     except BodyTooLarge as exc:
         return _too_large(exc)
-    now = services.clock.now()
-    await _write(
-        request,
-        services,
-        alertmanager_writes(config=config, integration=integration, alerts=alerts, now=now),
-    )
+    checked = read_postable_alerts(data)
+    alerts = checked.value
+    if alerts:
+        now = services.clock.now()
+        await _write(
+            request,
+            services,
+            alertmanager_writes(config=config, integration=integration, alerts=alerts, now=now),
+        )
+    total = len(data) if isinstance(data, list) else 0
+    refused = _partial(checked, integration=integration, total=total, kept=len(alerts))
     # Alertmanager answers 200 with an empty body (api/v2/openapi.yaml, postAlerts).
-    return Response(status_code=200)
+    return refused or Response(status_code=200)
 
 
 router.add_api_route(
@@ -237,17 +257,23 @@ async def alertmanager_webhook(request: Request, name: str) -> dict[str, int] | 
     if token is None or integration_for_token(config, token, kind="alertmanager") != name:
         raise unauthorized(f"send Authorization: Bearer <token> of integration {name!r}")
     try:
-        message = parse_webhook_message(
-            decode_json(await read_body(request, limit=ALERTMANAGER_BODY_LIMIT))
-        )
+        data = decode_json(await read_body(request, limit=ALERTMANAGER_BODY_LIMIT))
     except BodyTooLarge as exc:
         return _too_large(exc)
-    now = services.clock.now()
-    await _write(
-        request,
-        services,
-        alertmanager_webhook_writes(config=config, integration=name, message=message, now=now),
-    )
+    checked = read_webhook_message(data)
+    message = checked.value
+    if message.alerts:
+        now = services.clock.now()
+        await _write(
+            request,
+            services,
+            alertmanager_webhook_writes(config=config, integration=name, message=message, now=now),
+        )
+    raw = data.get("alerts") if isinstance(data, dict) else None
+    total = len(raw) if isinstance(raw, list) else 0
+    refused = _partial(checked, integration=name, total=total, kept=len(message.alerts))
+    if isinstance(refused, JSONResponse):
+        return refused
     return {"received": len(message.alerts)}
 
 
@@ -282,6 +308,8 @@ async def enqueue(request: Request) -> JSONResponse:
         # PagerDuty answers an unknown integration key with 400 "Invalid routing key"; the key
         # is the credential, so the answer never repeats it.
         return _pagerduty_invalid(["$.routing_key: no pagerduty integration has this key"])
+    if event.repaired:
+        log.warning("ingest_text_repaired", integration=integration, paths=list(event.repaired))
     now = services.clock.now()
     report = IngestReport()
     dedup_key = await _commit(
@@ -333,25 +361,32 @@ async def generic_webhook(
             f"send {SIGNATURE_HEADER}: sha256=<hex HMAC-SHA256 of the body> "
             f"made with the hmac_secret of integration {name!r}"
         )
-    items = parse_webhook_alerts(decode_json(body), severities=list(config.severities))
-    now = services.clock.now()
-    report = IngestReport()
-    touched = await _commit(
-        request,
-        services,
-        lambda conn: ingest_webhook(
-            conn, config=config, integration=name, items=items, now=now, report=report
-        ),
-        report,
-    )
-    by_key = {a.dedup_key: a for a in touched}
+    data = decode_json(body)
+    checked = read_webhook_alerts(data, severities=list(config.severities))
+    items = checked.value
     out: list[dict[str, object]] = []
-    for item in items:
-        key = webhook_key(item)
-        found = by_key.get(key)
-        out.append(
-            {"id": found.id, "key": key, "status": found.status.value}
-            if found is not None
-            else {"id": None, "key": key, "status": "resolved"}
+    if items:
+        now = services.clock.now()
+        report = IngestReport()
+        touched = await _commit(
+            request,
+            services,
+            lambda conn: ingest_webhook(
+                conn, config=config, integration=name, items=items, now=now, report=report
+            ),
+            report,
         )
+        by_key = {a.dedup_key: a for a in touched}
+        for item in items:
+            key = webhook_key(item)
+            found = by_key.get(key)
+            out.append(
+                {"id": found.id, "key": key, "status": found.status.value}
+                if found is not None
+                else {"id": None, "key": key, "status": "resolved"}
+            )
+    total = len(data) if isinstance(data, list) else 1
+    refused = _partial(checked, integration=name, total=total, kept=len(items))
+    if isinstance(refused, JSONResponse):
+        return refused
     return {"alerts": out}
