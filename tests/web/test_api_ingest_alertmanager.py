@@ -225,7 +225,7 @@ def test_an_unknown_silence_is_404(client: TestClient) -> None:
     for method in ("GET", "DELETE"):
         response = client.request(method, "/api/v2/silence/no-such-id", headers=AUTH)
         assert response.status_code == 404
-        assert response.json()["error"]["message"] == "no silence with id 'no-such-id'"
+        assert response.json()["error"]["message"] == "no silence with this id"
 
 
 def test_expiring_an_expired_silence_is_409(client: TestClient) -> None:

@@ -319,7 +319,7 @@ def test_the_pings_api_is_404_for_a_check_that_is_not_a_heartbeat(
     response = client.get(f"/api/v1/checks/{check_id}/pings")
     assert response.status_code == 404
     assert response.json()["error"] == {
-        "message": f"no heartbeat check {check_id!r}",
+        "message": "no heartbeat check with this id in the config",
         "field": "check_id",
         "location": None,
     }

@@ -236,7 +236,7 @@ def read_pings(
 ) -> list[PingRead]:
     check = services.config.checks.get(check_id)
     if check is None or check.heartbeat is None:
-        raise NotFound(f"no heartbeat check {check_id!r}", field="check_id")
+        raise NotFound("no heartbeat check with this id in the config", field="check_id")
     with services.engine.connect() as conn:
         found = list_pings(conn, check_id=check_id, limit=limit, before_id=before)
     return [

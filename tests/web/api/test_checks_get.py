@@ -40,19 +40,25 @@ def test_an_unknown_check_is_404_naming_it(api: TestClient) -> None:
     assert response.status_code == 404
     assert response.json() == {
         "error": {
-            "message": "no check named 'nope' in the config",
+            "message": "no check with this id in the config",
             "field": "check_id",
             "location": None,
         }
     }
 
 
+# The refused value is not repeated (the API never echoes one).
+WINDOWS_ERROR = (
+    "windows: each window must be a duration longer than 0s and at most 400d (e.g. 1h,24h,30d)"
+)
+
+
 @pytest.mark.parametrize(
     ("windows", "message"),
     [
-        ("1h,soon", "windows: 'soon' is not a duration (use e.g. 30s, 5m, 1h)"),
-        ("1h,", "windows: '' is not a duration (use e.g. 30s, 5m, 1h)"),
-        ("500d", "windows: '500d' must be longer than 0s and at most 400d"),
+        ("1h,soon", WINDOWS_ERROR),
+        ("1h,", WINDOWS_ERROR),
+        ("500d", WINDOWS_ERROR),
     ],
 )
 def test_a_bad_window_is_400_naming_the_param(api: TestClient, windows: str, message: str) -> None:

@@ -38,6 +38,7 @@ from opsbook.alerts.routing import Receiver
 from opsbook.config import Config, format_duration
 from opsbook.errors import InputError
 from opsbook.web.api.ingest import BodyTooLarge, alertmanager_integration, read_body
+from opsbook.web.api.params import parse_filter, silence_in_path
 from opsbook.web.deps import Services, ServicesDep
 
 # Alertmanager keeps expired silences for --data.retention (default 120h) and lists them.
@@ -83,8 +84,7 @@ def _iso(at: datetime) -> str:
 
 def _filter(values: Sequence[str]) -> tuple[Matcher, ...]:
     # amtool sends each matcher as one ``filter`` parameter, e.g. filter=alertname="x".
-    texts = [v.strip().removeprefix("{").removesuffix("}") for v in values if v.strip()]
-    return silences.parse_matchers(texts, field="filter") if texts else ()
+    return parse_filter(values, field="filter")
 
 
 # Alerts
@@ -144,7 +144,12 @@ def _alerts(
     try:
         wanted = re.compile(receiver) if receiver else None
     except re.error as exc:
-        raise InputError(f"receiver: not a regular expression ({exc})", field="receiver") from None
+        # re's message quotes pieces of the pattern; the position alone does not echo it.
+        raise InputError(
+            f"receiver: not a regular expression (error at position {exc.pos})",
+            field="receiver",
+            location="query",
+        ) from None
     out = []
     for item in sorted(alerts, key=lambda a: a.id):
         if matchers and not silences.matches(matchers, item.labels):
@@ -358,7 +363,7 @@ async def post_silence(
 
 @router.get("/silence/{silence_id}", summary="One silence.")
 def get_silence(services: ServicesDep, silence_id: str) -> dict[str, Any]:
-    with services.engine.connect() as conn:
+    with silence_in_path(), services.engine.connect() as conn:
         found = silences.get_silence(conn, silence_id)
     return _gettable_silence(found, services.clock.now())
 
@@ -367,7 +372,7 @@ def get_silence(services: ServicesDep, silence_id: str) -> dict[str, Any]:
 def delete_silence(
     request: Request, services: ServicesDep, integration: IntegrationDep, silence_id: str
 ) -> Response:
-    with services.engine.begin() as conn:
+    with silence_in_path(), services.engine.begin() as conn:
         silences.expire_silence(
             conn,
             silence_id,

@@ -20,6 +20,7 @@ from opsbook.alerts.models import AlertStatus, Matcher
 from opsbook.alerts.service import alert_json, event_json, silence_json, window_json
 from opsbook.config import parse_duration
 from opsbook.errors import InputError
+from opsbook.web.api.params import silence_in_path
 from opsbook.web.deps import ClockDep, ConfigDep, EngineDep, IdPath
 
 router = APIRouter(prefix="/api/v1", tags=["alerts"])
@@ -38,7 +39,7 @@ def parse_statuses(raw: str | None) -> set[AlertStatus] | None:
             found.add(AlertStatus(word))
         except ValueError:
             raise InputError(
-                f"status: {word!r} is not an alert status (use {STATUS_WORDS})",
+                f"status: not an alert status (use {STATUS_WORDS}, comma-separated)",
                 field="status",
                 location="query",
             ) from None
@@ -187,7 +188,7 @@ def create_silence(
 
 @router.get("/silences/{silence_id}")
 def get_silence(silence_id: str, engine: EngineDep, clock: ClockDep) -> dict[str, Any]:
-    with engine.begin() as conn:
+    with silence_in_path(), engine.begin() as conn:
         found = silences.get_silence(conn, silence_id)
     return silence_json(found, clock.now())
 
@@ -201,7 +202,7 @@ def expire_silence(
     author: Annotated[str, Query(min_length=1, max_length=200)] = "anonymous",
 ) -> dict[str, Any]:
     now = clock.now()
-    with engine.begin() as conn:
+    with silence_in_path(), engine.begin() as conn:
         expired = silences.expire_silence(
             conn, silence_id, now=now, actor=f"user:{author}", origin=_origin(request)
         )

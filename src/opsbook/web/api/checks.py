@@ -101,7 +101,7 @@ class ResultsRead(BaseModel):
 def _spec(config: ConfigDep, check_id: str) -> CheckSpec:
     spec = config.checks.get(check_id)
     if spec is None:
-        raise NotFound(f"no check named {check_id!r} in the config", field="check_id")
+        raise NotFound("no check with this id in the config", field="check_id")
     return spec
 
 
@@ -144,11 +144,13 @@ def parse_windows(raw: str) -> list[tuple[str, timedelta]]:
     for name in (part.strip() for part in raw.split(",")):
         try:
             length = parse_duration(name)
-        except ValueError as exc:
-            raise InputError(f"windows: {exc}", field="windows", location="query") from None
+        except ValueError:
+            length = timedelta()
         if not timedelta() < length <= LONGEST_WINDOW:
+            # The value is not repeated: the API never echoes what it refuses.
             raise InputError(
-                f"windows: {name!r} must be longer than 0s and at most {LONGEST_WINDOW.days}d",
+                "windows: each window must be a duration longer than 0s and at most "
+                f"{LONGEST_WINDOW.days}d (e.g. 1h,24h,30d)",
                 field="windows",
                 location="query",
             )

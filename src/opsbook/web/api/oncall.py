@@ -14,7 +14,7 @@ from fastapi import APIRouter, Query
 from pydantic import BaseModel
 
 from opsbook.config import Config
-from opsbook.errors import InputError
+from opsbook.errors import InputError, NotFound
 from opsbook.oncall import Shift, schedule_timezone, shifts, who
 from opsbook.web.deps import ClockDep, ConfigDep
 
@@ -67,7 +67,7 @@ def parse_time(raw: str, *, field: str, zone: ZoneInfo) -> datetime:
         value = datetime.fromisoformat(raw)
     except ValueError:
         raise InputError(
-            f"{field}: {raw!r} is not a date and time (use ISO 8601, e.g. 2026-11-22T18:00Z)",
+            f"{field}: not a date and time (use ISO 8601, e.g. 2026-11-22T18:00Z)",
             field=field,
             location="query",
         ) from None
@@ -90,6 +90,9 @@ def list_shifts(
     start: Annotated[str | None, Query(alias="from", max_length=64)] = None,
     end: Annotated[str | None, Query(alias="to", max_length=64)] = None,
 ) -> ScheduleShiftsRead:
+    if schedule not in config.oncall.schedules:
+        known = ", ".join(config.oncall.schedules) or "none are configured"
+        raise NotFound(f"no schedule with this name (known: {known})", field="schedule")
     zone = schedule_timezone(config, schedule)
     begin = clock.now() if start is None else parse_time(start, field="from", zone=zone)
     finish = begin + DEFAULT_SPAN if end is None else parse_time(end, field="to", zone=zone)
