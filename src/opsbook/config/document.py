@@ -73,7 +73,16 @@ def read_document(text: str, *, environ: Mapping[str, str]) -> Document:
     """Parse ``text``. A syntax error, an empty file or a non-mapping top level leaves ``data``
     None with one problem; other problems leave the rest of the data usable."""
     doc = Document()
-    loader = yaml.SafeLoader(text)
+    try:
+        loader = yaml.SafeLoader(text)
+    except yaml.reader.ReaderError as exc:
+        # The reader checks every character up front, before any node has a position.
+        pos = exc.position
+        line, column = text.count("\n", 0, pos) + 1, pos - text.rfind("\n", 0, pos)
+        code = exc.character if isinstance(exc.character, int) else ord(exc.character)
+        reason = f"character U+{code:04X} is not allowed in YAML"
+        doc.problems.append(((), line, column, f"invalid YAML: {reason}"))
+        return doc
     try:
         root = loader.get_single_node()
         if root is None:
@@ -92,6 +101,10 @@ def read_document(text: str, *, environ: Mapping[str, str]) -> Document:
         doc.data = None
     except yaml.YAMLError as exc:
         doc.problems.append(((), 0, 0, f"invalid YAML: {exc}"))
+        doc.data = None
+    except RecursionError:
+        # PyYAML composes nodes (and _Builder walks them) recursively; no config nests this deep.
+        doc.problems.append(((), 1, 1, "invalid YAML: nested too deeply"))
         doc.data = None
     finally:
         loader.dispose()

@@ -63,7 +63,10 @@ def parse_duration(value: object) -> timedelta:
         if unit >= previous:
             raise error
         previous = unit
-        total += unit * float(match.group(1))
+        try:
+            total += unit * float(match.group(1))
+        except OverflowError:  # past timedelta's range: no schedule means it
+            raise ValueError(f"{_show(value)} is too long a duration") from None
         pos = match.end()
     if pos == 0:
         raise error

@@ -28,7 +28,7 @@ from opsbook.errors import StoreError
 from opsbook.incidents import IncidentsTask
 from opsbook.notify import Deliverer, IncidentEmitter, OutboxEmitter
 from opsbook.store import create_engine, current_revision, display_url, ping, resolve_url, upgrade
-from opsbook.web import docs, errors, health, pings
+from opsbook.web import docs, errors, health, openapi, pings
 from opsbook.web.api import checks_router
 from opsbook.web.api.alertmanager import router as alertmanager_router
 from opsbook.web.api.alerts import router as alerts_router
@@ -134,6 +134,9 @@ def create_app(
     app.state.services = services
     errors.install(app)
     docs.install(app)
+    # The document says what the server answers (400, not FastAPI's 422) and the bodies the
+    # ingest routes read themselves (web/openapi.py).
+    openapi.install(app)
     # Routes match in this order: the hottest (Prometheus posting alerts) first.
     app.include_router(ingest_router)
     app.include_router(health.router)

@@ -40,6 +40,7 @@ from opsbook.errors import InputError
 from opsbook.web.api.ingest import BodyTooLarge, alertmanager_integration, read_body
 from opsbook.web.api.params import parse_filter, silence_in_path
 from opsbook.web.deps import Services, ServicesDep
+from opsbook.web.openapi import POSTABLE_SILENCE, TOO_LARGE, UNAUTHORIZED, request_body
 
 # Alertmanager keeps expired silences for --data.retention (default 120h) and lists them.
 EXPIRED_SILENCES_KEPT = timedelta(hours=120)
@@ -73,6 +74,7 @@ router = APIRouter(
     tags=["alertmanager"],
     lifespan=_lifespan,
     dependencies=[Depends(_integration)],
+    responses=UNAUTHORIZED,
 )
 IntegrationDep = Annotated[str, Depends(_integration)]
 
@@ -326,7 +328,12 @@ def _silence_error(exc: InputError) -> InputError:
     return InputError(message, field=field, location="body")
 
 
-@router.post("/silences", summary="Create a silence, or update one when the body has its id.")
+@router.post(
+    "/silences",
+    summary="Create a silence, or update one when the body has its id.",
+    responses=TOO_LARGE,
+    openapi_extra=request_body(POSTABLE_SILENCE, description="Alertmanager's postableSilence"),
+)
 async def post_silence(
     request: Request, services: ServicesDep, integration: IntegrationDep
 ) -> dict[str, str]:

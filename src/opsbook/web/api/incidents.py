@@ -16,7 +16,7 @@ from typing import Annotated, Any, TypeVar
 from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, Body, Query, Request
-from fastapi.responses import PlainTextResponse
+from fastapi.responses import PlainTextResponse, Response
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from sqlalchemy.engine import Connection, Engine
 
@@ -31,6 +31,7 @@ from opsbook.incidents import (
     service,
 )
 from opsbook.web.deps import ClockDep, ConfigDep, EngineDep, IdField, IdPath, get_services
+from opsbook.web.openapi import MARKDOWN
 
 router = APIRouter(prefix="/api/v1", tags=["incidents"])
 
@@ -356,7 +357,7 @@ def complete_action(
     return action_json(done)
 
 
-@router.get("/incidents/{incident_id}/postmortem", response_class=PlainTextResponse)
+@router.get("/incidents/{incident_id}/postmortem", response_class=Response, responses=MARKDOWN)
 def postmortem(
     incident_id: IdPath, engine: EngineDep, config: ConfigDep, clock: ClockDep
 ) -> PlainTextResponse:

@@ -56,6 +56,16 @@ from opsbook.errors import NotFound
 # through the thread pool on every request.
 from opsbook.web.deps import Services, get_services
 from opsbook.web.errors import error_body
+from opsbook.web.openapi import (
+    PAGERDUTY_EVENT,
+    POSTABLE_ALERTS,
+    TOO_LARGE,
+    UNAUTHORIZED,
+    WEBHOOK_ALERTS,
+    WEBHOOK_MESSAGE,
+    pagerduty_response,
+    request_body,
+)
 
 log = structlog.get_logger(__name__)
 
@@ -238,6 +248,8 @@ router.add_api_route(
     summary="Alertmanager API v2: post alerts (Prometheus' alerting.alertmanagers target).",
     response_class=Response,
     route_class_override=RequestRoute,
+    responses={200: {"description": "Stored (an empty body)"}, **UNAUTHORIZED, **TOO_LARGE},
+    openapi_extra=request_body(POSTABLE_ALERTS, description="Alertmanager's postableAlerts"),
 )
 
 
@@ -248,6 +260,8 @@ router.add_api_route(
     "/api/v1/integrations/{name}/alertmanager",
     summary="Alertmanager webhook receiver (webhook_configs url), payload version 4.",
     response_model=None,
+    responses={**UNAUTHORIZED, **TOO_LARGE},
+    openapi_extra=request_body(WEBHOOK_MESSAGE, description="Alertmanager's webhook payload"),
 )
 async def alertmanager_webhook(request: Request, name: str) -> dict[str, int] | JSONResponse:
     services = get_services(request)
@@ -291,6 +305,12 @@ def _pagerduty_invalid(errors: list[str], *, status: int = 400) -> JSONResponse:
     "/v2/enqueue",
     summary="PagerDuty Events API v2: trigger, acknowledge or resolve an alert.",
     status_code=202,
+    responses={
+        202: pagerduty_response("Event processed"),
+        400: pagerduty_response("Invalid event (PagerDuty's answer shape)"),
+        413: pagerduty_response("The body is larger than 512 KB"),
+    },
+    openapi_extra=request_body(PAGERDUTY_EVENT, description="One PagerDuty Events API v2 event"),
 )
 async def enqueue(request: Request) -> JSONResponse:
     services = get_services(request)
@@ -334,6 +354,8 @@ async def enqueue(request: Request) -> JSONResponse:
     summary="opsbook's generic JSON alert webhook (one alert or an array).",
     status_code=202,
     response_model=None,
+    responses={**UNAUTHORIZED, **TOO_LARGE},
+    openapi_extra=request_body(WEBHOOK_ALERTS, description="One alert or an array of them"),
 )
 async def generic_webhook(
     request: Request,
