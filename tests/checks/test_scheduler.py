@@ -14,6 +14,7 @@ import pytest
 from opsbook.checks.models import Check, Observation, ProbeResult, State
 from opsbook.checks.probes.base import Probe, ProbeContext
 from opsbook.checks.scheduler import Scheduler, next_grid_time, phase_offset
+from opsbook.checks.slots import ProbeSlots
 from opsbook.config import CheckSpec
 
 
@@ -143,7 +144,11 @@ async def test_checks_fire_on_their_phase_of_the_wall_clock() -> None:
 
 async def test_the_concurrency_cap_is_respected() -> None:
     sink, probe = Sink(), FakeProbe(delay_s=0.05)
-    checks = [_check(f"c{i}", every="1s", timeout="500ms") for i in range(20)]
+    # Twenty hosts: one host would be held to its own quarter of the slots.
+    checks = [
+        _check(f"c{i}", tcp={"host": f"h{i}", "port": 1}, every="1s", timeout="500ms")
+        for i in range(20)
+    ]
     scheduler = _scheduler(checks, probe, sink, concurrency=3)
     await _run_for(scheduler, 1.2)
     assert probe.max_in_flight == 3
@@ -287,3 +292,72 @@ async def test_schedule_lateness_is_recorded() -> None:
     assert p99 < 50
     # A probe cancelled by the shutdown has a lateness but no result.
     assert scheduler.probes_run <= sum(scheduler.lateness_ms.values()) <= scheduler.probes_run + 10
+
+
+async def test_one_target_holds_at_most_per_target_slots() -> None:
+    probe, sink = FakeProbe(lambda c: "hang"), Sink()
+    hanging = [
+        _check(f"hang{i}", tcp={"host": "dead", "port": 1}, every="1s", timeout="300ms")
+        for i in range(20)
+    ]
+    scheduler = _scheduler(
+        [*hanging, _check("other", tcp={"host": "alive", "port": 1}, every="200ms")],
+        probe,
+        sink,
+        concurrency=10,
+        per_target=3,
+        backstop=timedelta(milliseconds=20),
+    )
+    await _run_for(scheduler, 1.5)
+    # Three probes to "dead" at most, so the fourth slot onwards stays free for "alive".
+    assert probe.max_in_flight == 4
+    assert sum(r.check_id == "other" for r in sink.results) >= 5
+
+
+async def test_a_check_that_was_quick_gets_the_next_free_slot_before_slow_ones() -> None:
+    # 30 checks against 30 different hanging hosts (so the per-target rule does not help) keep
+    # all 8 slots taken; the quick check must not wait behind them in a first-come queue.
+    probe, sink = FakeProbe(lambda c: "hang" if c.id.startswith("hang") else None), Sink()
+    hanging = [
+        _check(f"hang{i}", tcp={"host": f"h{i}", "port": 1}, every="1s", timeout="900ms")
+        for i in range(30)
+    ]
+    scheduler = _scheduler(
+        [*hanging, _check("quick", every="200ms")],
+        probe,
+        sink,
+        concurrency=8,
+        backstop=timedelta(milliseconds=20),
+        flush_every=timedelta(milliseconds=20),
+    )
+    await _run_for(scheduler, 5.0)
+    times = [r.started_at.timestamp() for r in sink.results if r.check_id == "quick"]
+    # Its first probe has no history and queues with the others; from then on it goes first.
+    gaps = [b - a for a, b in itertools.pairwise(times[1:])]
+    assert len(times) >= 10, gaps
+    assert max(gaps) < 1.2, gaps
+    assert probe.max_in_flight == 8
+
+
+async def test_a_cancelled_waiter_gives_its_place_back() -> None:
+    slots = ProbeSlots(limit=1, per_target=1)
+    entered: list[str] = []
+
+    async def hold(name: str, *, quick: bool, seconds: float) -> None:
+        async with slots.hold(target=None, quick=quick):
+            entered.append(name)
+            await asyncio.sleep(seconds)
+
+    first = asyncio.create_task(hold("first", quick=False, seconds=0.05))
+    await asyncio.sleep(0)
+    cancelled = asyncio.create_task(hold("cancelled", quick=True, seconds=0))
+    slow = asyncio.create_task(hold("slow", quick=False, seconds=0))
+    quick = asyncio.create_task(hold("quick", quick=True, seconds=0))
+    await asyncio.sleep(0.01)
+    cancelled.cancel()
+    await asyncio.gather(first, slow, quick, cancelled, return_exceptions=True)
+    # Quick before slow although it came later; the cancelled waiter took no slot.
+    assert entered == ["first", "quick", "slow"]
+    assert slots.running == 0
+    # A new waiter finds the slot free (no stale entry left in front of it).
+    await asyncio.wait_for(hold("late", quick=False, seconds=0), timeout=1)

@@ -21,6 +21,7 @@ from opsbook.checks import rollups
 from opsbook.checks.models import Check, Observation, ProbeResult, State
 from opsbook.checks.probes import probe_for as default_probe_for
 from opsbook.checks.probes.base import Probe, ProbeContext
+from opsbook.checks.slots import QUICK, ProbeSlots, target_key
 from opsbook.clock import SYSTEM_CLOCK, Clock
 from opsbook.config import format_duration
 from opsbook.tasks import finish_then_cancel
@@ -68,6 +69,9 @@ class Scheduler:
 
     1. Every polled check gets a task that sleeps until its next grid time, waits for a slot
        under the concurrency cap, then probes. Lateness (start - planned) is recorded.
+       At most ``per_target`` (default a quarter of the cap) go to one host:port, and checks
+       whose last probe was quick get a free slot first and have the last eighth of the slots
+       to themselves (checks/slots.py): hanging targets cannot starve the others.
     2. A probe is cancelled at ``timeout + 1s`` and recorded as ``timed out after <timeout>``.
     3. After a DOWN result a check with ``retry_every`` is probed again that soon, until it is
        no longer down; then it returns to its grid.
@@ -88,6 +92,7 @@ class Scheduler:
         context: ProbeContext | None = None,
         clock: Clock = SYSTEM_CLOCK,
         concurrency: int = 64,
+        per_target: int | None = None,
         flush_every: timedelta = timedelta(seconds=1),
         flush_max: int = 500,
         tick: Callable[[], Awaitable[Sequence[ProbeResult]]] | None = None,
@@ -101,7 +106,12 @@ class Scheduler:
         self._owns_context = context is None
         self._context = context if context is not None else ProbeContext(clock=clock)
         self._clock = clock
-        self._slots = asyncio.Semaphore(concurrency)
+        # A quarter of the slots per target by default: 16 of 64.
+        per_target = per_target if per_target is not None else max(1, concurrency // 4)
+        self._slots = ProbeSlots(limit=concurrency, per_target=per_target)
+        self._targets = {c.id: target_key(c) for c in self.checks}
+        # Checks whose last probe finished within QUICK; unknown until a check has a result.
+        self._quick: set[str] = set()
         self._flush_every = flush_every.total_seconds()
         self._flush_max = flush_max
         self._tick = tick
@@ -150,7 +160,8 @@ class Scheduler:
         planned = grid
         while True:
             await asyncio.sleep(max(0.0, planned - loop.time()))
-            async with self._slots:
+            quick = check.id in self._quick
+            async with self._slots.hold(target=self._targets[check.id], quick=quick):
                 started = loop.time()
                 late_s = max(0.0, started - planned)
                 lateness = rollups.bucket_index(late_s * 1000)
@@ -158,6 +169,10 @@ class Scheduler:
                 if self._on_lateness is not None:
                     self._on_lateness(late_s)
                 result = await self._probe_once(check)
+            if loop.time() - started <= QUICK.total_seconds():
+                self._quick.add(check.id)
+            else:
+                self._quick.discard(check.id)
             self._queue([result])
             retry = check.spec.retry_every
             if result.state is State.DOWN and retry is not None:
