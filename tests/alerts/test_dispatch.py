@@ -6,7 +6,6 @@ from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-import pytest
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
@@ -17,6 +16,7 @@ from opsbook.alerts.models import AlertNotice, AlertSource, AlertStatus, Silence
 from opsbook.alerts.silences import create_silence, expire_silence, parse_matchers
 from opsbook.alerts.tables import alert
 from opsbook.config import Config
+from opsbook.tasks import TaskFailures
 
 T0 = datetime(2026, 11, 22, 12, 0, tzinfo=UTC)
 S = timedelta(seconds=1)
@@ -429,13 +429,14 @@ def test_without_receivers_nothing_is_sent(engine: Engine) -> None:
 
 def test_the_emit_shares_the_transaction(engine: Engine) -> None:
     config = make_config()
-    fire(engine)
+    alert_id = fire(engine)
 
     def failing(conn: Connection, notices: Sequence[AlertNotice]) -> None:
         raise RuntimeError("outbox is full")
 
-    with pytest.raises(RuntimeError), engine.begin() as conn:
-        dispatch(conn, config=config, now=T0, emit=failing)
+    with engine.begin() as conn:
+        assert dispatch(conn, config=config, now=T0, emit=failing) == []
+    assert events(engine, alert_id, "notified") == []
     # Rolled back with the emit: the next pass sends the same notice under the same key.
     [notice] = run(engine, config, T0 + S)
     assert notice.key == f"{KEY}#1"
@@ -457,3 +458,35 @@ def test_it_reads_the_group_table_it_wrote(engine: Engine) -> None:
     with engine.begin() as conn:
         rows = conn.execute(sa.text("select group_key, sequence from alert_group")).all()
     assert [(r.group_key, r.sequence) for r in rows] == [(KEY, 1)]
+
+
+class FailingFor(Recorder):
+    """An emitter that cannot store the notices of one alert rule (as a renderer that raised)."""
+
+    def __init__(self, rule: str) -> None:
+        super().__init__()
+        self.rule = rule
+
+    def __call__(self, conn: Connection, notices: Sequence[AlertNotice]) -> None:
+        if any(a.rule == self.rule for n in notices for a in n.alerts):
+            raise UnicodeEncodeError("utf-8", "x\ud800", 1, 2, "surrogates not allowed")
+        super().__call__(conn, notices)
+
+
+def test_a_group_that_cannot_be_emitted_fails_alone_and_is_retried(engine: Engine) -> None:
+    config = make_config()
+    good, bad = fire(engine), fire(engine, "db-down", check="db")
+    failures = TaskFailures()
+    emit = FailingFor("db-down")
+    with engine.begin() as conn:
+        notices = dispatch(conn, config=config, now=T0, emit=emit, failures=failures)
+    assert [ids(n) for n in notices] == [[good]]
+    assert [[ids(n) for n in call] for call in emit.calls] == [[[good]]]
+    assert events(engine, good, "notified") == ["notified hook (first notification; firing)"]
+    assert events(engine, bad, "notified") == []
+    [reason] = events(engine, bad, "failed")
+    assert reason.startswith("alerts: UnicodeEncodeError: ")
+    assert failures.items == {"alerts": 1}
+    # Its group state did not advance: once it can be emitted, the first notice goes out.
+    [notice] = run(engine, config, T0 + S, Recorder())
+    assert (ids(notice), notice.reason) == ([bad], "first notification")

@@ -5,6 +5,7 @@ and Prometheus rules queried over HTTP before each evaluation (a local server pl
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import threading
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequence
 from datetime import UTC, datetime, timedelta
@@ -25,6 +26,7 @@ from opsbook.checks.tables import check_result
 from opsbook.clock import FrozenClock
 from opsbook.config import Config, loads
 from opsbook.store import create_engine, upgrade
+from opsbook.tasks import TaskFailures
 
 T0 = datetime(2026, 11, 22, 12, 0, tzinfo=UTC)
 
@@ -81,13 +83,14 @@ async def test_results_written_by_the_sink_are_evaluated_after_the_commit(store:
 
 
 async def test_a_failed_evaluation_is_logged_and_the_results_are_not_written_again(
-    store: Engine,
+    store: Engine, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    def broken_emit(conn: Connection, notices: Sequence[AlertNotice]) -> None:
-        raise RuntimeError("outbox is broken")
+    def broken_dispatch(conn: Connection, **kwargs: object) -> list[AlertNotice]:
+        raise RuntimeError("dispatch is broken")
 
+    monkeypatch.setattr("opsbook.alerts.engine.dispatch", broken_dispatch)
     config = loads(CONFIG)
-    engine = AlertEngine(config, store, clock=FrozenClock(T0), emit=broken_emit)
+    engine = AlertEngine(config, store, clock=FrozenClock(T0))
     checks = [Check(id=i, spec=spec) for i, spec in config.checks.items()]
     sink = service.StoreSink(store, checks=checks, after_write=engine.on_results)
     with structlog.testing.capture_logs() as logs:
@@ -98,6 +101,55 @@ async def test_a_failed_evaluation_is_logged_and_the_results_are_not_written_aga
         assert conn.scalar(sa.select(sa.func.count()).select_from(check_result)) == 1
     (failure,) = [e for e in logs if e["event"] == "alert_evaluation_failed"]
     assert failure["error_type"] == "RuntimeError"
+
+
+async def test_a_notice_that_cannot_be_stored_fails_alone_and_the_alert_still_fires(
+    store: Engine,
+) -> None:
+    def broken_emit(conn: Connection, notices: Sequence[AlertNotice]) -> None:
+        raise RuntimeError("outbox is broken")
+
+    config = loads(CONFIG)
+    failures = TaskFailures()
+    engine = AlertEngine(config, store, clock=FrozenClock(T0), emit=broken_emit, failures=failures)
+    checks = [Check(id=i, spec=spec) for i, spec in config.checks.items()]
+    sink = service.StoreSink(store, checks=checks, after_write=engine.on_results)
+    await sink.write([down(T0)])
+    (fired,) = stored_alerts(store)
+    assert fired.status is AlertStatus.FIRING
+    with store.connect() as conn:
+        failed = [e.message for e in records.alert_events(conn, fired.id) if e.kind == "failed"]
+    assert failed == ["alerts: RuntimeError: outbox is broken"]
+    assert failures.items == {"alerts": 1}
+
+
+async def test_the_loop_reports_each_pass_to_the_server(
+    store: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    config = loads(CONFIG)
+    reports: list[Exception | None] = []
+    engine = AlertEngine(config, store, clock=FrozenClock(T0), on_pass=reports.append)
+    broken = True
+    real = engine.evaluate
+
+    def evaluate(now: datetime, **kwargs: object) -> object:
+        if broken:
+            raise RuntimeError("store is gone")
+        return real(now)
+
+    monkeypatch.setattr(engine, "evaluate", evaluate)
+    task = asyncio.create_task(engine.run())
+    async with asyncio.timeout(10):
+        while not reports:  # noqa: ASYNC110 - state the loop owns
+            await asyncio.sleep(0.01)
+        broken = False
+        engine.wake()
+        while reports[-1] is not None:  # noqa: ASYNC110
+            await asyncio.sleep(0.01)
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task
+    assert isinstance(reports[0], RuntimeError) and str(reports[0]) == "store is gone"
 
 
 def ingest_expired(store: Engine) -> int:

@@ -21,8 +21,10 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import sqlalchemy as sa
+import structlog
 from sqlalchemy.engine import Connection
 
+from opsbook.alerts.failures import mark_failed
 from opsbook.alerts.maintenance import OpenWindow, covers, open_windows
 from opsbook.alerts.models import Alert, AlertNotice, AlertSource, AlertStatus, Emit, NoticeReason
 from opsbook.alerts.records import add_event, row_to_alert
@@ -31,9 +33,15 @@ from opsbook.alerts.silences import active_silences, matches
 from opsbook.alerts.tables import alert, alert_event, alert_group
 from opsbook.config import Config
 from opsbook.config.alerts import AlertRule
+from opsbook.storedtext import repair
+from opsbook.tasks import TaskFailures, describe_error
 from opsbook.types import JSONValue
 
+log = structlog.get_logger(__name__)
+
 _INSTANT = timedelta(microseconds=1)
+
+TASK = "alerts"
 MAX_GROUP_KEY_CHARS = 200
 """Longer keys are cut and end in a hash, so ``<receiver>:<key>#<n>`` fits notify's key column."""
 
@@ -396,6 +404,42 @@ def _record_notified(conn: Connection, notices: Sequence[AlertNotice]) -> None:
         conn.execute(alert_event.insert(), rows)
 
 
+# A group's state before and after this pass, and the notice it decided on (None: none due).
+_Decided = tuple[_GroupState | None, _GroupState | None, AlertNotice | None]
+
+
+def _commit_groups(
+    conn: Connection, decided: Sequence[_Decided], *, emit: Emit | None
+) -> list[AlertNotice]:
+    """Save the groups' new states, mark their alerts notified and emit their notices."""
+    for before, after, _ in decided:
+        _save(conn, before, after)
+    notices = [notice for _, _, notice in decided if notice is not None]
+    _record_notified(conn, notices)
+    if emit is not None and notices:
+        emit(conn, notices)
+    return notices
+
+
+def _group_failed(
+    conn: Connection,
+    decided: _Decided,
+    exc: Exception,
+    *,
+    now: datetime,
+    failures: TaskFailures | None,
+) -> None:
+    before, after, notice = decided
+    reason = describe_error(exc)
+    group = after.key if after is not None else before.key if before is not None else "?"
+    log.warning("alert_group_failed", group=repair(group), error=reason)
+    if failures is not None:
+        failures.item_failed(TASK)
+    for item in notice.alerts if notice is not None else ():
+        with conn.begin_nested():
+            mark_failed(conn, alert_id=item.id, task=TASK, reason=reason, now=now)
+
+
 def dispatch(
     conn: Connection,
     *,
@@ -403,6 +447,7 @@ def dispatch(
     now: datetime,
     emit: Emit | None,
     external_url: str | None = None,
+    failures: TaskFailures | None = None,
 ) -> list[AlertNotice]:
     """One dispatch pass in ``conn``'s transaction; returns the notices it produced.
 
@@ -415,6 +460,10 @@ def dispatch(
     3. Each group decides by its timing knobs whether a notice is due (see ``_decide``); its
        state is saved, and each alert in a notice gets a ``notified`` event.
     4. ``emit(conn, notices)`` stores them for delivery in the same transaction.
+
+    A group whose notice cannot be stored (its text cannot be rendered, ...) is rolled back
+    alone: its alerts get a ``failed`` event with the reason, ``failures`` counts it under
+    ``alerts``, and every other group's notice goes out.
     """
     rows = conn.execute(
         sa.select(alert).where(alert.c.status == AlertStatus.FIRING.value).order_by(alert.c.id)
@@ -426,16 +475,14 @@ def dispatch(
     missing = {i for s in states.values() for i in s.notified_firing} - set(alerts_by_id)
     alerts_by_id.update(_load_alerts(conn, missing))
 
-    notices: list[AlertNotice] = []
+    decided: list[_Decided] = []
     for key in sorted(set(groups) | set(states)):
         group, state = groups.get(key), states.get(key)
         decision = _decide(group, state, alerts_by_id=alerts_by_id, config=config, now=now)
-        _save(conn, state, decision.state)
-        if decision.reason is None or decision.state is None:
-            continue
-        after = decision.state
-        notices.append(
-            AlertNotice(
+        notice = None
+        if decision.reason is not None and decision.state is not None:
+            after = decision.state
+            notice = AlertNotice(
                 key=f"{after.key}#{after.sequence}",
                 receiver=after.receiver,
                 group_key=after.key,
@@ -448,8 +495,19 @@ def dispatch(
                 at=now,
                 external_url=external_url,
             )
-        )
-    _record_notified(conn, notices)
-    if emit is not None and notices:
-        emit(conn, notices)
+        decided.append((state, decision.state, notice))
+    try:
+        # Batched (the hot path), in a savepoint so a failure can be retried group by group.
+        with conn.begin_nested():
+            notices = _commit_groups(conn, decided, emit=emit)
+    except Exception:
+        notices = []
+        for one in decided:
+            try:
+                with conn.begin_nested():
+                    notices += _commit_groups(conn, [one], emit=emit)
+            except Exception as exc:
+                # This group alone is rolled back (its state stays, so the next pass retries
+                # it), its alerts are marked failed with the reason, and the others go out.
+                _group_failed(conn, one, exc, now=now, failures=failures)
     return notices

@@ -52,7 +52,7 @@ from opsbook.checks.models import ProbeResult
 from opsbook.clock import SYSTEM_CLOCK, Clock
 from opsbook.config import Config
 from opsbook.config.alerts import AlertRule, PrometheusQuery
-from opsbook.tasks import finish_then_cancel, set_from_any_thread
+from opsbook.tasks import TaskFailures, finish_then_cancel, set_from_any_thread
 
 log = structlog.get_logger(__name__)
 
@@ -72,6 +72,10 @@ class AlertEngine:
     a severity that pages (``severities.<name>.page``): the server wakes the incidents task
     with it, so the incident and its first page do not wait for that task's next interval.
     The engine knows nothing of incidents (DESIGN.md's one-way flow); the caller wires it.
+
+    ``failures`` counts the alert groups dispatch could not notify (the rest of the pass
+    commits); ``on_pass`` is told how each timed evaluation went (the exception, or None), so
+    the server's runner can turn /ready to 503 while evaluation keeps failing.
     """
 
     def __init__(
@@ -84,6 +88,8 @@ class AlertEngine:
         after_commit: Callable[[int], None] | None = None,
         on_page: Callable[[], None] | None = None,
         external_url: str | None = None,
+        failures: TaskFailures | None = None,
+        on_pass: Callable[[Exception | None], None] | None = None,
     ) -> None:
         self._config = config
         self._engine = engine
@@ -93,6 +99,8 @@ class AlertEngine:
         self._on_page = on_page
         self._paging = paging_severities(config)
         self._external_url = external_url
+        self._failures = failures
+        self._on_pass = on_pass
         self._rules = [_build_rule(config, name, rule) for name, rule in config.alerts.items()]
         self._by_check: dict[str, list[PreparedRule]] = {}
         for r in self._rules:
@@ -133,6 +141,7 @@ class AlertEngine:
                     now=now,
                     emit=self._emit,
                     external_url=self._external_url,
+                    failures=self._failures,
                 )
             if notices and self._after_commit is not None:
                 self._after_commit(len(notices))
@@ -235,6 +244,11 @@ class AlertEngine:
                 except Exception as exc:
                     # A supervisor loop: the store may be briefly unreachable (R13).
                     _log_failure(exc)
+                    if self._on_pass is not None:
+                        self._on_pass(exc)  # pass after pass: the server's /ready says so
+                else:
+                    if self._on_pass is not None:
+                        self._on_pass(None)
                 await self._sleep()
         finally:
             self._loop = None

@@ -98,6 +98,8 @@ def create_app(
         after_commit=lambda _notices: deliverer.wake(),
         on_page=incidents.wake,
         external_url=config.server.public_url,
+        failures=runner.failures,
+        on_pass=runner.reporter("alerts"),
     )
     services = Services(
         config=config,

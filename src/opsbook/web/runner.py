@@ -131,6 +131,18 @@ class Runner:
         """A pass of ``name`` went well: it is no longer failing."""
         self._failing.pop(name, None)
 
+    def reporter(self, name: str) -> Callable[[BaseException | None], None]:
+        """For a task that catches its own pass errors: call it with each pass's exception,
+        or None after a good pass."""
+
+        def report(exc: BaseException | None) -> None:
+            if exc is None:
+                self.passed(name)
+            else:
+                self.failed(name, exc)
+
+        return report
+
     def failing_tasks(self) -> dict[str, str]:
         """Each task failing now, with why: ``"4 failed passes in a row, last: Type: msg"``."""
         found: dict[str, str] = {}
