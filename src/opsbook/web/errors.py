@@ -105,7 +105,22 @@ async def _opsbook_error(request: Request, exc: Exception) -> JSONResponse:
     location = getattr(exc, "location", None)
     if status >= 500:
         log.warning("request_failed", error=str(exc), error_type=type(exc).__name__)
-    return JSONResponse(error_body(str(exc), field=field, location=location), status_code=status)
+        message = str(exc)
+    else:
+        message = without_request_values(request, str(exc))
+    return JSONResponse(error_body(message, field=field, location=location), status_code=status)
+
+
+def without_request_values(request: Request, message: str) -> str:
+    """``message`` with every query or path value of ``request`` that it quotes replaced by
+    ``the value``: a safety net under the routes' own messages, which name the parameter
+    instead. Domain errors written for the CLI quote what they refuse (``'x' is not ...``);
+    only quoted forms are replaced, so a value that is also a word of the sentence stays."""
+    sent = [*request.query_params.values(), *request.path_params.values()]
+    for value in sorted((v for v in sent if isinstance(v, str) and v), key=len, reverse=True):
+        for quoted in (repr(value), f'"{value}"'):
+            message = message.replace(quoted, "the value")
+    return message
 
 
 async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
