@@ -25,6 +25,9 @@ _UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
 def problem(text: str) -> str | None:
     """Why ``text`` cannot be stored, as a phrase for an error message (``"contains a NUL
     character"``), or None when it can. Never quotes the text: it may be a secret."""
+    # Fast path for the common case: an ASCII string holds no surrogate (str.isascii is O(1)).
+    if text.isascii() and "\x00" not in text:
+        return None
     found = _UNSTORABLE.search(text)
     if found is None:
         return None

@@ -247,7 +247,7 @@ def _string_map(
         if not name:
             problems.add(path, "has an empty name")
             ok = False
-        elif len(name) > NAME_MAX_BYTES or not _LABEL_NAME.fullmatch(name):
+        elif not _is_label_name(name):
             # The name is not repeated: it may hold what cannot be shown (a NUL, a surrogate).
             problems.add(
                 path,
@@ -259,7 +259,11 @@ def _string_map(
             problems.add(f"{path}.{name}", f"must be a string, not {_kind(item)}")
             ok = False
         else:
-            text = problems.text(item, f"{path}.{name}", repair=annotations)
+            # The common case inline (this loop runs for every label of every alert).
+            if item.isascii() and "\x00" not in item:
+                text: str | None = item
+            else:
+                text = problems.text(item, f"{path}.{name}", repair=annotations)
             if text is None:
                 ok = False
             elif len(text) > value_max // 4 and len(text.encode()) > value_max:
@@ -268,6 +272,12 @@ def _string_map(
             elif text or not drop_empty:
                 out[name] = text
     return out if ok else None
+
+
+@lru_cache(maxsize=4096)
+def _is_label_name(name: str) -> bool:
+    # Cached: Prometheus re-sends the same few label names in every alert of every batch.
+    return len(name) <= NAME_MAX_BYTES and _LABEL_NAME.fullmatch(name) is not None
 
 
 @lru_cache(maxsize=4096)
