@@ -14,7 +14,7 @@ import pytest
 from opsbook.checks.models import Check, Observation, ProbeResult, State
 from opsbook.checks.probes.base import Probe, ProbeContext
 from opsbook.checks.scheduler import Scheduler, next_grid_time, phase_offset
-from opsbook.checks.slots import ProbeSlots
+from opsbook.checks.slots import ProbeSlots, target_key
 from opsbook.config import CheckSpec
 
 
@@ -361,3 +361,24 @@ async def test_a_cancelled_waiter_gives_its_place_back() -> None:
     assert slots.running == 0
     # A new waiter finds the slot free (no stale entry left in front of it).
     await asyncio.wait_for(hold("late", quick=False, seconds=0), timeout=1)
+
+
+@pytest.mark.parametrize(
+    ("spec", "key"),
+    [
+        ({"http": {"url": "https://api.example.com/health"}}, "api.example.com:443"),
+        ({"http": {"url": "http://10.0.0.1:8080/"}}, "10.0.0.1:8080"),
+        ({"metric": {"url": "http://prom:9090/metrics"}}, "prom:9090"),
+        ({"tcp": {"host": "::1", "port": 5432}}, "[::1]:5432"),
+        ({"tls": {"host": "example.com"}}, "example.com:443"),
+        ({"dns": {"name": "example.com", "server": "1.1.1.1"}}, "1.1.1.1:53"),
+        ({"dns": {"name": "example.com"}}, None),
+        ({"postgres": {"dsn": "postgresql://u:s3cret@db:6432/app"}}, "db:6432"),
+        ({"redis": {"url": "redis://:s3cret@cache/0"}}, "cache:6379"),
+        ({"command": {"run": ["true"]}}, None),
+    ],
+)
+def test_the_target_of_each_kind_is_its_host_and_port_never_a_secret(
+    spec: dict[str, Any], key: str | None
+) -> None:
+    assert target_key(Check(id="c", spec=CheckSpec.model_validate(spec))) == key
