@@ -60,7 +60,9 @@ def run_pass(
 class IncidentsTask:
     """The loop, with ``wake()`` for whoever wants a pass now rather than at the next interval:
     a paging alert that started firing (its incident and first page), an acknowledge, an
-    update. ``after_commit`` runs after a pass that queued notices (to wake the deliverer)."""
+    update. ``after_commit`` runs after a pass that queued notices (to wake the deliverer).
+    ``failures`` counts the alerts a pass could not handle; ``on_pass(None)`` is called after
+    each good pass (a failed one raises to the runner, which counts it)."""
 
     def __init__(
         self,
@@ -71,9 +73,11 @@ class IncidentsTask:
         after_commit: Callable[[], None] = lambda: None,
         clock: Clock = SYSTEM_CLOCK,
         failures: TaskFailures | None = None,
+        on_pass: Callable[[BaseException | None], None] = lambda _exc: None,
     ) -> None:
         self._engine = engine
         self._failures = failures
+        self._on_pass = on_pass
         self._config = config
         self._emit = emit
         self._after_commit = after_commit
@@ -114,6 +118,8 @@ class IncidentsTask:
                 self._event.clear()
                 # A shutdown waits for the pass: its thread holds a connection of the engine.
                 await finish_then_cancel(asyncio.to_thread(self.run_once, self._clock.now()))
+                # A good pass after failed ones: the server's /ready is green again at once.
+                self._on_pass(None)
                 if not self._woken:
                     with contextlib.suppress(TimeoutError):
                         await asyncio.wait_for(self._event.wait(), timeout=every)

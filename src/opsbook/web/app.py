@@ -86,6 +86,7 @@ def create_app(
         after_commit=deliverer.wake,
         clock=clock,
         failures=runner.failures,
+        on_pass=runner.reporter("incidents"),
     )
     # A paging alert that starts firing wakes the incidents task: outage -> page is the alert
     # policy plus one pass, not plus up to ``evaluate_every``. A callback keeps alerts unaware

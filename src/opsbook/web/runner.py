@@ -154,7 +154,8 @@ class Runner:
                 self._failing.pop(name, None)  # it has run long enough since without failing
                 continue
             if state.count >= self._failing_after:
-                found[name] = f"{state.count} failed passes in a row, last: {state.last_error}"
+                passes = "pass" if state.count == 1 else "passes"
+                found[name] = f"{state.count} failed {passes} in a row, last: {state.last_error}"
         return found
 
     def _launch(self, name: str, work: Work) -> None:
