@@ -304,3 +304,12 @@ def test_alerts_at_the_caps_are_stored(client: TestClient, app: FastAPI) -> None
     }
     assert post(client, V2, [alert], PROM).status_code == 200
     assert len(stored(app)) == 1
+
+
+def test_an_unknown_webhook_field_whose_name_is_not_unicode_is_400_not_500(
+    client: TestClient, app: FastAPI
+) -> None:
+    response = post(client, WH, {"summary": "s", "ti\ud800tle": "x"}, HOOK)
+    assert response.status_code == 400
+    assert response.json()["error"]["field"] == f"$.ti{FFFD}tle"
+    assert stored(app) == []

@@ -684,7 +684,9 @@ def read_webhook_alerts(data: object, *, severities: Sequence[str]) -> Checked[l
         if obj is None:
             continue
         for unknown in sorted(set(obj) - _WEBHOOK_KEYS):
-            problems.add(f"{path}.{unknown}", "is not a known field (" + _known_fields() + ")")
+            # The name is echoed in the path: repaired, or the answer itself could not be encoded.
+            name = textsafe.repair(unknown)
+            problems.add(f"{path}.{name}", "is not a known field (" + _known_fields() + ")")
         status = _state(problems, {"status": obj.get("status", "firing")}, f"{path}.status")
         summary = _string(
             problems,
