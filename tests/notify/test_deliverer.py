@@ -28,6 +28,7 @@ from opsbook.clock import FrozenClock
 from opsbook.config import Config
 from opsbook.notify import Deliverer, OutboxEmitter, outbox, render_alertmanager_payload
 from opsbook.notify.tables import notification
+from opsbook.tasks import TaskFailures
 
 S = timedelta(seconds=1)
 
@@ -392,3 +393,22 @@ async def test_an_untrusted_certificate_is_named(
         "(unable to get local issuer certificate)"
     )
     assert sink.received == []
+
+
+async def test_a_notification_opsbook_fails_on_is_counted_and_the_claims_reported(
+    engine: Engine, clock: FrozenClock, sink: Sink, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def crash(payload: object) -> bytes:
+        raise KeyError("a renderer bug")
+
+    monkeypatch.setattr("opsbook.notify.webhook.encode", crash)
+    config = _hook(sink)
+    _emit(engine, config, clock)
+    failures = TaskFailures()
+    passes: list[BaseException | None] = []
+    deliverer = Deliverer(config, engine, clock=clock, failures=failures, on_pass=passes.append)
+    assert await deliverer.deliver_due() == 1
+    row = _row(engine)
+    assert (row.state, row.last_error) == ("pending", "opsbook failed while sending (KeyError)")
+    assert failures.items == {"delivery": 1}
+    assert passes == [None]  # the claim itself went well

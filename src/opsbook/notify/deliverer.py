@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import random
-from collections.abc import Collection
+from collections.abc import Callable, Collection
 from datetime import datetime, timedelta
 from typing import TypeVar
 
@@ -23,11 +23,12 @@ from opsbook.errors import DeliveryError
 from opsbook.notify import apprise, outbox, retry, smtp, webhook
 from opsbook.notify.incident_outcome import record_outcome
 from opsbook.notify.outbox import Pending
-from opsbook.tasks import finish_then_cancel, set_from_any_thread
+from opsbook.tasks import TaskFailures, finish_then_cancel, set_from_any_thread
 
 log = structlog.get_logger(__name__)
 _T = TypeVar("_T")
 
+TASK = "delivery"
 POLL_EVERY = timedelta(seconds=1)
 # Longer than any send can take (2 x the slowest channel's timeout, at least this), so a claim
 # only lapses when its worker is gone.
@@ -66,8 +67,14 @@ class Deliverer:
         poll_every: timedelta = POLL_EVERY,
         drain_timeout: timedelta = DRAIN_TIMEOUT,
         rng: random.Random | None = None,
+        failures: TaskFailures | None = None,
+        on_pass: Callable[[BaseException | None], None] = lambda _exc: None,
     ) -> None:
         self._config = config
+        # Notifications opsbook itself failed on (not a receiver's refusal), and how each
+        # claim went: the server's /metrics and /ready.
+        self._failures = failures
+        self._on_pass = on_pass
         self._engine = engine
         self._clock = clock
         self._concurrency = max(1, concurrency)
@@ -169,11 +176,14 @@ class Deliverer:
 
     async def _claim(self, limit: int) -> list[Pending]:
         try:
-            return await finish_then_cancel(asyncio.to_thread(self._claim_sync, limit))
+            claimed = await finish_then_cancel(asyncio.to_thread(self._claim_sync, limit))
         except Exception as exc:
             # The store may be briefly unreachable: nothing was claimed, try again next time.
             log.warning("notifications_not_claimed", error_type=type(exc).__name__)
+            self._on_pass(exc)
             return []
+        self._on_pass(None)
+        return claimed
 
     def _claim_sync(self, limit: int) -> list[Pending]:
         with self._engine.begin() as conn:
@@ -192,6 +202,8 @@ class Deliverer:
         except Exception as exc:
             # A bug, not the receiver: keep the row (retried with backoff) and keep delivering.
             log.exception("notification_send_crashed", notification=item.id, channel=item.channel)
+            if self._failures is not None:
+                self._failures.item_failed(TASK)
             error = DeliveryError(f"opsbook failed while sending ({type(exc).__name__})")
         try:
             await finish_then_cancel(asyncio.to_thread(self._record, item, error))

@@ -76,7 +76,13 @@ def create_app(
     )
     # Alert transitions and their notifications commit together (the outbox); the deliverer is
     # woken as soon as there is something to send, so detection latency is not a poll interval.
-    deliverer = Deliverer(config, engine, clock=clock)
+    deliverer = Deliverer(
+        config,
+        engine,
+        clock=clock,
+        failures=runner.failures,
+        on_pass=runner.reporter("delivery"),
+    )
     # Pages and incident updates commit with the pass that decided them; API writes wake the
     # task so an acknowledge stops paging (and an update is announced) now, not a pass later.
     incidents = IncidentsTask(
