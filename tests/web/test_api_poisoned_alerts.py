@@ -19,6 +19,7 @@ from alert_helpers import open_rule_alert
 from frozen import CLI_NOW
 from opsbook.alerts import records
 from opsbook.alerts.models import AlertStatus
+from opsbook.alerts.tables import alert
 from opsbook.clock import FrozenClock
 from opsbook.config import Config
 from opsbook.web import create_app
@@ -104,3 +105,16 @@ def test_the_cli_lists_a_poisoned_alert(
     result = run_cli("alerts", "--all", "--json", "--config", str(config_file))
     assert result.exit_code == 0, result.stdout + result.stderr
     assert json.loads(result.stdout)[0]["annotations"]["summary"] == "x\ufffd"
+
+
+def test_an_alert_whose_labels_are_not_an_object_is_listed(
+    client: TestClient, engine: Engine
+) -> None:
+    # Written around every writer (PostgreSQL can hold this, unlike a lone surrogate).
+    with engine.begin() as conn:
+        alert_id = open_rule_alert(conn, "api-down", check="api", now=NOW)
+        conn.execute(alert.update().where(alert.c.id == alert_id).values(labels=["x"]))
+    response = client.get("/api/v1/alerts")
+    assert response.status_code == 200
+    [found] = response.json()["alerts"]
+    assert (found["id"], found["labels"]) == (alert_id, {})
