@@ -9,12 +9,9 @@ the real server shows the whole path: with ``evaluate_every: 1h``, pages still a
 from __future__ import annotations
 
 import asyncio
-import json
-import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from datetime import UTC, datetime, timedelta
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -34,6 +31,7 @@ from opsbook.config import loads
 from opsbook.incidents import IncidentsTask
 from opsbook.incidents.loop import PassReport
 from opsbook.notify import Deliverer, IncidentEmitter
+from paging_servers import Pager, Target
 from serving import Server, serve_env
 
 T0 = datetime(2026, 11, 22, 12, 0, tzinfo=UTC)
@@ -248,64 +246,6 @@ TOKEN = "am-token-paging-wake-0123456789"
 WAIT_S = 60.0
 """How long a stage waits for its page: generous, and still a minute against the hour that
 ``evaluate_every: 1h`` would make it wait without the wake."""
-
-
-class Target:
-    """``GET /healthz`` answering 200 until ``fail()``, then 500."""
-
-    def __init__(self) -> None:
-        self.failing = False
-        outer = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_GET(self) -> None:
-                self.send_response(500 if outer.failing else 200)
-                self.send_header("Content-Length", "0")
-                self.end_headers()
-
-            def log_message(self, format: str, *args: Any) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/healthz"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-
-    def close(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
-
-
-class Pager:
-    """A webhook channel's receiver: keeps each page's body."""
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self.bodies: list[dict[str, Any]] = []
-        outer = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:
-                body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
-                self.send_response(200)
-                self.send_header("Content-Length", "0")
-                self.end_headers()
-                with outer._lock:
-                    outer.bodies.append(json.loads(body))
-
-            def log_message(self, format: str, *args: Any) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/pager"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-
-    def pages(self) -> list[dict[str, Any]]:
-        with self._lock:
-            return [b for b in self.bodies if b.get("type") == "page"]
-
-    def close(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
 
 
 def server_config(target: str, pager: str) -> str:
