@@ -81,23 +81,10 @@ KNOWN_PATH_VALUES: dict[str, list[object]] = {
     "silence_id": [1],
 }
 
-# Failures still open when this suite was last changed, each owned by another change of issue
-# 11: (operation, failure title) -> what it is. A listed failure is excused if it occurs (it
-# need not); anything else fails the test. Empty once every one is fixed.
-_SURROGATE_KEY = (
-    "an unknown field whose name holds a lone surrogate is named in the 400 message, which "
-    "cannot be encoded: 500 (alerts/ingest_models.py parse_webhook_alerts)"
-)
-_NUL_QUERY = "a NUL in this text query parameter reaches PostgreSQL, which refuses it: 500"
-KNOWN_FAILURES: dict[tuple[str, str], str] = {
-    (operation, title): why
-    for operation, why in (
-        ("POST /api/v1/integrations/{name}/webhook", _SURROGATE_KEY),
-        ("GET /api/v1/actions", _NUL_QUERY),  # ?owner=
-        ("GET /api/v1/alerts", _NUL_QUERY),  # ?rule=
-    )
-    for title in ("Server error", "Undocumented status code")
-}
+# Failures excused while their fix is pending: (operation, failure title) -> what it is. A
+# listed failure is excused if it occurs (it need not); anything else fails the test. Keep it
+# empty: every 5xx this suite found in issue 11 is fixed.
+KNOWN_FAILURES: dict[tuple[str, str], str] = {}
 
 
 @dataclass

@@ -64,6 +64,10 @@ MARKDOWN: Responses = {
     }
 }
 
+NO_NUL = r"^[^\x00]*$"
+"""``Query(pattern=NO_NUL)`` for text that reaches SQL: PostgreSQL refuses a NUL in text, and
+the spec then says so too."""
+
 _GENERIC: dict[str, str] = {
     "400": "Invalid parameters or body: the error names the field and where it is",
     "404": "No such object",

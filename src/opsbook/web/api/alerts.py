@@ -22,6 +22,7 @@ from opsbook.config import parse_duration
 from opsbook.errors import InputError
 from opsbook.web.api.params import silence_in_path
 from opsbook.web.deps import ClockDep, ConfigDep, EngineDep, IdPath
+from opsbook.web.openapi import NO_NUL
 
 router = APIRouter(prefix="/api/v1", tags=["alerts"])
 
@@ -50,7 +51,7 @@ def parse_statuses(raw: str | None) -> set[AlertStatus] | None:
 def list_alerts(
     engine: EngineDep,
     status: Annotated[str | None, Query(max_length=200)] = None,
-    rule: Annotated[str | None, Query(max_length=200)] = None,
+    rule: Annotated[str | None, Query(max_length=200, pattern=NO_NUL)] = None,
     limit: Annotated[int, Query(ge=1, le=service.MAX_LIMIT)] = 100,
 ) -> dict[str, Any]:
     statuses = parse_statuses(status)
@@ -199,7 +200,7 @@ def expire_silence(
     request: Request,
     engine: EngineDep,
     clock: ClockDep,
-    author: Annotated[str, Query(min_length=1, max_length=200)] = "anonymous",
+    author: Annotated[str, Query(min_length=1, max_length=200, pattern=NO_NUL)] = "anonymous",
 ) -> dict[str, Any]:
     now = clock.now()
     with silence_in_path(), engine.begin() as conn:

@@ -31,7 +31,7 @@ from opsbook.incidents import (
     service,
 )
 from opsbook.web.deps import ClockDep, ConfigDep, EngineDep, IdField, IdPath, get_services
-from opsbook.web.openapi import MARKDOWN
+from opsbook.web.openapi import MARKDOWN, NO_NUL
 
 router = APIRouter(prefix="/api/v1", tags=["incidents"])
 
@@ -318,7 +318,7 @@ def reopen(
 def list_actions(
     engine: EngineDep,
     all: Annotated[bool, Query(description="Include done action items.")] = False,
-    owner: Annotated[str | None, Query(description="Only this owner's.")] = None,
+    owner: Annotated[str | None, Query(description="Only this owner's.", pattern=NO_NUL)] = None,
 ) -> dict[str, Any]:
     with engine.begin() as conn:
         found = service.list_actions(conn, open_only=not all, owner=owner)
