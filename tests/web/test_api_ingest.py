@@ -276,7 +276,7 @@ def test_the_alertmanager_webhook_of_an_unknown_integration_is_404(
         f"/api/v1/integrations/{name}/alertmanager", json=AM_WEBHOOK, headers=BEARER
     )
     assert response.status_code == 404
-    assert response.json() == error(f"no alertmanager integration named {name!r}", "name")
+    assert response.json() == error("name: no alertmanager integration has that name", "name")
 
 
 def test_a_bad_webhook_message_is_400_which_alertmanager_does_not_retry(
@@ -488,4 +488,4 @@ def test_a_webhook_body_over_1_mb_is_413(client: TestClient, app: FastAPI) -> No
 def test_the_webhook_of_an_unknown_integration_is_404(client: TestClient) -> None:
     response = client.post("/api/v1/integrations/prom/webhook", json={"summary": "x"})
     assert response.status_code == 404
-    assert response.json() == error("no webhook integration named 'prom'", "name")
+    assert response.json() == error("name: no webhook integration has that name", "name")

@@ -129,7 +129,7 @@ def alertmanager_integration(request: Request, config: Config) -> str:
 def _named_integration(config: Config, name: str, kind: str) -> Integration:
     spec = config.integrations.get(name)
     if spec is None or spec.kind != kind:
-        raise NotFound(f"no {kind} integration named {name!r}", field="name")
+        raise NotFound(f"name: no {kind} integration has that name", field="name")
     return spec
 
 
@@ -367,7 +367,7 @@ async def generic_webhook(
     spec = _named_integration(config, name, "webhook")
     hook = spec.webhook
     if hook is None:  # pragma: no cover - _named_integration checked the kind
-        raise NotFound(f"no webhook integration named {name!r}", field="name")
+        raise NotFound("name: no webhook integration has that name", field="name")
     if hook.token is not None:
         token = presented_token(request)
         if token is None or integration_for_token(config, token, kind="webhook") != name:
