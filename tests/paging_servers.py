@@ -5,8 +5,16 @@ from __future__ import annotations
 
 import json
 import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Any
+
+import pytest
+
+from serving import Server, serve_env
 
 
 class Target:
@@ -65,3 +73,34 @@ class Pager:
     def close(self) -> None:
         self.server.shutdown()
         self.server.server_close()
+
+
+WAIT_S = 60.0
+"""How long a stage waits for its page: generous, and still a minute against the hour that
+``evaluate_every: 1h`` would make it wait without the wake."""
+
+
+@contextmanager
+def serve_with_pager(
+    tmp_path: Path, store_url: str, config: Callable[[str, str], str]
+) -> Iterator[tuple[Server, Target, Pager]]:
+    """``opsbook serve`` on ``config(target_url, pager_url)``, with its target and pager."""
+    target, pager = Target(), Pager()
+    path = tmp_path / "opsbook.yaml"
+    path.write_text(config(target.url, pager.url), encoding="utf-8")
+    server = Server(path, env=serve_env(store_url))
+    try:
+        yield server, target, pager
+    finally:
+        server.close()
+        target.close()
+        pager.close()
+
+
+def wait_for(condition: Callable[[], bool], *, what: str, server: Server) -> None:
+    """Poll until ``condition``; fail with the server's last log lines after ``WAIT_S``."""
+    deadline = time.monotonic() + WAIT_S
+    while not condition():
+        if time.monotonic() > deadline:
+            pytest.fail(f"{what} within {WAIT_S:g}s\n" + "".join(server.lines[-40:]))
+        time.sleep(0.05)

@@ -9,21 +9,19 @@ minute a stage waits: a pass that failed on the poison (and backed off) would ne
 from __future__ import annotations
 
 import json
-import time
 import urllib.request
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from paging_servers import Pager, Target
-from serving import Server, serve_env
+from paging_servers import Pager, Target, serve_with_pager, wait_for
+from serving import Server
 
 AM_TOKEN = "am-token-poisoned-events-0123456789"
 HOOK_TOKEN = "hook-token-poisoned-events-0123456789"
 PD_KEY = "fedcba9876543210fedcba9876543210"
-WAIT_S = 60.0
 SURROGATE = "x\ud800"  # json.dumps writes it as the escape "\\ud800": valid JSON, invalid text
 NUL = "a\u0000b"
 
@@ -60,16 +58,8 @@ channels:
 
 @pytest.fixture
 def served(tmp_path: Path, store_url: str) -> Iterator[tuple[Server, Target, Pager]]:
-    target, pager = Target(), Pager()
-    config = tmp_path / "opsbook.yaml"
-    config.write_text(_config(target.url, pager.url), encoding="utf-8")
-    server = Server(config, env=serve_env(store_url))
-    try:
-        yield server, target, pager
-    finally:
-        server.close()
-        target.close()
-        pager.close()
+    with serve_with_pager(tmp_path, store_url, _config) as served:
+        yield served
 
 
 def _raw(server: Server, path: str, body: bytes, token: str | None = None) -> int:
@@ -83,14 +73,6 @@ def _raw(server: Server, path: str, body: bytes, token: str | None = None) -> in
             return int(response.status)
     except urllib.error.HTTPError as exc:
         return int(exc.code)
-
-
-def _wait(condition: Callable[[], bool], *, what: str, server: Server) -> None:
-    deadline = time.monotonic() + WAIT_S
-    while not condition():
-        if time.monotonic() > deadline:
-            pytest.fail(f"{what} within {WAIT_S:g}s\n" + "".join(server.lines[-40:]))
-        time.sleep(0.05)
 
 
 def _poison(server: Server) -> list[tuple[str, int]]:
@@ -167,7 +149,7 @@ def test_a_genuine_outage_pages_after_poisoned_events_on_every_route(
         status, body = server.request_json("GET", "/api/v1/checks/web")
         return status == 200 and body.get("state") == "up"
 
-    _wait(check_is_up, what="the check was not up", server=server)
+    wait_for(check_is_up, what="the check was not up", server=server)
     statuses = _poison(server)
     # Each is refused with a 4xx, or accepted with its text repaired: never a 5xx.
     assert [(what, s) for what, s in statuses if s >= 500] == []
@@ -183,6 +165,6 @@ def test_a_genuine_outage_pages_after_poisoned_events_on_every_route(
             "web-down" in [a["name"] for a in page.get("alerts", [])] for page in pager.pages()
         )
 
-    _wait(web_down_paged, what="no page for the genuine outage (web-down)", server=server)
+    wait_for(web_down_paged, what="no page for the genuine outage (web-down)", server=server)
     status, ready = server.request_json("GET", "/ready")
     assert status == 200, json.dumps(ready)

@@ -9,7 +9,6 @@ the real server shows the whole path: with ``evaluate_every: 1h``, pages still a
 from __future__ import annotations
 
 import asyncio
-import time
 from collections.abc import Callable, Iterator, Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -31,8 +30,8 @@ from opsbook.config import loads
 from opsbook.incidents import IncidentsTask
 from opsbook.incidents.loop import PassReport
 from opsbook.notify import Deliverer, IncidentEmitter
-from paging_servers import Pager, Target
-from serving import Server, serve_env
+from paging_servers import Pager, Target, serve_with_pager, wait_for
+from serving import Server
 
 T0 = datetime(2026, 11, 22, 12, 0, tzinfo=UTC)
 PD_KEY = "0123456789abcdef0123456789abcdef"
@@ -243,9 +242,6 @@ async def _eventually(condition: Callable[[], bool]) -> None:
 # -- the real server ---------------------------------------------------------------------------
 
 TOKEN = "am-token-paging-wake-0123456789"
-WAIT_S = 60.0
-"""How long a stage waits for its page: generous, and still a minute against the hour that
-``evaluate_every: 1h`` would make it wait without the wake."""
 
 
 def server_config(target: str, pager: str) -> str:
@@ -279,24 +275,8 @@ channels:
 
 @pytest.fixture
 def paging_server(tmp_path: Path, sqlite_url: str) -> Iterator[tuple[Server, Target, Pager]]:
-    target, pager = Target(), Pager()
-    config = tmp_path / "opsbook.yaml"
-    config.write_text(server_config(target.url, pager.url), encoding="utf-8")
-    server = Server(config, env=serve_env(sqlite_url))
-    try:
-        yield server, target, pager
-    finally:
-        server.close()
-        target.close()
-        pager.close()
-
-
-def _wait(condition: Callable[[], bool], *, what: str, server: Server) -> None:
-    deadline = time.monotonic() + WAIT_S
-    while not condition():
-        if time.monotonic() > deadline:
-            pytest.fail(f"{what} within {WAIT_S:g}s\n" + "".join(server.lines[-40:]))
-        time.sleep(0.05)
+    with serve_with_pager(tmp_path, sqlite_url, server_config) as served:
+        yield served
 
 
 def _paged(pager: Pager, count: int) -> Callable[[], bool]:
@@ -315,9 +295,9 @@ def test_paging_alerts_page_at_once_from_a_rule_and_from_ingest(
         status, body = server.request_json("GET", "/api/v1/checks/web")
         return status == 200 and body.get("state") == "up"
 
-    _wait(check_is_up, what="the check was not up", server=server)
+    wait_for(check_is_up, what="the check was not up", server=server)
     target.failing = True
-    _wait(_paged(pager, 1), what="no page for web-down", server=server)
+    wait_for(_paged(pager, 1), what="no page for web-down", server=server)
     [page] = pager.pages()
     assert page["person"]["id"] == "ana"
     assert [a["name"] for a in page["alerts"]] == ["web-down"]
@@ -329,7 +309,7 @@ def test_paging_alerts_page_at_once_from_a_rule_and_from_ingest(
     }
     status, body = server.request_json("POST", "/api/v2/alerts", [alert], token=TOKEN)
     assert status == 200, body
-    _wait(_paged(pager, 2), what="no page for QueueStuck", server=server)
+    wait_for(_paged(pager, 2), what="no page for QueueStuck", server=server)
     assert pager.pages()[1]["incident"]["title"] == "The queue is stuck"
 
     # 3. PagerDuty Events v2: critical is the first severity, SEV1.
@@ -346,6 +326,6 @@ def test_paging_alerts_page_at_once_from_a_rule_and_from_ingest(
     }
     status, body = server.request_json("POST", "/v2/enqueue", event)
     assert status == 202, body
-    _wait(_paged(pager, 3), what="no page for the full disk", server=server)
+    wait_for(_paged(pager, 3), what="no page for the full disk", server=server)
     assert pager.pages()[2]["incident"]["title"] == "The disk is full"
     assert len(pager.pages()) == 3
