@@ -3,6 +3,7 @@ and when it is due. The rows are the only timers, so a restart continues where i
 
 ``oncall`` says what a policy's levels are and who is on call when (pure); this module decides
 when to page and writes the pages, the timeline and the timer in the caller's transaction.
+Each incident is handled in its own savepoint when one fails (``isolation.handle_each``).
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from sqlalchemy.engine import Connection
 
 from opsbook.config import Config
 from opsbook.config.units import format_duration
+from opsbook.incidents.isolation import handle_each
 from opsbook.incidents.models import (
     EmitIncident,
     Escalation,
@@ -28,6 +30,7 @@ from opsbook.incidents.notices import linked_alerts, person_channels, recipient
 from opsbook.incidents.records import add_event, row_to_incident
 from opsbook.incidents.tables import escalation, incident, incident_event
 from opsbook.oncall import Level, escalation_levels, who
+from opsbook.tasks import TaskFailures
 
 ACTOR = "system:incidents"
 ORIGIN = "runner"
@@ -148,7 +151,14 @@ def stop_reason(found: Incident, *, policy: str, config: Config) -> tuple[str, s
     return None
 
 
-def run_escalations(conn: Connection, *, config: Config, emit: EmitIncident, now: datetime) -> int:
+def run_escalations(
+    conn: Connection,
+    *,
+    config: Config,
+    emit: EmitIncident,
+    now: datetime,
+    failures: TaskFailures | None = None,
+) -> int:
     """Page every level that is due; returns how many notices were queued.
 
     For each active escalation with ``next_at <= now`` (a bounded batch, oldest first):
@@ -160,20 +170,26 @@ def run_escalations(conn: Connection, *, config: Config, emit: EmitIncident, now
     4. store the next step and its due time (this level's due time plus its wait, so a late
        pass does not drift), or end it as exhausted after the last level.
 
-    The notices go to ``emit`` once, in this transaction.
+    The notices go to ``emit`` in this transaction, once unless an escalation fails: it is
+    rolled back alone (still due, so the next pass retries it), counted in ``failures`` and
+    marked on its incident's timeline (``isolation.handle_each``, stage ``escalation``).
     """
-    due_ids = conn.execute(
-        sa.select(escalation.c.id)
+    due = conn.execute(
+        sa.select(escalation.c.id, escalation.c.incident_id)
         .where(escalation.c.state == ACTIVE, escalation.c.next_at <= now)
         .order_by(escalation.c.next_at, escalation.c.id)
         .limit(BATCH)
-    ).scalars()
-    notices: list[IncidentNotice] = []
-    for escalation_id in list(due_ids):
-        notices += _advance(conn, int(escalation_id), config=config, now=now)
-    if notices:
-        emit(conn, notices)
-    return len(notices)
+    ).all()
+    return handle_each(
+        conn,
+        due,
+        lambda row: _advance(conn, int(row.id), config=config, now=now),
+        incident_of=lambda row: int(row.incident_id),
+        emit=emit,
+        stage="escalation",
+        now=now,
+        failures=failures,
+    )
 
 
 def _advance(
@@ -344,7 +360,12 @@ ESCALATED = "escalated"
 
 
 def escalate_unmitigated(
-    conn: Connection, *, config: Config, emit: EmitIncident, now: datetime
+    conn: Connection,
+    *,
+    config: Config,
+    emit: EmitIncident,
+    now: datetime,
+    failures: TaskFailures | None = None,
 ) -> int:
     """``severities.<name>.escalate_after``: page the next level of every open incident that is
     still not mitigated that long after it was declared, acknowledged or not; once per
@@ -352,9 +373,11 @@ def escalate_unmitigated(
 
     The next level is the one its latest escalation would page next (the last one again when
     every level was paged). An active escalation moves on from there, its timer restarting
-    from now.
+    from now. An incident that fails is rolled back alone, counted in ``failures`` and marked
+    on its timeline (``isolation.handle_each``, stage ``escalate_after``); the next pass
+    retries it.
     """
-    notices: list[IncidentNotice] = []
+    due: list[tuple[Any, str]] = []
     for name, severity in config.severities.items():
         if severity.escalate_after is None or severity.escalation is None:
             continue
@@ -373,13 +396,20 @@ def escalate_unmitigated(
             .limit(BATCH)
             .with_for_update()
         ).all()
-        for row in rows:
-            found = row_to_incident(row)
-            after = format_duration(severity.escalate_after)
-            notices += _escalate_now(conn, found, config=config, after=after, now=now)
-    if notices:
-        emit(conn, notices)
-    return len(notices)
+        after = format_duration(severity.escalate_after)
+        due += [(row, after) for row in rows]
+    return handle_each(
+        conn,
+        due,
+        lambda item: _escalate_now(
+            conn, row_to_incident(item[0]), config=config, after=item[1], now=now
+        ),
+        incident_of=lambda item: int(item[0].id),
+        emit=emit,
+        stage="escalate_after",
+        now=now,
+        failures=failures,
+    )
 
 
 def _escalate_now(

@@ -3,7 +3,8 @@ the severity's ``notify`` channels.
 
 An event is handled once: ``react`` claims it (``handled_at`` set where still NULL) before
 acting, in the same transaction as what it does, so a crash redoes it and two servers never
-both do it (STYLE.md R21).
+both do it (STYLE.md R21). An event that cannot be handled is rolled back alone, claim
+included, so the next pass retries it (``isolation.handle_each``).
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from sqlalchemy.engine import Connection
 
 from opsbook.config import Config
 from opsbook.incidents.escalation import active_escalations, start_escalation, stop_escalation
+from opsbook.incidents.isolation import handle_each
 from opsbook.incidents.models import (
     NOTIFIED_KINDS,
     EmitIncident,
@@ -28,12 +30,20 @@ from opsbook.incidents.models import (
 from opsbook.incidents.notices import linked_alerts
 from opsbook.incidents.records import row_to_event, row_to_incident
 from opsbook.incidents.tables import incident, incident_event
+from opsbook.tasks import TaskFailures
 
 BATCH = 500
 STARTS = frozenset({"declared", "reopened", "severity"})
 
 
-def react(conn: Connection, *, config: Config, emit: EmitIncident, now: datetime) -> int:
+def react(
+    conn: Connection,
+    *,
+    config: Config,
+    emit: EmitIncident,
+    now: datetime,
+    failures: TaskFailures | None = None,
+) -> int:
     """Handle unhandled timeline events in id order (a bounded batch); returns how many
     notices were queued.
 
@@ -44,7 +54,9 @@ def react(conn: Connection, *, config: Config, emit: EmitIncident, now: datetime
        ``notify``, keyed ``incident:{event_id}:{channel}``;
     4. mark the event handled.
 
-    The notices go to ``emit`` once, in this transaction.
+    The notices go to ``emit`` in this transaction, once unless an event fails: that event is
+    rolled back alone, counted in ``failures`` and marked on its incident's timeline
+    (``isolation.handle_each``, stage ``reaction``).
     """
     rows = conn.execute(
         sa.select(incident_event)
@@ -52,19 +64,27 @@ def react(conn: Connection, *, config: Config, emit: EmitIncident, now: datetime
         .order_by(incident_event.c.id)
         .limit(BATCH)
     ).all()
-    notices: list[IncidentNotice] = []
-    for row in rows:
+
+    def handle(row: Any) -> list[IncidentNotice]:
         claimed = conn.execute(
             incident_event.update()
             .where(incident_event.c.id == row.id, incident_event.c.handled_at.is_(None))
             .values(handled_at=now)
         ).rowcount
         if claimed != 1:
-            continue  # another server's pass took it
-        notices += _react_to(conn, row_to_event(row), config=config, now=now)
-    if notices:
-        emit(conn, notices)
-    return len(notices)
+            return []  # another server's pass took it
+        return _react_to(conn, row_to_event(row), config=config, now=now)
+
+    return handle_each(
+        conn,
+        rows,
+        handle,
+        incident_of=lambda row: int(row.incident_id),
+        emit=emit,
+        stage="reaction",
+        now=now,
+        failures=failures,
+    )
 
 
 def _react_to(
