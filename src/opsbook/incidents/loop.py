@@ -49,9 +49,9 @@ def run_pass(
     that cannot be handled is rolled back alone and counted in ``failures``."""
     with engine.begin() as conn:
         declared = sync_alerts(conn, config=config, now=now, failures=failures)
-        queued = react(conn, config=config, emit=emit, now=now)
-        queued += run_escalations(conn, config=config, emit=emit, now=now)
-        queued += escalate_unmitigated(conn, config=config, emit=emit, now=now)
+        queued = react(conn, config=config, emit=emit, now=now, failures=failures)
+        queued += run_escalations(conn, config=config, emit=emit, now=now, failures=failures)
+        queued += escalate_unmitigated(conn, config=config, emit=emit, now=now, failures=failures)
     if declared:
         log.info("incidents_declared", incident_ids=declared)
     return PassReport(declared=declared, notices=queued)
