@@ -29,6 +29,7 @@ ALLOWED: dict[str, tuple[str, ...]] = {
     "incidents": ("opsbook.config", "opsbook.store", "opsbook.alerts", "opsbook.oncall"),
     "notify": ("opsbook.config", "opsbook.store", "opsbook.alerts", "opsbook.incidents"),
     "oncall": ("opsbook.config",),
+    "accounts": ("opsbook.config", "opsbook.store"),
 }
 
 

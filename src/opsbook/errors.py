@@ -5,6 +5,9 @@
     ├── InputError         an API request, CLI argument or payload is wrong; names the field
     ├── NotFound           a named thing does not exist
     ├── Conflict           the request clashes with the current state
+    ├── Unauthenticated    no valid login, token or link was presented (401)
+    ├── Forbidden          the one presented may not do this (403)
+    ├── Throttled          too many attempts; retry after ``retry_after_s`` (429)
     ├── StoreError         the database cannot be reached or is not migrated
     ├── ProbeError         a probe failed in a way the user must read (later issues)
     └── DeliveryError      a notification could not be delivered; transient or permanent
@@ -76,6 +79,28 @@ class NotFound(OpsbookError):
 
 class Conflict(OpsbookError):
     pass
+
+
+class Unauthenticated(OpsbookError):
+    """No valid session, token or signed link came with the request."""
+
+    exit_code = 4
+
+
+class Forbidden(OpsbookError):
+    """The caller is known but its role does not allow this."""
+
+    exit_code = 4
+
+
+class Throttled(OpsbookError):
+    """Too many failed attempts; ``retry_after_s`` says when to try again."""
+
+    exit_code = 4
+
+    def __init__(self, message: str, *, retry_after_s: int) -> None:
+        super().__init__(message)
+        self.retry_after_s = retry_after_s
 
 
 class StoreError(OpsbookError):

@@ -8,6 +8,7 @@ from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from sqlalchemy.engine import Engine
 
+import opsbook.accounts.tables
 import opsbook.alerts.tables
 import opsbook.checks.pings
 import opsbook.checks.tables
@@ -57,6 +58,7 @@ def test_the_migrated_schema_matches_the_table_definitions(engine: Engine) -> No
     assert opsbook.checks.tables.check_result.name in target_metadata().tables
     assert opsbook.checks.pings.ping.name in target_metadata().tables
     assert opsbook.incidents.tables.incident.name in target_metadata().tables
+    assert opsbook.accounts.tables.api_token.name in target_metadata().tables
     upgrade(engine)
     with engine.connect() as conn:
         diff = compare_metadata(MigrationContext.configure(conn), target_metadata())
