@@ -36,6 +36,7 @@ from opsbook.web.api.incidents import router as incidents_router
 from opsbook.web.api.ingest import router as ingest_router
 from opsbook.web.api.oncall import router as oncall_router
 from opsbook.web.deps import Services
+from opsbook.web.memory import LargeBodyGate
 from opsbook.web.metrics import Metrics
 from opsbook.web.middleware import RequestObserver
 from opsbook.web.runner import Runner
@@ -155,6 +156,7 @@ def create_app(
     app.include_router(alertmanager_router)
     app.include_router(incidents_router)
     app.include_router(oncall_router)
+    app.add_middleware(LargeBodyGate)
     app.add_middleware(RequestObserver, metrics=metrics, clock=clock, router=app.router)
     return app
 
