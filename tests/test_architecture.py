@@ -27,7 +27,13 @@ ALLOWED: dict[str, tuple[str, ...]] = {
     "demo": (),
     "alerts": ("opsbook.config", "opsbook.store", "opsbook.checks"),
     "incidents": ("opsbook.config", "opsbook.store", "opsbook.alerts", "opsbook.oncall"),
-    "notify": ("opsbook.config", "opsbook.store", "opsbook.alerts", "opsbook.incidents"),
+    "notify": (
+        "opsbook.config",
+        "opsbook.store",
+        "opsbook.alerts",
+        "opsbook.incidents",
+        "opsbook.accounts",
+    ),
     "oncall": ("opsbook.config",),
     "accounts": ("opsbook.config", "opsbook.store"),
 }

@@ -213,7 +213,10 @@ def test_an_email_channel_gets_the_plain_email_update_by_default() -> None:
 
 
 def test_a_page_says_who_what_which_level_and_how_to_acknowledge() -> None:
-    message = render_incident(CONFIG, page_notice("mail"), now=T0 + timedelta(minutes=5))
+    link = "https://ops.example.com/ack/TOKEN"
+    message = render_incident(
+        CONFIG, page_notice("mail"), now=T0 + timedelta(minutes=5), ack_link=link
+    )
     assert message == Message(
         subject="PAGE SEV1: Payment Processing Delays (incident 42)",
         body="Ana Lima: you are paged for incident 42, SEV1 (major outage).\n"
@@ -228,7 +231,7 @@ def test_a_page_says_who_what_which_level_and_how_to_acknowledge() -> None:
         "Alert: payment-webhook-errors firing: stripe webhook 5xx rate 12%\n"
         "\n"
         "Acknowledge: opsbook incident ack 42\n"
-        "or POST https://ops.example.com/api/v1/incidents/42/ack\n"
+        "or in one click: https://ops.example.com/ack/TOKEN\n"
         "Details: https://ops.example.com/incidents/42\n",
     )
 

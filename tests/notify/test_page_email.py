@@ -5,6 +5,7 @@ rendered title and body."""
 
 from __future__ import annotations
 
+import re
 import socket
 from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
@@ -129,11 +130,13 @@ async def test_a_page_goes_to_the_paged_persons_own_address(
         "Escalation: level 1 (schedule:primary)\n"
         "\n"
         f"Acknowledge: opsbook incident ack {i}\n"
-        f"or POST https://ops.example.com/api/v1/incidents/{i}/ack\n"
+        "or in one click: https://ops.example.com/ack/TOKEN\n"
         f"Details: https://ops.example.com/incidents/{i}\n"
     )
-    # SMTP carries lines ending in CRLF (RFC 5321 section 2.3.8).
-    assert message.get_content() == body.replace("\n", "\r\n")
+    # SMTP carries lines ending in CRLF (RFC 5321 section 2.3.8). The signed link differs on
+    # every page (tests/notify/test_page_ack_link.py checks that it works).
+    content = re.sub(r"/ack/[\w.-]+", "/ack/TOKEN", message.get_content())
+    assert content == body.replace("\n", "\r\n")
 
 
 async def test_a_page_to_someone_without_an_address_goes_to_the_channels_to(

@@ -43,6 +43,7 @@ INCIDENT_VARIABLES = frozenset(
         "channel",
         "external_url",
         "at",
+        "ack_link",
     }
 )
 """What a channel's incident and page templates may use (see ``docs/notifications.md``)."""

@@ -10,6 +10,7 @@ import sqlalchemy as sa
 import structlog
 from sqlalchemy.engine import Connection
 
+from opsbook.accounts.links import LINK_TTL, sign, signing_key
 from opsbook.clock import SYSTEM_CLOCK, Clock
 from opsbook.config import Config
 from opsbook.config.alerts import Channel
@@ -19,7 +20,13 @@ from opsbook.incidents.tables import incident_event
 from opsbook.notify import outbox
 from opsbook.notify.apprise import apprise_payload
 from opsbook.notify.emitter import KEY_LENGTH
-from opsbook.notify.incident_render import is_update, render_incident
+from opsbook.notify.incident_render import (
+    ACK_ACTION,
+    external_url,
+    is_update,
+    render_incident,
+    signed_ack_link,
+)
 from opsbook.notify.incident_webhook import incident_payload
 from opsbook.notify.smtp import email_payload
 from opsbook.types import JSONValue
@@ -44,6 +51,11 @@ class IncidentEmitter:
     Every stored payload carries ``person`` (``{id, name, ...}`` or null): the webhook sends it
     as part of its body, email and chat senders ignore it, and the deliverer names the person
     in the timeline event it writes for the outcome.
+
+    A page to a person carries a signed, single-use acknowledge link (``ack_link``, valid
+    ``LINK_TTL``) that acts as that person: one click on a phone, no login. A page to a channel
+    named directly (no person) has none, since the link must act as someone; nor does any
+    message without ``server.public_url``.
     """
 
     def __init__(self, config: Config, *, clock: Clock = SYSTEM_CLOCK) -> None:
@@ -53,6 +65,7 @@ class IncidentEmitter:
     def __call__(self, conn: Connection, notices: Sequence[IncidentNotice]) -> None:
         items: list[outbox.NewNotification] = []
         latest: dict[int, IncidentEvent | None] = {}
+        key: bytes | None = None
         for notice in notices:
             channel = self._config.channels.get(notice.channel)
             if channel is None:
@@ -61,24 +74,51 @@ class IncidentEmitter:
             incident_id = notice.incident.id
             if not is_update(notice.event) and incident_id not in latest:
                 latest[incident_id] = latest_update(conn, incident_id)
+            link = ""
+            person = notice.person
+            if notice.kind == "page" and person is not None and external_url(self._config):
+                key = key if key is not None else signing_key(conn, now=self._clock.now())
+                link = self.ack_link(key, incident_id=incident_id, person=person.id)
             items.append(
                 outbox.NewNotification(
                     channel=notice.channel,
                     kind=notice.kind,
-                    payload=self.payload(channel, notice, latest=latest.get(incident_id)),
+                    payload=self.payload(
+                        channel, notice, latest=latest.get(incident_id), ack_link=link
+                    ),
                     idempotency_key=incident_key(notice),
                     incident_id=incident_id,
                 )
             )
         outbox.enqueue_many(conn, items, now=self._clock.now())
 
+    def ack_link(self, key: bytes, *, incident_id: int, person: str) -> str:
+        """``{public_url}/ack/<token>``: acknowledges ``incident_id`` as ``person``, once,
+        within ``LINK_TTL``."""
+        token = sign(
+            key,
+            action=ACK_ACTION,
+            incident_id=incident_id,
+            person=person,
+            expires_at=self._clock.now() + LINK_TTL,
+        )
+        return signed_ack_link(self._config, token)
+
     def payload(
-        self, channel: Channel, notice: IncidentNotice, *, latest: IncidentEvent | None = None
+        self,
+        channel: Channel,
+        notice: IncidentNotice,
+        *,
+        latest: IncidentEvent | None = None,
+        ack_link: str = "",
     ) -> dict[str, JSONValue]:
-        """What is stored for ``channel``: the webhook's JSON body, or a rendered message."""
+        """What is stored for ``channel``: the webhook's JSON body, or a rendered message
+        showing ``ack_link`` (the page's signed acknowledge link, "" when none)."""
         if channel.webhook is not None:
             return incident_payload(self._config, notice)
-        message = render_incident(self._config, notice, now=self._clock.now(), latest=latest)
+        message = render_incident(
+            self._config, notice, now=self._clock.now(), latest=latest, ack_link=ack_link
+        )
         person = notice.person
         meta: JSONValue = {"id": person.id, "name": person.name} if person else None
         if channel.smtp is not None:

@@ -30,6 +30,9 @@ from opsbook.notify.render import Message, Part, format_time, render, shipped
 
 log = structlog.get_logger(__name__)
 
+ACK_ACTION = "ack"
+"""The ``action`` of a page's signed acknowledge link (``opsbook.accounts.links``)."""
+
 PAGE_TEMPLATE = "page"
 EMAIL_TEMPLATE = "incident-email"
 CHAT_TEMPLATE = "incident-chat"
@@ -113,6 +116,13 @@ def ack_link(config: Config, incident_id: int) -> str:
     """The API endpoint acknowledging the incident (POST), or "" without a public URL."""
     base = external_url(config)
     return f"{base}/api/v1/incidents/{incident_id}/ack" if base else ""
+
+
+def signed_ack_link(config: Config, token: str) -> str:
+    """``{public_url}/ack/{token}``, the page's one-click acknowledge link (web/ack.py), or ""
+    without a public URL."""
+    base = external_url(config)
+    return f"{base}/ack/{token}" if base else ""
 
 
 def update_fields(event: IncidentEvent | None) -> dict[str, str]:
@@ -208,11 +218,13 @@ def variables(
     *,
     now: datetime,
     latest: IncidentEvent | None = None,
+    ack_link: str = "",
 ) -> dict[str, object]:
     """What an incident template may use (``INCIDENT_VARIABLES``; see docs/notifications.md).
 
     ``latest`` is the incident's latest status event, the ``update`` shown when the notice's
-    own event is not a status update; ``now`` ends an open incident's ``duration``.
+    own event is not a status update; ``now`` ends an open incident's ``duration``;
+    ``ack_link`` is the page's signed acknowledge link ("" when it has none).
     """
     page = notice.page
     person: Recipient | None = notice.person
@@ -228,6 +240,7 @@ def variables(
         "channel": notice.channel,
         "external_url": external_url(config),
         "at": format_time(notice.at or now),
+        "ack_link": ack_link,
     }
 
 
@@ -263,6 +276,7 @@ def render_incident(
     *,
     now: datetime,
     latest: IncidentEvent | None = None,
+    ack_link: str = "",
 ) -> Message:
     """The subject and body of ``notice`` for its channel.
 
@@ -270,10 +284,11 @@ def render_incident(
     drafts an ``affected-users`` email with it). Otherwise the channel's ``page_template`` or
     ``incident_template`` is used, else the default for the channel's kind. A channel's own
     template that fails while rendering is logged and replaced by the shipped default: a
-    broken template must not lose the page. ``now`` ends an open incident's duration.
-    Raises ``InputError`` for a ``template`` opsbook does not ship.
+    broken template must not lose the page. ``now`` ends an open incident's duration;
+    ``ack_link`` is the page's signed acknowledge link. Raises ``InputError`` for a
+    ``template`` opsbook does not ship.
     """
-    values = variables(config, notice, now=now, latest=latest)
+    values = variables(config, notice, now=now, latest=latest, ack_link=ack_link)
     channel = config.channels.get(notice.channel)
     default = default_template(notice.kind, channel.kind if channel else None)
     if template is not None:
