@@ -28,7 +28,7 @@ from opsbook.errors import StoreError
 from opsbook.incidents import IncidentsTask
 from opsbook.notify import Deliverer, IncidentEmitter, OutboxEmitter
 from opsbook.store import create_engine, current_revision, display_url, ping, resolve_url, upgrade
-from opsbook.web import docs, errors, health, openapi, pings
+from opsbook.web import ack, docs, errors, health, openapi, pings
 from opsbook.web.api import checks_router
 from opsbook.web.api.alertmanager import router as alertmanager_router
 from opsbook.web.api.alerts import router as alerts_router
@@ -156,6 +156,7 @@ def create_app(
     app.include_router(alertmanager_router)
     app.include_router(incidents_router)
     app.include_router(oncall_router)
+    app.include_router(ack.router)
     app.add_middleware(LargeBodyGate)
     app.add_middleware(RequestObserver, metrics=metrics, clock=clock, router=app.router)
     return app
