@@ -4,6 +4,6 @@ The people are ``oncall.people`` in the config; an account attaches a login and 
 This package imports only ``store`` and ``errors``; the web layer turns it into authentication.
 """
 
-from opsbook.accounts.roles import ROLE_NAMES, Principal, Role
+from opsbook.accounts.roles import Principal, Role
 
-__all__ = ["ROLE_NAMES", "Principal", "Role"]
+__all__ = ["Principal", "Role"]
