@@ -238,8 +238,8 @@ def _count(engine: Engine) -> int:
     [
         (
             ["alertname=x", "instance=~api-(", "-d", "1h", "-m", "why"],
-            "error: MATCHER[1]: 'api-(' is not a regular expression "
-            "(missing ), unterminated subpattern at position 4)",
+            "error: MATCHER[1]: the value is not a regular expression "
+            "(it breaks at character 5; use Python's syntax, e.g. api-.*)",
         ),
         (
             ["alertname=x", "-m", "why"],

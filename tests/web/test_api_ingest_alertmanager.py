@@ -205,8 +205,8 @@ def test_posting_a_silence_with_its_id_updates_it(client: TestClient) -> None:
         ),
         (
             {"matchers": [{"name": "service", "value": "(", "isRegex": True}]},
-            "$.matchers[0]: '(' is not a regular expression "
-            "(missing ), unterminated subpattern at position 0)",
+            "$.matchers[0]: the value is not a regular expression "
+            "(it breaks at character 1; use Python's syntax, e.g. api-.*)",
             "$.matchers[0]",
         ),
         ({"comment": ""}, "$.comment: is missing or blank", "$.comment"),

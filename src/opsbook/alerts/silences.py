@@ -29,6 +29,8 @@ _LABEL_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 _BARE_ALERTNAME = re.compile(r"[^\s=!~{},\"]+")
 _ESCAPES = {'"': '"', "\\": "\\", "n": "\n", "t": "\t"}
 MAX_COMMENT_CHARS = 2000
+MAX_CREATED_BY_CHARS = 200  # the column's length: PostgreSQL refuses a longer one with a 500
+MATCHER_FORMS = 'name="value", name!="value", name=~"regex" or name!~"regex"'
 
 
 def _unquote(text: str) -> str:
@@ -43,7 +45,7 @@ def _unquote(text: str) -> str:
         if char == "\\":
             escaped = next(body, "")
             if escaped not in _ESCAPES:
-                raise ValueError(f"unknown escape \\{escaped} in the value")
+                raise ValueError('an unknown escape in the value (use \\", \\\\, \\n or \\t)')
             out.append(_ESCAPES[escaped])
         else:
             out.append(char)
@@ -51,10 +53,11 @@ def _unquote(text: str) -> str:
 
 
 def check_matcher(matcher: Matcher, *, field: str) -> Matcher:
-    """``matcher`` if its name is a label name and its regex compiles; else ``InputError``."""
+    """``matcher`` if its name is a label name and its regex compiles; else ``InputError``
+    naming ``field`` and what it accepts, without the matcher (it may be a secret)."""
     if not _LABEL_NAME.fullmatch(matcher.name):
         raise InputError(
-            f"{field}: {matcher.name!r} is not a label name "
+            f"{field}: the name is not a label name "
             "(use letters, digits and '_', not starting with a digit)",
             field=field,
         )
@@ -62,30 +65,35 @@ def check_matcher(matcher: Matcher, *, field: str) -> Matcher:
         try:
             re.compile(matcher.value)
         except re.error as exc:
+            # re.error's own text can quote the pattern ("bad character in group name 'x'"):
+            # only its position is passed on.
+            where = f"it breaks at character {exc.pos + 1}; " if exc.pos is not None else ""
             raise InputError(
-                f"{field}: {matcher.value!r} is not a regular expression ({exc})", field=field
+                f"{field}: the value is not a regular expression "
+                f"({where}use Python's syntax, e.g. api-.*)",
+                field=field,
             ) from None
     return matcher
 
 
 def parse_matcher(text: str, *, field: str, first: bool = False) -> Matcher:
-    """One amtool matcher. With ``first``, a bare word means ``alertname="word"`` (as amtool)."""
+    """One amtool matcher. With ``first``, a bare word means ``alertname="word"`` (as amtool).
+
+    Raises ``InputError`` naming ``field``; the message never quotes ``text``, which may be a
+    secret pasted in the wrong place (a caller that typed it can show it).
+    """
     match = _MATCHER.fullmatch(text)
     if match is None:
         if first and _BARE_ALERTNAME.fullmatch(text.strip()):
             return Matcher(name="alertname", value=text.strip())
-        raise InputError(
-            f"{field}: {text!r} is not a matcher "
-            '(use name="value", name!="value", name=~"regex" or name!~"regex")',
-            field=field,
-        )
+        raise InputError(f"{field}: not a matcher (use {MATCHER_FORMS})", field=field)
     name, op, raw = match.groups()
     value = raw
     if raw.startswith('"'):
         try:
             value = _unquote(raw)
         except ValueError as exc:
-            raise InputError(f"{field}: {text!r}: {exc}", field=field) from None
+            raise InputError(f"{field}: not a matcher: {exc}", field=field) from None
     matcher = Matcher(name=name, value=value, is_regex="~" in op, is_equal=not op.startswith("!"))
     return check_matcher(matcher, field=field)
 
@@ -171,6 +179,12 @@ def _validate(
         raise InputError("ends_at: the silence must end after it starts", field="ends_at")
     if not created_by.strip():
         raise InputError("created_by: say who creates the silence", field="created_by")
+    if len(created_by.strip()) > MAX_CREATED_BY_CHARS:
+        raise InputError(
+            f"created_by: at most {MAX_CREATED_BY_CHARS} characters "
+            f"(this one has {len(created_by.strip())})",
+            field="created_by",
+        )
     if not comment.strip():
         raise InputError("comment: say why the alerts are silenced", field="comment")
     if len(comment) > MAX_COMMENT_CHARS:
@@ -279,7 +293,7 @@ def expire_silence(
 def get_silence(conn: Connection, silence_id: str) -> Silence:
     row = conn.execute(sa.select(silence).where(silence.c.id == silence_id)).first()
     if row is None:
-        raise NotFound(f"no silence with id {silence_id!r}", field="silence_id")
+        raise NotFound("no silence with this id", field="silence_id")
     return _row_to_silence(row)
 
 

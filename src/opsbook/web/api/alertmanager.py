@@ -36,7 +36,7 @@ from opsbook.alerts.ingest_models import decode_json, parse_postable_silence
 from opsbook.alerts.models import Alert, AlertStatus, Matcher, Silence
 from opsbook.alerts.routing import Receiver
 from opsbook.config import Config, format_duration
-from opsbook.errors import InputError
+from opsbook.errors import InputError, NotFound
 from opsbook.web.api.ingest import BodyTooLarge, alertmanager_integration, read_body
 from opsbook.web.api.params import parse_filter, silence_in_path
 from opsbook.web.deps import Services, ServicesDep
@@ -363,6 +363,8 @@ async def post_silence(
         created = await asyncio.to_thread(create)
     except InputError as exc:
         raise _silence_error(exc) from None
+    except NotFound as exc:
+        raise NotFound(f"$.id: {exc.message}", field="$.id") from None
     if services.alerts is not None:
         services.alerts.wake()
     return {"silenceID": created.id}

@@ -19,7 +19,7 @@ from opsbook.alerts.maintenance import open_windows, upcoming_windows
 from opsbook.alerts.models import AlertStatus, Matcher
 from opsbook.alerts.service import alert_json, event_json, silence_json, window_json
 from opsbook.config import parse_duration
-from opsbook.errors import InputError
+from opsbook.errors import InputError, NotFound
 from opsbook.web.api.params import silence_in_path
 from opsbook.web.deps import ClockDep, ConfigDep, EngineDep, IdPath
 from opsbook.web.openapi import NO_NUL
@@ -140,8 +140,11 @@ def _ends_at(body: SilenceCreate, starts_at: datetime) -> datetime:
         return body.ends_at
     try:
         length = parse_duration(body.duration)
-    except ValueError as exc:
-        raise InputError(f"$.duration: {exc}", field="$.duration", location="body") from None
+    except ValueError:
+        # Not the config's message: it quotes the value, and the API never repeats one.
+        raise InputError(
+            "$.duration: not a duration (use e.g. 30m, 2h, 1d)", field="$.duration", location="body"
+        ) from None
     return starts_at + length
 
 
@@ -184,6 +187,8 @@ def create_silence(
             )
     except InputError as exc:
         raise exc if exc.field.startswith("$") else _in_body(exc) from None
+    except NotFound as exc:
+        raise NotFound(f"$.id: {exc.message}", field="$.id") from None
     return silence_json(created, now)
 
 

@@ -11,9 +11,8 @@ from contextlib import contextmanager
 
 from opsbook.alerts import silences
 from opsbook.alerts.models import Matcher
+from opsbook.alerts.silences import MATCHER_FORMS
 from opsbook.errors import InputError, NotFound
-
-MATCHER_FORMS = 'name="value", name!="value", name=~"regex" or name!~"regex"'
 
 
 def parse_filter(values: Sequence[str], *, field: str) -> tuple[Matcher, ...]:
