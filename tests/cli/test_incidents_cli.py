@@ -119,7 +119,7 @@ def test_the_whole_lifecycle_from_the_command_line(cli: Any, engine: Engine) -> 
 @pytest.mark.parametrize(
     ("args", "message"),
     [
-        (("declare", "x", "--severity", "SEV9"), "--severity: 'SEV9' is not a configured severity"),
+        (("declare", "x", "--severity", "SEV9"), "--severity: not a configured severity (use SEV1"),
         (("declare", " ", "--severity", "SEV1"), "TITLE: say what is wrong"),
         (("update", "{id}", "fixed", "-m", "x"), "STATUS: 'fixed' is not an incident status"),
         (("update", "{id}", "identified", "-m", " "), "--message: say what changed"),
@@ -127,7 +127,7 @@ def test_the_whole_lifecycle_from_the_command_line(cli: Any, engine: Engine) -> 
         (("update", "{id}", "identified"), "MESSAGE: say what changed, e.g. opsbook incident"),
         (("update", "{id}", "identified", "a", "-m", "b"), "MESSAGE: give the message once"),
         (("assign", "{id}"), "give --commander or --comms (one of them)"),
-        (("severity", "{id}", "high"), "SEVERITY: 'high' is not a severity name"),
+        (("severity", "{id}", "high"), "SEVERITY: not a severity name (use SEV1..SEV9"),
         (("merge", "{id}", "{id}"), "INTO: incident {id} cannot be merged into itself"),
     ],
 )

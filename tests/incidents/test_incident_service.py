@@ -86,8 +86,8 @@ def test_declare_opens_an_investigating_incident_with_a_timeline_and_audit(engin
     ("fields", "field", "message"),
     [
         ({"title": " "}, "title", "title: say what is wrong"),
-        ({"severity": "SEV7", "severities": ["SEV1"]}, "severity", "is not a configured"),
-        ({"severity": "high"}, "severity", "'high' is not a severity name"),
+        ({"severity": "SEV7", "severities": ["SEV1"]}, "severity", "not a configured severity"),
+        ({"severity": "high"}, "severity", "severity: not a severity name"),
         ({"title": "x" * 301}, "title", "title: at most 300 characters (this one has 301)"),
     ],
     ids=["blank-title", "unconfigured-severity", "bad-severity", "long-title"],

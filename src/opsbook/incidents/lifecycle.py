@@ -40,15 +40,16 @@ def transition_problem(current: IncidentStatus, target: IncidentStatus) -> str |
 
 def check_severity(name: str, *, known: Collection[str] | None = None) -> str:
     """``name`` if it is a severity (SEV1..SEV9, P0..P9, and one of ``known`` when given);
-    else ``InputError`` naming ``severity``."""
+    else ``InputError`` naming ``severity`` and what it accepts, not ``name`` (it may be a
+    secret pasted in the wrong place)."""
     if not _SEVERITY.fullmatch(name):
         raise InputError(
-            f"severity: {name!r} is not a severity name (use SEV1..SEV9 or P0..P9)",
+            "severity: not a severity name (use SEV1..SEV9 or P0..P9)",
             field="severity",
         )
     if known is not None and name not in known:
         raise InputError(
-            f"severity: {name!r} is not a configured severity (use {', '.join(known)})",
+            f"severity: not a configured severity (use {', '.join(known)})",
             field="severity",
         )
     return name
