@@ -203,7 +203,7 @@ def test_a_schedule_without_a_timezone_uses_the_top_level_one() -> None:
 
 
 def test_an_unknown_schedule_is_not_found_naming_the_known_ones() -> None:
-    with pytest.raises(NotFound, match=r"no schedule named 'nope' \(known: primary\)"):
+    with pytest.raises(NotFound, match=r"^no schedule with this name \(known: primary\)$"):
         who(config(WEEKLY), "nope", datetime(2026, 1, 1, tzinfo=UTC))
 
 

@@ -44,11 +44,11 @@ class _Piece:
 
 def get_schedule(config: Config, name: str) -> Schedule:
     """The schedule called ``name``. Raises ``NotFound`` (field ``schedule``) naming the
-    schedules that exist."""
+    schedules that exist, but not ``name`` (the API never repeats what it was sent)."""
     found = config.oncall.schedules.get(name)
     if found is None:
         known = ", ".join(config.oncall.schedules) or "none are configured"
-        raise NotFound(f"no schedule named {name!r} (known: {known})", field="schedule")
+        raise NotFound(f"no schedule with this name (known: {known})", field="schedule")
     return found
 
 
