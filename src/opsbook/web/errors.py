@@ -2,7 +2,9 @@
 
     {"error": {"message": "...", "field": "body.checks[0].url" | null, "location": "body" | null}}
 
-No stack traces and no input values are echoed back: a rejected value may be a secret.
+No stack traces and no input values are echoed back: a rejected value may be a secret. That is
+the raising code's promise (its message names the field and what it accepts), not a filter here:
+a filter cannot know every form a value takes in a sentence.
 
 A store outage met by any route (the connection refused, dropped or timed out; SQLite busy or
 unable to open its file) is a 503 with ``Retry-After`` and one warning line, not a 500 with a
@@ -105,22 +107,9 @@ async def _opsbook_error(request: Request, exc: Exception) -> JSONResponse:
     location = getattr(exc, "location", None)
     if status >= 500:
         log.warning("request_failed", error=str(exc), error_type=type(exc).__name__)
-        message = str(exc)
-    else:
-        message = without_request_values(request, str(exc))
-    return JSONResponse(error_body(message, field=field, location=location), status_code=status)
-
-
-def without_request_values(request: Request, message: str) -> str:
-    """``message`` with every query or path value of ``request`` that it quotes replaced by
-    ``the value``: a safety net under the routes' own messages, which name the parameter
-    instead. Domain errors written for the CLI quote what they refuse (``'x' is not ...``);
-    only quoted forms are replaced, so a value that is also a word of the sentence stays."""
-    sent = [*request.query_params.values(), *request.path_params.values()]
-    for value in sorted((v for v in sent if isinstance(v, str) and v), key=len, reverse=True):
-        for quoted in (repr(value), f'"{value}"'):
-            message = message.replace(quoted, "the value")
-    return message
+    # The message goes out as it is: an error a request can cause names the field and what it
+    # accepts, never the value sent (tests/web/test_api_no_echo.py, test_api_body_no_echo.py).
+    return JSONResponse(error_body(str(exc), field=field, location=location), status_code=status)
 
 
 async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
