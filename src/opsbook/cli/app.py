@@ -18,7 +18,9 @@ from rich.console import Console
 from rich.markup import escape
 
 from opsbook import __version__
+from opsbook.cli import accounts as accounts_cli
 from opsbook.cli import alerts, check, db, demo, incidents, notify, oncall, serve, status
+from opsbook.cli import audit as audit_cli
 from opsbook.cli.context import CliContext, invoked_as
 from opsbook.clock import SYSTEM_CLOCK, Clock
 from opsbook.errors import ConfigError, OpsbookError
@@ -63,6 +65,9 @@ app.add_typer(oncall.app, name="oncall")
 app.add_typer(incidents.list_app, name="incidents")
 app.add_typer(incidents.app, name="incident")
 app.add_typer(incidents.actions_app, name="actions")
+app.add_typer(accounts_cli.user_app, name="user")
+app.add_typer(accounts_cli.token_app, name="token")
+app.command("audit")(audit_cli.audit)
 
 
 # Typer 0.29 runs its own copy of click (``typer._click``) and raises that copy's usage errors

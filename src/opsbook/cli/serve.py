@@ -15,6 +15,7 @@ import typer
 import uvicorn
 
 from opsbook import logging as opsbook_logging
+from opsbook.cli.bind_guard import check_bind
 from opsbook.cli.context import get_context
 from opsbook.cli.stores import make_sqlite_folder, store_target
 from opsbook.config import load
@@ -77,11 +78,13 @@ def serve(
         stream=sys.stderr,
         secrets=[store_url.reveal(), *secret_values(cfg)],
     )
+    bind_host = host if host is not None else cfg.server.host
+    check_bind(bind_host, url=store_url, prog=cli.prog)
     app = create_app(cfg, environ=cli.environ)
     server = _Server(
         uvicorn.Config(
             app,
-            host=host if host is not None else cfg.server.host,
+            host=bind_host,
             port=port if port is not None else cfg.server.port,
             # uvloop is a hard dependency off Windows; fall back rather than fail where it is not.
             loop="uvloop" if importlib.util.find_spec("uvloop") else "asyncio",

@@ -30,6 +30,7 @@ from opsbook.notify import Deliverer, IncidentEmitter, OutboxEmitter
 from opsbook.store import create_engine, current_revision, display_url, ping, resolve_url, upgrade
 from opsbook.web import ack, docs, errors, health, openapi, pings
 from opsbook.web.api import checks_router
+from opsbook.web.api.accounts import router as accounts_router
 from opsbook.web.api.alertmanager import router as alertmanager_router
 from opsbook.web.api.alerts import router as alerts_router
 from opsbook.web.api.incidents import router as incidents_router
@@ -156,6 +157,7 @@ def create_app(
     app.include_router(alertmanager_router)
     app.include_router(incidents_router)
     app.include_router(oncall_router)
+    app.include_router(accounts_router)
     app.include_router(ack.router)
     app.add_middleware(LargeBodyGate)
     app.add_middleware(RequestObserver, metrics=metrics, clock=clock, router=app.router)
