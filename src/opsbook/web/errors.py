@@ -24,7 +24,17 @@ from sqlalchemy import exc as sa_exc
 from sqlalchemy.engine import Engine
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from opsbook.errors import ConfigError, Conflict, InputError, NotFound, OpsbookError, StoreError
+from opsbook.errors import (
+    ConfigError,
+    Conflict,
+    Forbidden,
+    InputError,
+    NotFound,
+    OpsbookError,
+    StoreError,
+    Throttled,
+    Unauthenticated,
+)
 from opsbook.store.engine import unreachable
 
 log = structlog.get_logger(__name__)
@@ -34,8 +44,13 @@ STATUS_BY_ERROR: tuple[tuple[type[OpsbookError], int], ...] = (
     (ConfigError, 400),
     (NotFound, 404),
     (Conflict, 409),
+    (Unauthenticated, 401),
+    (Forbidden, 403),
+    (Throttled, 429),
     (StoreError, 503),
 )
+
+AUTH_CHALLENGE = 'Bearer realm="opsbook"'
 
 
 RETRY_AFTER_SECONDS = 5
@@ -109,7 +124,15 @@ async def _opsbook_error(request: Request, exc: Exception) -> JSONResponse:
         log.warning("request_failed", error=str(exc), error_type=type(exc).__name__)
     # The message goes out as it is: an error a request can cause names the field and what it
     # accepts, never the value sent (tests/web/test_api_no_echo.py, test_api_body_no_echo.py).
-    return JSONResponse(error_body(str(exc), field=field, location=location), status_code=status)
+    message = str(exc)
+    headers: dict[str, str] = {}
+    if isinstance(exc, Unauthenticated):
+        headers["WWW-Authenticate"] = AUTH_CHALLENGE
+    if isinstance(exc, Throttled):
+        headers["Retry-After"] = str(exc.retry_after_s)
+    return JSONResponse(
+        error_body(message, field=field, location=location), status_code=status, headers=headers
+    )
 
 
 async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
