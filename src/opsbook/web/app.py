@@ -28,7 +28,7 @@ from opsbook.errors import StoreError
 from opsbook.incidents import IncidentsTask
 from opsbook.notify import Deliverer, IncidentEmitter, OutboxEmitter
 from opsbook.store import create_engine, current_revision, display_url, ping, resolve_url, upgrade
-from opsbook.web import ack, docs, errors, health, openapi, pings
+from opsbook.web import ack, docs, errors, health, openapi, pings, ui
 from opsbook.web.api import checks_router
 from opsbook.web.api.accounts import router as accounts_router
 from opsbook.web.api.alertmanager import router as alertmanager_router
@@ -41,6 +41,7 @@ from opsbook.web.memory import LargeBodyGate
 from opsbook.web.metrics import Metrics
 from opsbook.web.middleware import RequestObserver
 from opsbook.web.runner import Runner
+from opsbook.web.security import SecurityHeaders
 
 log = structlog.get_logger(__name__)
 
@@ -157,10 +158,13 @@ def create_app(
     app.include_router(alertmanager_router)
     app.include_router(incidents_router)
     app.include_router(oncall_router)
+    ui.install(app)
     app.include_router(accounts_router)
     app.include_router(ack.router)
     app.add_middleware(LargeBodyGate)
     app.add_middleware(RequestObserver, metrics=metrics, clock=clock, router=app.router)
+    # Outermost of ours, so every answer carries the headers (web/security.py).
+    app.add_middleware(SecurityHeaders)
     return app
 
 

@@ -1,0 +1,70 @@
+"""Security headers on every response (issue 12): a pure ASGI middleware, so streaming responses
+(the UI's event stream) stay streaming.
+
+The pages run no inline script and no inline style, so the policy can be strict: everything
+from this origin only, no framing, no ``<base>``, forms post only here. ``/docs`` is the one
+exception: FastAPI's Swagger UI page starts the bundle with an inline ``<script>`` (whose text
+depends on ``root_path``, so a fixed hash would not do), and Swagger UI sets inline styles. It
+gets ``'unsafe-inline'`` for those two and nothing else; the files it loads are still local
+(web/docs.py), and it shows only the API document.
+
+A header the route already set is left alone (a route that needs another policy says so).
+"""
+
+from __future__ import annotations
+
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+PAGE_POLICY = (
+    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+    "connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'"
+)
+DOCS_POLICY = (
+    "default-src 'self'; script-src 'self' 'unsafe-inline'; style-src 'self' 'unsafe-inline'; "
+    "img-src 'self' data:; connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; "
+    "form-action 'self'"
+)
+DOCS_PREFIX = "/docs"
+
+_COMMON: tuple[tuple[bytes, bytes], ...] = (
+    (b"x-content-type-options", b"nosniff"),
+    # Same-origin requests keep the full Referer (the login form's origin check reads it);
+    # other sites never see a path, which can hold an incident title or a setup link.
+    (b"referrer-policy", b"same-origin"),
+    # For browsers that predate frame-ancestors.
+    (b"x-frame-options", b"DENY"),
+)
+
+
+def policy_for(path: str) -> str:
+    """The Content-Security-Policy for a request path."""
+    if path == DOCS_PREFIX or path.startswith(DOCS_PREFIX + "/"):
+        return DOCS_POLICY
+    return PAGE_POLICY
+
+
+class SecurityHeaders:
+    """Adds CSP, ``nosniff``, ``Referrer-Policy`` and ``X-Frame-Options`` to every HTTP response
+    that passes through it (headers the app already set win)."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        added = (
+            (b"content-security-policy", policy_for(str(scope["path"])).encode()),
+            *_COMMON,
+        )
+
+        async def send_with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers = list(message.get("headers", ()))
+                present = {name.lower() for name, _ in headers}
+                headers.extend((name, value) for name, value in added if name not in present)
+                message = {**message, "headers": headers}
+            await send(message)
+
+        await self.app(scope, receive, send_with_headers)

@@ -1,0 +1,291 @@
+"""What the overview shows, read with a bounded number of queries whatever the number of checks.
+
+One query per kind, never one per check: states (``check_state``), the last 24 hours of hour
+rollups (sparkline, p95, availability 24 h), the day rollups of 30 days summed per check
+(availability 30 d), firing alerts, open incidents, and one row of change markers. On-call comes
+from the config (pure). 1,000 checks cost the same six round trips as one.
+
+The rollup part (the heavy one: 24 hour rows and their histograms per check) is kept for
+``STATS_TTL``; states, alerts and incidents are read fresh on every render, so a check turns red
+at once. The windows are whole hours and days: "24 h" is the current hour and the 23 before it,
+"30 d" today and the 29 days before (the same rollups the API reads, at coarser edges).
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+
+from opsbook.alerts.maintenance import covers, open_windows
+from opsbook.alerts.models import Alert, AlertStatus
+from opsbook.alerts.service import count_by_status, list_alerts
+from opsbook.alerts.tables import alert_event
+from opsbook.checks import service as checks_service
+from opsbook.checks.rollups import RollupRow, WindowStats, bucket_start, from_json, window_stats
+from opsbook.checks.tables import check_result, check_rollup, check_state
+from opsbook.clock import Clock
+from opsbook.config import Config
+from opsbook.incidents import Incident
+from opsbook.incidents.records import list_incidents
+from opsbook.incidents.tables import incident_event
+from opsbook.oncall import who
+from opsbook.web.ui.sparkline import Sparkline, sparkline
+
+STATS_TTL_S = 15.0
+LIST_LIMIT = 50
+DAY = timedelta(days=1)
+HOUR = timedelta(hours=1)
+
+
+@dataclass(frozen=True)
+class CheckRow:
+    id: str
+    kind: str
+    target: str
+    state: str
+    """``up``, ``degraded``, ``down``, ``maintenance`` or ``no data``."""
+    since: datetime | None
+    last_latency_ms: float | None
+    last_error: str | None
+    spark: Sparkline
+    p95_ms: float | None
+    p95_slo_ms: float | None
+    availability_24h: float | None
+    availability_30d: float | None
+
+    @property
+    def p95_met(self) -> bool | None:
+        if self.p95_ms is None or self.p95_slo_ms is None:
+            return None
+        return self.p95_ms <= self.p95_slo_ms
+
+
+@dataclass(frozen=True)
+class OnCallRow:
+    schedule: str
+    person: str
+    name: str
+    until: datetime
+    override: bool
+
+
+@dataclass(frozen=True)
+class Overview:
+    now: datetime
+    checks: list[CheckRow]
+    counts: dict[str, int]
+    firing: list[Alert]
+    firing_total: int
+    incidents: list[Incident]
+    oncall: list[OnCallRow]
+    version: str
+    results_version: int
+
+
+@dataclass(frozen=True)
+class _CheckStats:
+    spark: Sparkline
+    day: WindowStats
+    availability_30d: float | None
+
+
+@dataclass(frozen=True)
+class _Stats:
+    at_monotonic: float
+    by_check: dict[str, _CheckStats]
+
+
+class StatsCache:
+    """The rollup statistics of every check, recomputed at most every ``ttl_s``.
+
+    One caller recomputes while the others keep the previous figures (never a stampede of
+    20 renders each reading 24,000 rollup rows).
+    """
+
+    def __init__(self, *, clock: Clock, ttl_s: float = STATS_TTL_S) -> None:
+        self.clock = clock
+        self.ttl_s = ttl_s
+        self._lock = threading.Lock()
+        self._stats: _Stats | None = None
+
+    def get(self, conn: Connection, *, config: Config, now: datetime) -> dict[str, _CheckStats]:
+        stats = self._stats
+        fresh = stats is not None and self.clock.monotonic() - stats.at_monotonic < self.ttl_s
+        if stats is not None and fresh:
+            return stats.by_check
+        if not self._lock.acquire(blocking=stats is None):
+            assert stats is not None  # only a non-blocking acquire can fail
+            return stats.by_check
+        try:
+            stats = self._stats
+            if stats is None or self.clock.monotonic() - stats.at_monotonic >= self.ttl_s:
+                stats = _Stats(self.clock.monotonic(), read_stats(conn, config=config, now=now))
+                self._stats = stats
+            return stats.by_check
+        finally:
+            self._lock.release()
+
+
+def read_stats(conn: Connection, *, config: Config, now: datetime) -> dict[str, _CheckStats]:
+    """Sparkline, 24 h window and 30 d availability of every configured check: two queries."""
+    t = check_rollup.c
+    day_start = bucket_start(now, "hour") - 23 * HOUR
+    rows: dict[str, list[RollupRow]] = defaultdict(list)
+    query = sa.select(check_rollup).where(t.resolution == "hour", t.bucket_start >= day_start)
+    for row in conn.execute(query):
+        if row.check_id in config.checks:
+            rows[row.check_id].append(
+                RollupRow(
+                    bucket_start=row.bucket_start,
+                    n_up=row.n_up,
+                    n_degraded=row.n_degraded,
+                    n_down=row.n_down,
+                    up_seconds=row.up_seconds,
+                    degraded_seconds=row.degraded_seconds,
+                    down_seconds=row.down_seconds,
+                    histogram=from_json(row.histogram),
+                    latency_sum_ms=row.latency_sum_ms,
+                    latency_max_ms=row.latency_max_ms,
+                )
+            )
+    month_start = bucket_start(now, "day") - 29 * DAY
+    month_query = (
+        sa.select(
+            t.check_id,
+            sa.func.sum(t.up_seconds + t.degraded_seconds).label("ok_s"),
+            sa.func.sum(t.up_seconds + t.degraded_seconds + t.down_seconds).label("all_s"),
+        )
+        .where(t.resolution == "day", t.bucket_start >= month_start)
+        .group_by(t.check_id)
+    )
+    month = {
+        row.check_id: 100 * row.ok_s / row.all_s if row.all_s else None
+        for row in conn.execute(month_query)
+    }
+    out = {}
+    for check_id in config.checks:
+        hours = rows.get(check_id, [])
+        samples = [
+            (r.bucket_start + HOUR / 2, r.latency_sum_ms / n)
+            for r in hours
+            if (n := r.n_up + r.n_degraded + r.n_down)
+        ]
+        out[check_id] = _CheckStats(
+            spark=sparkline(samples, start=day_start, end=day_start + 24 * HOUR),
+            day=window_stats(hours, start=day_start, end=now),
+            availability_30d=month.get(check_id),
+        )
+    return out
+
+
+def read_version(conn: Connection) -> tuple[str, int]:
+    """Change markers in one round trip: (what the page shows changed, newest result id).
+
+    The first part moves when a check changes state or an alert or incident event is written
+    (every alert transition and every incident change writes one); the second with every result.
+    """
+    row = conn.execute(
+        sa.select(
+            sa.select(sa.func.max(check_state.c.changed_at)).scalar_subquery(),
+            sa.select(sa.func.count()).select_from(check_state).scalar_subquery(),
+            sa.select(sa.func.max(alert_event.c.id)).scalar_subquery(),
+            sa.select(sa.func.max(incident_event.c.id)).scalar_subquery(),
+            sa.select(sa.func.max(check_result.c.id)).scalar_subquery(),
+        )
+    ).one()
+    changed_at, n_states, alert_id, incident_id, result_id = row
+    stamp = changed_at.isoformat() if changed_at is not None else "-"
+    return f"{stamp}.{n_states}.{alert_id or 0}.{incident_id or 0}", int(result_id or 0)
+
+
+def _oncall(config: Config, now: datetime) -> list[OnCallRow]:
+    found = []
+    for name in config.oncall.schedules:
+        shift = who(config, name, now)
+        person = config.oncall.people.get(shift.person)
+        found.append(
+            OnCallRow(
+                schedule=name,
+                person=shift.person,
+                name=person.name if person is not None else shift.person,
+                until=shift.end,
+                override=shift.override,
+            )
+        )
+    return found
+
+
+def in_maintenance(config: Config, now: datetime) -> set[str]:
+    """The configured checks an open maintenance window covers."""
+    windows = open_windows(config, now)
+    if not windows:
+        return set()
+    return {
+        check_id
+        for check_id in config.checks
+        if any(covers(config, w, {"check": check_id}) for w in windows)
+    }
+
+
+def read_overview(
+    conn: Connection, *, config: Config, now: datetime, cache: StatsCache
+) -> Overview:
+    states = {s.check_id: s for s in checks_service.current_states(conn, check_ids=config.checks)}
+    stats = cache.get(conn, config=config, now=now)
+    held = in_maintenance(config, now)
+    rows = []
+    for check_id, spec in config.checks.items():
+        status = states.get(check_id)
+        found = stats.get(check_id)
+        state = "no data" if status is None else status.state.value
+        if check_id in held:
+            state = "maintenance"
+        slo = spec.slo.p95
+        rows.append(
+            CheckRow(
+                id=check_id,
+                kind=spec.kind,
+                target=spec.target_display(),
+                state=state,
+                since=status.changed_at if status else None,
+                last_latency_ms=status.last_latency_ms if status else None,
+                last_error=status.last_error if status else None,
+                spark=found.spark if found else sparkline([], start=now, end=now),
+                p95_ms=found.day.p95_ms if found else None,
+                p95_slo_ms=slo.total_seconds() * 1000 if slo is not None else None,
+                availability_24h=found.day.availability if found else None,
+                availability_30d=found.availability_30d if found else None,
+            )
+        )
+    counts: dict[str, int] = defaultdict(int)
+    for row in rows:
+        counts[row.state] += 1
+    firing_total = count_by_status(conn)[AlertStatus.FIRING]
+    firing = list_alerts(conn, statuses={AlertStatus.FIRING}, limit=LIST_LIMIT)
+    incidents = list_incidents(conn, limit=LIST_LIMIT)
+    version, results_version = read_version(conn)
+    return Overview(
+        now=now,
+        checks=_worst_first(rows),
+        counts=dict(counts),
+        firing=firing,
+        firing_total=firing_total,
+        incidents=incidents,
+        oncall=_oncall(config, now),
+        version=version,
+        results_version=results_version,
+    )
+
+
+_ORDER = {"down": 0, "degraded": 1, "no data": 2, "maintenance": 3, "up": 4}
+
+
+def _worst_first(rows: Sequence[CheckRow]) -> list[CheckRow]:
+    """Down first, then degraded, no data, maintenance, up; config order within each."""
+    return sorted(rows, key=lambda r: _ORDER.get(r.state, 5))
