@@ -5,9 +5,10 @@ once, for every route, in ``document``:
 
 - Status codes: FastAPI documents 422 for a bad parameter; opsbook answers 400 (web/errors.py).
   Every operation with parameters or a body documents 400, one with a path parameter 404, and
-  every ``/api`` and ingest operation 503 (the store is unreachable). Codes only some routes
-  answer (401 for a missing token, 413 for a body over the limit) are declared with
-  ``responses=`` on the route or its router, using ``UNAUTHORIZED`` and ``TOO_LARGE``.
+  every ``/api`` and ingest operation 503 (the store is unreachable), and every operation with
+  a body 413 (web/body_limit.py, or the route's own limit). Codes only some routes answer (401
+  for a missing token) are declared with ``responses=`` on the route or its router, using
+  ``UNAUTHORIZED``; a route with its own 413 declares it (``TOO_LARGE``).
 - Request bodies: the ingest routes read the raw body themselves (parsing it with FastAPI costs
   as much as storing the alert), so FastAPI sees no body. Each declares its JSON shape with
   ``openapi_extra=request_body(...)``; the shapes below mirror ``alerts/ingest_models.py``.
@@ -71,6 +72,7 @@ the spec then says so too."""
 _GENERIC: dict[str, str] = {
     "400": "Invalid parameters or body: the error names the field and where it is",
     "404": "No such object",
+    "413": "The body is larger than this route accepts",
     "503": "The store is unreachable; retry",
 }
 
@@ -279,6 +281,8 @@ def _fix_statuses(path: str, operation: dict[str, Any]) -> None:
         codes.append("400")
     if any(p.get("in") == "path" for p in parameters):
         codes.append("404")
+    if "requestBody" in operation:
+        codes.append("413")
     if path.startswith(("/api/", "/v2/")):
         codes.append("503")
     for code in codes:
