@@ -13,6 +13,7 @@ from pathlib import Path
 
 import psycopg
 import pytest
+import structlog
 from sqlalchemy.engine import Engine
 
 from frozen import CLI_NOW
@@ -214,6 +215,36 @@ def serve(tmp_path: Path) -> Iterator[Callable[..., Server]]:
     yield start
     for server in started:
         server.close()
+
+
+@pytest.fixture(autouse=True)
+def _plain_log_tracebacks() -> None:
+    """Keep structlog's console output, but print a logged exception as a plain traceback.
+
+    In-process apps log with structlog's defaults (only ``opsbook serve`` configures JSON), whose
+    console renderer draws each ``log.exception`` with Rich: a traceback with locals, about
+    0.3 s of CPU each, on the event loop. A background task failing pass after pass (a store
+    outage) then held requests up for seconds. Set per test because ``tests/test_logging.py``
+    resets structlog to its defaults; a test that configures structlog itself comes later and wins.
+    """
+    processors = structlog.get_config()["processors"]
+    if not any(_draws_rich_tracebacks(p) for p in processors):
+        return
+    structlog.configure(
+        processors=[
+            structlog.dev.ConsoleRenderer(exception_formatter=structlog.dev.plain_traceback)
+            if _draws_rich_tracebacks(p)
+            else p
+            for p in processors
+        ]
+    )
+
+
+def _draws_rich_tracebacks(processor: object) -> bool:
+    return (
+        isinstance(processor, structlog.dev.ConsoleRenderer)
+        and processor.exception_formatter is not structlog.dev.plain_traceback
+    )
 
 
 @pytest.fixture(autouse=True)
