@@ -11,6 +11,7 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from prometheus_client import CollectorRegistry
 
+from auth_helpers import authorize
 from opsbook.clock import FrozenClock
 from opsbook.config import Config
 from opsbook.web import create_app
@@ -75,5 +76,6 @@ def app(make_app: Callable[..., FastAPI], store_url: str) -> FastAPI:
 
 @pytest.fixture
 def client(app: FastAPI) -> Iterator[TestClient]:
+    """A started app's client, sending an admin token (every /api/v1 route needs one)."""
     with TestClient(app) as client:
-        yield client
+        yield authorize(client)

@@ -224,8 +224,11 @@ def create_silence(
     now: datetime,
     origin: str,
     silence_id: str | None = None,
+    actor: str | None = None,
 ) -> Silence:
     """Create a silence, or update ``silence_id``, and audit it in ``conn``'s transaction.
+
+    The audit names ``actor`` (who is logged in), else ``user:<created_by>``.
 
     A start in the past becomes ``now`` (as in Alertmanager). Raises ``InputError`` naming the
     field (``matchers[1]``, ``ends_at``, ``comment``...) and writes nothing when the input is
@@ -244,7 +247,7 @@ def create_silence(
         comment=comment,
         now=now,
     )
-    actor = f"user:{created_by.strip()}"
+    actor = actor or f"user:{created_by.strip()}"
     values = {
         "matchers": [_matcher_json(m) for m in matchers],
         "starts_at": starts_at,

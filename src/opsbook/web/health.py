@@ -10,10 +10,12 @@ from sqlalchemy.engine import Engine
 
 from opsbook.errors import StoreError
 from opsbook.store import current_revision, head_revision, ping
+from opsbook.web.auth import PUBLIC
 from opsbook.web.deps import ServicesDep
 from opsbook.web.runner import Runner
 
-router = APIRouter(tags=["operations"])
+# Open by design: load balancers, orchestrators and Prometheus call these without credentials.
+router = APIRouter(tags=["operations"], dependencies=[PUBLIC])
 
 OK = "ok"
 

@@ -18,7 +18,7 @@ from datetime import datetime
 from typing import Annotated, Protocol, TypeVar, runtime_checkable
 from uuid import UUID
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import PlainTextResponse, Response
 from pydantic import BaseModel
 from starlette.background import BackgroundTask
@@ -29,6 +29,7 @@ from opsbook.checks.models import ProbeResult
 from opsbook.checks.pings import PingIn, PingTargets, list_pings
 from opsbook.errors import NotFound
 from opsbook.web.api.checks import Milliseconds
+from opsbook.web.auth import ALLOW_VIEWER, PUBLIC
 from opsbook.web.deps import IdQuery, Services, ServicesDep
 from opsbook.web.errors import (
     RETRY_AFTER_SECONDS,
@@ -117,7 +118,9 @@ def _ping_route(path: str) -> Callable[[_Endpoint], _Endpoint]:
 
     def register(endpoint: _Endpoint) -> _Endpoint:
         for each in (path, path + "/"):
-            router.api_route(each, methods=_METHODS, include_in_schema=False)(endpoint)
+            router.api_route(
+                each, methods=_METHODS, include_in_schema=False, dependencies=[PUBLIC]
+            )(endpoint)
         return endpoint
 
     return register
@@ -227,7 +230,11 @@ def _store(services: Services, ping_in: PingIn, at: datetime) -> list[ProbeResul
     return results
 
 
-@router.get("/api/v1/checks/{check_id}/pings", summary="A heartbeat check's pings, newest first.")
+@router.get(
+    "/api/v1/checks/{check_id}/pings",
+    summary="A heartbeat check's pings, newest first.",
+    dependencies=[Depends(ALLOW_VIEWER)],
+)
 def read_pings(
     services: ServicesDep,
     check_id: str,

@@ -11,7 +11,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Body, Query, Request
+from fastapi import APIRouter, Body, Depends, Query, Request
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError
 
 from opsbook.alerts import service, silences
@@ -21,10 +21,11 @@ from opsbook.alerts.service import alert_json, event_json, silence_json, window_
 from opsbook.config import parse_duration
 from opsbook.errors import InputError, NotFound
 from opsbook.web.api.params import silence_in_path
+from opsbook.web.auth import ALLOW_VIEWER, ResponderDep
 from opsbook.web.deps import ClockDep, ConfigDep, EngineDep, IdPath
 from opsbook.web.openapi import NO_NUL
 
-router = APIRouter(prefix="/api/v1", tags=["alerts"])
+router = APIRouter(prefix="/api/v1", tags=["alerts"], dependencies=[Depends(ALLOW_VIEWER)])
 
 UPCOMING = timedelta(days=7)
 STATUS_WORDS = ", ".join(s.value for s in AlertStatus)
@@ -87,7 +88,6 @@ class SilenceCreate(BaseModel):
     starts_at: AwareDatetime | None = None
     ends_at: AwareDatetime | None = None
     duration: str | None = None
-    created_by: str = Field(max_length=200)
     comment: str
     id: str | None = Field(default=None, max_length=36)
 
@@ -162,7 +162,11 @@ def list_silences(engine: EngineDep, clock: ClockDep, expired: bool = False) -> 
 
 @router.post("/silences", status_code=201)
 def create_silence(
-    request: Request, engine: EngineDep, clock: ClockDep, body: Annotated[Any, Body()]
+    request: Request,
+    engine: EngineDep,
+    clock: ClockDep,
+    principal: ResponderDep,
+    body: Annotated[Any, Body()],
 ) -> dict[str, Any]:
     try:
         silence_in = SilenceCreate.model_validate(body)
@@ -179,11 +183,12 @@ def create_silence(
                 matchers=matchers,
                 starts_at=starts_at,
                 ends_at=ends_at,
-                created_by=silence_in.created_by,
+                created_by=principal.person or principal.actor,
                 comment=silence_in.comment,
                 now=now,
                 origin=_origin(request),
                 silence_id=silence_in.id,
+                actor=principal.actor,
             )
     except InputError as exc:
         raise exc if exc.field.startswith("$") else _in_body(exc) from None
@@ -205,12 +210,12 @@ def expire_silence(
     request: Request,
     engine: EngineDep,
     clock: ClockDep,
-    author: Annotated[str, Query(min_length=1, max_length=200, pattern=NO_NUL)] = "anonymous",
+    principal: ResponderDep,
 ) -> dict[str, Any]:
     now = clock.now()
     with silence_in_path(), engine.begin() as conn:
         expired = silences.expire_silence(
-            conn, silence_id, now=now, actor=f"user:{author}", origin=_origin(request)
+            conn, silence_id, now=now, actor=principal.actor, origin=_origin(request)
         )
     return silence_json(expired, now)
 

@@ -9,16 +9,17 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Annotated
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Depends, Query
 from pydantic import AfterValidator, BaseModel
 
 from opsbook.checks import service
 from opsbook.checks.rollups import RELATIVE_ERROR, WindowStats
 from opsbook.config import CheckSpec, format_duration, parse_duration
 from opsbook.errors import InputError, NotFound
+from opsbook.web.auth import ALLOW_VIEWER
 from opsbook.web.deps import ClockDep, ConfigDep, EngineDep, IdQuery
 
-router = APIRouter(prefix="/api/v1/checks", tags=["checks"])
+router = APIRouter(prefix="/api/v1/checks", tags=["checks"], dependencies=[Depends(ALLOW_VIEWER)])
 
 DEFAULT_WINDOWS = "1h,24h,30d"
 LONGEST_WINDOW = timedelta(days=400)

@@ -4,7 +4,9 @@
 
 Handlers are plain functions (FastAPI runs them in a thread) around the incidents domain. A
 change, its timeline event and its audit event commit together before the answer goes out.
-Errors in a request body name the JSON path (``$.severity``); ``author`` says who acts.
+Errors in a request body name the JSON path (``$.severity``). Who acts is who is logged in
+(the token's or session's person, or ``token:<name>``): reads need the viewer role, changes the
+responder role (web/auth.py).
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ from datetime import date
 from typing import Annotated, Any, TypeVar
 from zoneinfo import ZoneInfo
 
-from fastapi import APIRouter, Body, Query, Request
+from fastapi import APIRouter, Body, Depends, Query, Request
 from fastapi.responses import PlainTextResponse, Response
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from sqlalchemy.engine import Connection, Engine
@@ -30,10 +32,11 @@ from opsbook.incidents import (
     render_postmortem,
     service,
 )
+from opsbook.web.auth import ALLOW_VIEWER, ResponderDep
 from opsbook.web.deps import ClockDep, ConfigDep, EngineDep, IdField, IdPath, get_services
 from opsbook.web.openapi import MARKDOWN, NO_NUL
 
-router = APIRouter(prefix="/api/v1", tags=["incidents"])
+router = APIRouter(prefix="/api/v1", tags=["incidents"], dependencies=[Depends(ALLOW_VIEWER)])
 
 Model = TypeVar("Model", bound=BaseModel)
 BodyDep = Annotated[Any, Body()]
@@ -41,8 +44,6 @@ BodyDep = Annotated[Any, Body()]
 
 class _In(BaseModel):
     model_config = ConfigDict(extra="forbid")
-
-    author: str = Field(min_length=1, max_length=200)
 
 
 class IncidentCreate(_In):
@@ -154,6 +155,7 @@ def declare(
     engine: EngineDep,
     config: ConfigDep,
     clock: ClockDep,
+    principal: ResponderDep,
     body: BodyDep,
 ) -> dict[str, Any]:
     incident_in = _parse(IncidentCreate, body)
@@ -164,16 +166,12 @@ def declare(
             severity=incident_in.severity,
             summary=incident_in.summary,
             alert_ids=incident_in.alert_ids,
-            actor=f"user:{incident_in.author}",
+            actor=principal.actor,
             now=clock.now(),
             origin=_origin(request),
             severities=list(config.severities),
         )
     return _show(request, created.id)
-
-
-def _actor(item_in: _In) -> str:
-    return f"user:{item_in.author.strip()}"
 
 
 @contextmanager
@@ -192,19 +190,29 @@ def _writing(engine: Engine, request: Request) -> Iterator[Connection]:
 
 @router.post("/incidents/{incident_id}/ack")
 def acknowledge(
-    incident_id: IdPath, request: Request, engine: EngineDep, clock: ClockDep, body: BodyDep
+    incident_id: IdPath,
+    request: Request,
+    engine: EngineDep,
+    clock: ClockDep,
+    principal: ResponderDep,
+    body: BodyDep = None,
 ) -> dict[str, Any]:
-    ack_in = _parse(AckCreate, body)
+    _parse(AckCreate, {} if body is None else body)
     with _writing(engine, request) as conn:
         service.acknowledge(
-            conn, incident_id, actor=_actor(ack_in), now=clock.now(), origin=_origin(request)
+            conn, incident_id, actor=principal.actor, now=clock.now(), origin=_origin(request)
         )
     return _show(request, incident_id)
 
 
 @router.post("/incidents/{incident_id}/updates")
 def post_update(
-    incident_id: IdPath, request: Request, engine: EngineDep, clock: ClockDep, body: BodyDep
+    incident_id: IdPath,
+    request: Request,
+    engine: EngineDep,
+    clock: ClockDep,
+    principal: ResponderDep,
+    body: BodyDep,
 ) -> dict[str, Any]:
     update_in = _parse(UpdateCreate, body)
     with _writing(engine, request) as conn:
@@ -214,7 +222,7 @@ def post_update(
             status=update_in.status,
             message=update_in.message,
             fields=update_in.fields,
-            actor=_actor(update_in),
+            actor=principal.actor,
             now=clock.now(),
             origin=_origin(request),
         )
@@ -223,7 +231,12 @@ def post_update(
 
 @router.post("/incidents/{incident_id}/notes")
 def add_note(
-    incident_id: IdPath, request: Request, engine: EngineDep, clock: ClockDep, body: BodyDep
+    incident_id: IdPath,
+    request: Request,
+    engine: EngineDep,
+    clock: ClockDep,
+    principal: ResponderDep,
+    body: BodyDep,
 ) -> dict[str, Any]:
     note_in = _parse(NoteCreate, body)
     with _writing(engine, request) as conn:
@@ -231,7 +244,7 @@ def add_note(
             conn,
             incident_id,
             message=note_in.message,
-            actor=_actor(note_in),
+            actor=principal.actor,
             now=clock.now(),
             origin=_origin(request),
         )
@@ -245,6 +258,7 @@ def change_severity(
     engine: EngineDep,
     config: ConfigDep,
     clock: ClockDep,
+    principal: ResponderDep,
     body: BodyDep,
 ) -> dict[str, Any]:
     severity_in = _parse(SeverityUpdate, body)
@@ -254,7 +268,7 @@ def change_severity(
             incident_id,
             severity=severity_in.severity,
             severities=list(config.severities),
-            actor=_actor(severity_in),
+            actor=principal.actor,
             now=clock.now(),
             origin=_origin(request),
         )
@@ -263,7 +277,12 @@ def change_severity(
 
 @router.post("/incidents/{incident_id}/roles")
 def set_role(
-    incident_id: IdPath, request: Request, engine: EngineDep, clock: ClockDep, body: BodyDep
+    incident_id: IdPath,
+    request: Request,
+    engine: EngineDep,
+    clock: ClockDep,
+    principal: ResponderDep,
+    body: BodyDep,
 ) -> dict[str, Any]:
     role_in = _parse(RoleUpdate, body)
     with _writing(engine, request) as conn:
@@ -272,7 +291,7 @@ def set_role(
             incident_id,
             role=role_in.role,
             person=role_in.person,
-            actor=_actor(role_in),
+            actor=principal.actor,
             now=clock.now(),
             origin=_origin(request),
         )
@@ -281,7 +300,12 @@ def set_role(
 
 @router.post("/incidents/{incident_id}/merge")
 def merge(
-    incident_id: IdPath, request: Request, engine: EngineDep, clock: ClockDep, body: BodyDep
+    incident_id: IdPath,
+    request: Request,
+    engine: EngineDep,
+    clock: ClockDep,
+    principal: ResponderDep,
+    body: BodyDep,
 ) -> dict[str, Any]:
     """Merge this incident into ``into``; answers with the incident merged into."""
     merge_in = _parse(MergeCreate, body)
@@ -290,7 +314,7 @@ def merge(
             conn,
             incident_id,
             into=merge_in.into,
-            actor=_actor(merge_in),
+            actor=principal.actor,
             now=clock.now(),
             origin=_origin(request),
         )
@@ -299,7 +323,12 @@ def merge(
 
 @router.post("/incidents/{incident_id}/reopen")
 def reopen(
-    incident_id: IdPath, request: Request, engine: EngineDep, clock: ClockDep, body: BodyDep
+    incident_id: IdPath,
+    request: Request,
+    engine: EngineDep,
+    clock: ClockDep,
+    principal: ResponderDep,
+    body: BodyDep,
 ) -> dict[str, Any]:
     reopen_in = _parse(ReopenCreate, body)
     with _writing(engine, request) as conn:
@@ -307,7 +336,7 @@ def reopen(
             conn,
             incident_id,
             message=reopen_in.message,
-            actor=_actor(reopen_in),
+            actor=principal.actor,
             now=clock.now(),
             origin=_origin(request),
         )
@@ -327,7 +356,12 @@ def list_actions(
 
 @router.post("/incidents/{incident_id}/actions", status_code=201)
 def add_action(
-    incident_id: IdPath, request: Request, engine: EngineDep, clock: ClockDep, body: BodyDep
+    incident_id: IdPath,
+    request: Request,
+    engine: EngineDep,
+    clock: ClockDep,
+    principal: ResponderDep,
+    body: BodyDep,
 ) -> dict[str, Any]:
     action_in = _parse(ActionCreate, body)
     with _writing(engine, request) as conn:
@@ -337,7 +371,7 @@ def add_action(
             title=action_in.title,
             owner=action_in.owner,
             due=action_in.due,
-            actor=_actor(action_in),
+            actor=principal.actor,
             now=clock.now(),
             origin=_origin(request),
         )
@@ -346,13 +380,18 @@ def add_action(
 
 @router.post("/actions/{action_id}/done")
 def complete_action(
-    action_id: IdPath, request: Request, engine: EngineDep, clock: ClockDep, body: BodyDep
+    action_id: IdPath,
+    request: Request,
+    engine: EngineDep,
+    clock: ClockDep,
+    principal: ResponderDep,
+    body: BodyDep = None,
 ) -> dict[str, Any]:
-    done_in = _parse(ActionDone, body)
+    _parse(ActionDone, {} if body is None else body)
     # Not _writing: the only id here is the path's, so an unknown one stays 404.
     with engine.begin() as conn:
         done = service.complete_action(
-            conn, action_id, actor=_actor(done_in), now=clock.now(), origin=_origin(request)
+            conn, action_id, actor=principal.actor, now=clock.now(), origin=_origin(request)
         )
     return action_json(done)
 

@@ -54,6 +54,7 @@ from opsbook.errors import NotFound
 
 # Services straight from app.state: a ``Depends`` on the sync ``get_services`` costs a trip
 # through the thread pool on every request.
+from opsbook.web.auth import INTEGRATION_AUTH
 from opsbook.web.deps import Services, get_services
 from opsbook.web.errors import error_body
 from opsbook.web.openapi import (
@@ -69,7 +70,8 @@ from opsbook.web.openapi import (
 
 log = structlog.get_logger(__name__)
 
-router = APIRouter(tags=["ingest"])
+# Each route checks its integration's own token (Prometheus, PagerDuty senders, webhooks).
+router = APIRouter(tags=["ingest"], dependencies=[INTEGRATION_AUTH])
 
 # Prometheus posts at most 256 alerts a request (notifier maxBatchSize); 2 MB is ~8 KB each,
 # and with the per-alert caps (ingest_models) bounds what one request costs in memory.

@@ -10,15 +10,16 @@ from datetime import datetime, timedelta
 from typing import Annotated
 from zoneinfo import ZoneInfo
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Depends, Query
 from pydantic import BaseModel
 
 from opsbook.config import Config
 from opsbook.errors import InputError, NotFound
 from opsbook.oncall import Shift, schedule_timezone, shifts, who
+from opsbook.web.auth import ALLOW_VIEWER
 from opsbook.web.deps import ClockDep, ConfigDep
 
-router = APIRouter(prefix="/api/v1/oncall", tags=["oncall"])
+router = APIRouter(prefix="/api/v1/oncall", tags=["oncall"], dependencies=[Depends(ALLOW_VIEWER)])
 
 DEFAULT_SPAN = timedelta(weeks=4)
 LONGEST_SPAN = timedelta(days=366)
