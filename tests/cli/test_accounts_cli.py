@@ -97,7 +97,7 @@ def test_user_add_with_password_stdin_can_log_in(  # type: ignore[no-untyped-def
     with store.begin() as conn:
         who = accounts.log_in(conn, person="bo", password=PASSWORD, address="t", now=CLI_NOW)
         [event] = list_audit(conn)
-    assert who.role is Role.RESPONDER
+    assert who is not None and who.role is Role.RESPONDER
     assert PASSWORD not in json.dumps(event.detail)
 
 

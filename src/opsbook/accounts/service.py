@@ -260,9 +260,11 @@ def check_throttle(conn: Connection, *, person: str, address: str, now: datetime
 
 def log_in(
     conn: Connection, *, person: str, password: str, address: str, now: datetime
-) -> Principal:
-    """The principal for ``person`` if ``password`` is theirs; every attempt is recorded and
-    too many failures are ``Throttled`` before the password is even checked."""
+) -> Principal | None:
+    """The principal for ``person`` if ``password`` is theirs, else None. Every attempt is
+    recorded in ``conn``'s transaction (so a failure returns rather than raises: the caller
+    commits it and throttling counts it); too many failures are ``Throttled`` before the
+    password is even checked."""
     check_throttle(conn, person=person, address=address, now=now)
     row = conn.execute(sa.select(account).where(account.c.person == person)).first()
     stored = row.password_hash if row is not None and row.password_hash else _DUMMY_HASH
@@ -273,7 +275,7 @@ def log_in(
     ok = bool(ok) and row is not None and row.disabled_at is None
     conn.execute(login_attempt.insert().values(at=now, person=person, address=address, ok=ok))
     if not ok or row is None:
-        raise Unauthenticated("wrong name or password")
+        return None
     if _HASHER.check_needs_rehash(stored):
         conn.execute(
             account.update()

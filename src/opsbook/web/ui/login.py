@@ -33,6 +33,8 @@ from opsbook.web.ui.templating import Pages
 SETUP_HEADERS = {"Referrer-Policy": "no-referrer"}
 """The setup page's URL is a secret: not even this site's own pages get it as a Referer."""
 
+WRONG_LOGIN = "wrong name or password"
+
 
 def router(pages: Pages) -> APIRouter:
     routes = APIRouter(include_in_schema=False)
@@ -150,14 +152,14 @@ def _check_password(
     engine: Engine, clock: Clock, *, person: str, password: str, address: str
 ) -> Principal:
     with engine.begin() as conn:
-        try:
-            return accounts.log_in(
-                conn, person=person, password=password, address=address, now=clock.now()
-            )
-        except Unauthenticated as exc:
-            # Leave the block normally so the failed attempt commits: throttling counts it.
-            failure = exc
-    raise failure
+        # A wrong password returns None, so the block commits the failed attempt: throttling
+        # counts it.
+        who = accounts.log_in(
+            conn, person=person, password=password, address=address, now=clock.now()
+        )
+    if who is None:
+        raise Unauthenticated(WRONG_LOGIN)
+    return who
 
 
 def _complete_setup(engine: Engine, clock: Clock, *, secret: str, password: str) -> str:
