@@ -6,12 +6,12 @@ from __future__ import annotations
 import json
 import shutil
 import subprocess
-from collections.abc import Callable
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from serving import Server
+from serving import Server, serve_env
 
 pytestmark = [
     pytest.mark.slow,
@@ -31,12 +31,20 @@ BATCH = [
 ]
 
 
-@pytest.fixture
-def server(serve: Callable[..., Server], sqlite_url: str) -> Server:
-    server = serve(CONFIG, database_url=sqlite_url)
-    status, _ = server.request_json("POST", "/api/v2/alerts", BATCH, token=TOKEN)
-    assert status == 200
-    return server
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    """One server for the module (a start costs ~2 s): the silence test expires what it adds
+    and the other tests only read the config or are refused, so no test sees another's writes."""
+    folder = tmp_path_factory.mktemp("amtool")
+    config = folder / "opsbook.yaml"
+    config.write_text(CONFIG, encoding="utf-8")
+    server = Server(config, env=serve_env(f"sqlite:///{folder / 'opsbook.db'}"))
+    try:
+        status, _ = server.request_json("POST", "/api/v2/alerts", BATCH, token=TOKEN)
+        assert status == 200
+        yield server
+    finally:
+        server.close()
 
 
 @pytest.fixture
