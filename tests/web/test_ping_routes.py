@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 import urllib.request
 from collections.abc import Iterator
 from datetime import timedelta
@@ -13,10 +14,13 @@ import pytest
 from fastapi.testclient import TestClient
 from prometheus_client import CollectorRegistry
 
+from auth_helpers import authorize, grant
+from opsbook.accounts import Role
 from opsbook.checks.heartbeats import heartbeat_uuid
 from opsbook.checks.pings import heartbeat_facts, list_pings
 from opsbook.clock import FrozenClock
 from opsbook.config import Config
+from opsbook.store import create_engine
 from opsbook.web import create_app
 from serving import Server, serve_env
 
@@ -32,7 +36,12 @@ def clock() -> FrozenClock:
 
 
 @pytest.fixture
-def client(store_url: str, clock: FrozenClock) -> Iterator[TestClient]:
+def client(store_url: str, clock: FrozenClock, _migrated_sqlite: str) -> Iterator[TestClient]:
+    """A started app's client, sending an admin token. The SQLite store starts as a copy of the
+    migrated template, as the shared PostgreSQL one is at head already (``tests/web/test_app.py``
+    tests the migration at start-up)."""
+    if store_url.startswith("sqlite:///"):
+        shutil.copyfile(_migrated_sqlite, store_url.removeprefix("sqlite:///"))
     config = Config.model_validate(
         {
             "service": "t",
@@ -53,7 +62,7 @@ def client(store_url: str, clock: FrozenClock) -> Iterator[TestClient]:
         registry=CollectorRegistry(),
     )
     with TestClient(app, client=("10.1.2.3", 5000)) as client:
-        yield client
+        yield authorize(client)
     app.state.services.engine.dispose()
 
 
@@ -354,8 +363,12 @@ checks:
     ],
 )
 def test_the_address_kept_is_the_nearest_one_no_trusted_proxy_vouches_for(
-    tmp_path: Path, sqlite_url: str, allow: str | None, kept: str
+    tmp_path: Path, sqlite_url: str, _migrated_sqlite: str, allow: str | None, kept: str
 ) -> None:
+    shutil.copyfile(_migrated_sqlite, sqlite_url.removeprefix("sqlite:///"))
+    engine = create_engine(sqlite_url)
+    token = grant(engine, Role.VIEWER)
+    engine.dispose()
     path = tmp_path / "opsbook.yaml"
     path.write_text(XFF_CONFIG, encoding="utf-8")
     env = serve_env(sqlite_url)
@@ -370,7 +383,7 @@ def test_the_address_kept_is_the_nearest_one_no_trusted_proxy_vouches_for(
         )
         with urllib.request.urlopen(request, timeout=10) as response:
             assert response.read() == b"OK"
-        status, found = server.request_json("GET", "/api/v1/checks/worker/pings")
+        status, found = server.request_json("GET", "/api/v1/checks/worker/pings", token=token)
         assert status == 200
         assert [p["remote_addr"] for p in found] == [kept]
     finally:
