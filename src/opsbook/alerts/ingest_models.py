@@ -53,6 +53,12 @@ NAME_MAX_BYTES = 256
 LABEL_VALUE_MAX_BYTES = 4 * 1024
 ANNOTATION_VALUE_MAX_BYTES = 64 * 1024
 CUSTOM_DETAILS_MAX_DEPTH = 32
+CUSTOM_DETAILS_MAX_ENTRIES = 1000
+"""Object members and array items kept of PagerDuty ``custom_details``, counted over every
+level in document order; the rest is dropped and the note ``CUSTOM_DETAILS_TRUNCATED_KEY`` says
+how many. A 512 KB event can carry 20,000 keys, and each is a few Python objects in every copy
+(validation, the alert, its firing event, every dispatch pass): about 120 MB for one event."""
+CUSTOM_DETAILS_TRUNCATED_KEY = "_opsbook_truncated"
 # Alertmanager's (and Prometheus') label name rule, model.LabelNameRE; annotations share it.
 _LABEL_NAME = re.compile(r"[a-zA-Z_][a-zA-Z0-9_]*")
 
@@ -575,8 +581,10 @@ def _pagerduty_payload(problems: _Problems, value: object) -> PagerDutyPayload |
 def _custom_details(problems: _Problems, value: object) -> object:
     """``custom_details`` made storable: free-form JSON from the sender's tool, so its text is
     repaired (U+FFFD) and NaN / Infinity (which Python's json writes, and jsonb refuses) become
-    the strings "NaN" / "Infinity"; nesting past ``CUSTOM_DETAILS_MAX_DEPTH`` is refused."""
+    the strings "NaN" / "Infinity"; nesting past ``CUSTOM_DETAILS_MAX_DEPTH`` is refused, and
+    only the first ``CUSTOM_DETAILS_MAX_ENTRIES`` entries are kept."""
     path = "$.payload.custom_details"
+    value = truncate_details(value, max_entries=CUSTOM_DETAILS_MAX_ENTRIES)
     try:
         fixed, changed = textsafe.repair_json(value, max_depth=CUSTOM_DETAILS_MAX_DEPTH)
     except ValueError as exc:
@@ -585,6 +593,63 @@ def _custom_details(problems: _Problems, value: object) -> object:
     if changed:
         problems.repaired.append(path)
     return fixed
+
+
+def truncate_details(value: object, *, max_entries: int) -> object:
+    """``value`` (decoded JSON) with its first ``max_entries`` object members and array items,
+    counted over every level in document order; the same object when it has no more. A
+    truncated object at the top gets ``CUSTOM_DETAILS_TRUNCATED_KEY``: a sentence saying how
+    many entries were dropped (a top-level array gets it as a last item). Iterative, and it
+    stops counting at the cap plus one, so a huge value costs no more than a small one."""
+    if not isinstance(value, dict | list):
+        return value
+    kept = 0
+    stack: list[dict[str, object] | list[object]] = [value]
+    while stack and kept <= max_entries:
+        node = stack.pop()
+        items = node.values() if isinstance(node, dict) else node
+        kept += len(node)
+        stack.extend(i for i in items if isinstance(i, dict | list) and i)
+    if kept <= max_entries:
+        return value
+    budget, dropped = max_entries, 0
+
+    def cut(node: dict[str, object] | list[object], depth: int) -> dict[str, object] | list[object]:
+        nonlocal budget, dropped
+        if depth > CUSTOM_DETAILS_MAX_DEPTH:
+            return node  # refused as too deep by the caller; no deeper recursion here
+        pairs = list(node.items()) if isinstance(node, dict) else list(enumerate(node))
+        out_pairs: list[tuple[object, object]] = []
+        for key, item in pairs:
+            if budget == 0:
+                dropped += 1 + _count_entries(item)
+                continue
+            budget -= 1
+            if isinstance(item, dict | list) and item:
+                item = cut(item, depth + 1)
+            out_pairs.append((key, item))
+        if isinstance(node, dict):
+            return {str(k): v for k, v in out_pairs}
+        return [v for _, v in out_pairs]
+
+    root = cut(value, 1)
+    note = f"{dropped} more entries were not kept (at most {max_entries})"
+    if isinstance(root, dict):
+        root[CUSTOM_DETAILS_TRUNCATED_KEY] = note
+    else:
+        root.append({CUSTOM_DETAILS_TRUNCATED_KEY: note})
+    return root
+
+
+def _count_entries(value: object) -> int:
+    count, stack = 0, [value]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, dict | list):
+            items = node.values() if isinstance(node, dict) else node
+            count += len(node)
+            stack.extend(items)
+    return count
 
 
 def parse_pagerduty_event(data: object) -> PagerDutyEvent:
