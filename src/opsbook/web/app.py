@@ -36,6 +36,7 @@ from opsbook.web.api.alerts import router as alerts_router
 from opsbook.web.api.incidents import router as incidents_router
 from opsbook.web.api.ingest import router as ingest_router
 from opsbook.web.api.oncall import router as oncall_router
+from opsbook.web.body_limit import BodyLimit
 from opsbook.web.deps import Services
 from opsbook.web.memory import LargeBodyGate
 from opsbook.web.metrics import Metrics
@@ -159,9 +160,10 @@ def create_app(
     app.include_router(incidents_router)
     app.include_router(oncall_router)
     ui.install(app)
-    app.include_router(accounts_router)
     app.include_router(ack.router)
+    app.include_router(accounts_router)
     app.add_middleware(LargeBodyGate)
+    app.add_middleware(BodyLimit)
     app.add_middleware(RequestObserver, metrics=metrics, clock=clock, router=app.router)
     # Outermost of ours, so every answer carries the headers (web/security.py).
     app.add_middleware(SecurityHeaders)
