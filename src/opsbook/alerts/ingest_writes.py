@@ -273,14 +273,25 @@ def _changed_columns(row: Any, item: Incoming, *, as_text: bool) -> dict[str, An
             text = json.dumps(value)
             if text != stored:
                 changed[name] = text
-        elif _decoded(stored) != value:
+        elif (
+            _decoded(stored) if len(stored) <= _DECODED_TEXT_MAX else json.loads(stored)
+        ) != value:
             changed[name] = json.dumps(value)
     if row.severity != item.severity:
         changed["severity"] = item.severity
     return changed
 
 
-@lru_cache(maxsize=4096)
+# The cache keeps what it decoded alive for good, so it holds only label sets of ordinary size
+# (a Prometheus one is a few hundred bytes). At 4096 entries of 60-label sets (~10 KB of small
+# objects each) it could keep ~40 MB after a burst of refreshes, scattered over the heap so
+# that no trim returns the pages around them (the same shape bench/memory_trace.py found in
+# the fingerprint cache).
+_DECODED_TEXT_MAX = 1024
+"""JSON text longer than this is decoded each time, not cached."""
+
+
+@lru_cache(maxsize=2048)
 def _decoded(text: str) -> Any:
     # Callers only compare the result: it is shared, and must never be changed.
     return json.loads(text)
