@@ -11,9 +11,11 @@ set -euo pipefail
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
 VENDOR="$ROOT/src/opsbook/web/static/vendor"
 
-# name  npm package@version  files to take from the package (paths inside package/)
+# name  npm package@version  files to take from the package (paths inside package/; each is
+# shipped flat, under its own file name)
 ASSETS=(
   "swagger-ui swagger-ui-dist@5.35.0 swagger-ui-bundle.js swagger-ui.css favicon-32x32.png LICENSE NOTICE"
+  "uplot uplot@1.6.32 dist/uPlot.iife.min.js dist/uPlot.min.css LICENSE"
 )
 
 work="$(mktemp -d)"
@@ -40,8 +42,9 @@ for entry in "${ASSETS[@]}"; do
     echo "integrity $integrity"
   } >"$dest/MANIFEST"
   for file in $files; do
-    cp "$work/$name/package/$file" "$dest/$file"
-    echo "sha256 $(sha256sum "$dest/$file" | cut -d' ' -f1) $file" >>"$dest/MANIFEST"
+    base="$(basename "$file")"
+    cp "$work/$name/package/$file" "$dest/$base"
+    echo "sha256 $(sha256sum "$dest/$base" | cut -d' ' -f1) $base" >>"$dest/MANIFEST"
   done
   rm -f "$tarball"
 done
