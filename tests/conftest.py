@@ -18,6 +18,7 @@ from sqlalchemy.engine import Engine
 
 from frozen import CLI_NOW
 from opsbook.cli.app import main
+from opsbook.cli.client import Transport
 from opsbook.clock import Clock, FrozenClock
 from opsbook.store import create_engine, upgrade
 from serving import Server, serve_env
@@ -43,9 +44,9 @@ def run_cli(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch)
     monkeypatch.setenv("NO_COLOR", "1")
     monkeypatch.delenv("FORCE_COLOR", raising=False)
 
-    def run(*args: str, clock: Clock | None = None) -> CliResult:
+    def run(*args: str, clock: Clock | None = None, transport: Transport | None = None) -> CliResult:
         capsys.readouterr()
-        code = main(list(args), clock=clock or FrozenClock(CLI_NOW))
+        code = main(list(args), clock=clock or FrozenClock(CLI_NOW), transport=transport)
         out, err = capsys.readouterr()
         return CliResult(code, out, err)
 

@@ -19,8 +19,9 @@ from rich.markup import escape
 
 from opsbook import __version__
 from opsbook.cli import accounts as accounts_cli
-from opsbook.cli import alerts, check, db, demo, incidents, notify, oncall, serve, status
+from opsbook.cli import alerts, check, db, demo, incidents, login, notify, oncall, serve, status
 from opsbook.cli import audit as audit_cli
+from opsbook.cli.client import Transport
 from opsbook.cli.context import CliContext, invoked_as
 from opsbook.clock import SYSTEM_CLOCK, Clock
 from opsbook.errors import ConfigError, OpsbookError
@@ -46,9 +47,17 @@ def root(
     version: bool = typer.Option(
         False, "--version", callback=_version, is_eager=True, help="Print the version and exit."
     ),
+    server: str | None = typer.Option(
+        None,
+        "--server",
+        metavar="URL",
+        help="The opsbook server to talk to (default: $OPSBOOK_SERVER, else the config's "
+        "server.public_url, else server.host and server.port).",
+    ),
 ) -> None:
     if not isinstance(ctx.obj, CliContext):  # main() passes one; click's own entry does not
         ctx.obj = CliContext(console=Console(), err_console=Console(stderr=True))
+    ctx.obj.server = server
 
 
 app.command("check")(check.check)
@@ -68,6 +77,9 @@ app.add_typer(incidents.actions_app, name="actions")
 app.add_typer(accounts_cli.user_app, name="user")
 app.add_typer(accounts_cli.token_app, name="token")
 app.command("audit")(audit_cli.audit)
+app.command("login")(login.login)
+app.command("logout")(login.logout)
+app.command("whoami")(login.whoami)
 
 
 # Typer 0.29 runs its own copy of click (``typer._click``) and raises that copy's usage errors
@@ -87,12 +99,17 @@ _ABORT: tuple[type[Exception], ...] = (click.exceptions.Abort, typer.Abort)
 
 
 def main(
-    argv: Sequence[str] | None = None, *, clock: Clock = SYSTEM_CLOCK, prog: str | None = None
+    argv: Sequence[str] | None = None,
+    *,
+    clock: Clock = SYSTEM_CLOCK,
+    prog: str | None = None,
+    transport: Transport | None = None,
 ) -> int:
     """Run the CLI with ``argv`` (default ``sys.argv[1:]``) and return the exit code.
 
     ``clock`` is where every command takes "now" from (tests pass a ``FrozenClock``); ``prog``
-    is how commands printed for the user start (default: how to run this install's opsbook).
+    is how commands printed for the user start (default: how to run this install's opsbook);
+    ``transport`` is how API requests reach the server (default: HTTP; tests call the app).
     """
     err = Console(stderr=True)
     command = typer.main.get_command(app)
@@ -104,6 +121,7 @@ def main(
         environ=environ,
         clock=clock,
         prog=prog if prog is not None else invoked_as(environ=environ),
+        transport=transport,
     )
     try:
         result = command.main(args=args, prog_name="opsbook", standalone_mode=False, obj=cli)

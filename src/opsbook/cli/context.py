@@ -16,6 +16,7 @@ import typer
 from rich.console import Console
 from sqlalchemy.engine import Engine
 
+from opsbook.cli.client import ApiClient, Transport, server_url, token_for
 from opsbook.cli.stores import check_revision, require_store, store_target
 from opsbook.clock import SYSTEM_CLOCK, Clock
 from opsbook.config import Config, load
@@ -34,6 +35,19 @@ class CliContext:
     # How to run opsbook again in a command we print (a hint, the demo's "Try" lines), so it
     # pastes as is: `.venv/bin/opsbook` when that is how it was started and it is not on PATH.
     prog: str = "opsbook"
+    # The server commands talk to (``--server``), and how requests reach it: urllib by default,
+    # the app in-process in tests (tests/cli_api.py).
+    server: str | None = None
+    transport: Transport | None = None
+
+    def server_url(self, config: Config | None) -> str:
+        """The server for ``config`` (cli/client.py says how it is chosen)."""
+        return server_url(config, given=self.server, environ=self.environ)
+
+    def api(self, config: Config | None) -> ApiClient:
+        """A client of the server ``config`` names, with the user's token for it."""
+        base = self.server_url(config)
+        return ApiClient(base, token_for(base, self.environ), transport=self.transport)
 
     def author(self, given: str | None = None) -> str:
         """Who acts: ``--author``, else ``$USER``/``$LOGNAME``, else the process's login name.

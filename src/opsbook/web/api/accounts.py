@@ -1,5 +1,5 @@
 """``/api/v1/users``, ``/api/v1/tokens`` and ``/api/v1/audit``: accounts, API tokens and the audit
-log, for admins only (issue 12).
+log, for admins only (issue 12); and ``/api/v1/me``, who a request acts as, for anyone logged in.
 
 Every write commits with its audit event (actor: the admin's principal, origin ``api <address>``).
 A setup link and a token's secret are answered once and stored only as digests. Errors name the
@@ -25,7 +25,7 @@ from opsbook.config import Config
 from opsbook.errors import Conflict, InputError, NotFound
 from opsbook.store.audit import AuditEvent, list_audit, record_audit
 from opsbook.types import JSONValue
-from opsbook.web.auth import AdminDep, client_address
+from opsbook.web.auth import AdminDep, ViewerDep, client_address
 from opsbook.web.deps import ClockDep, ConfigDep, EngineDep, IdPath
 
 router = APIRouter(prefix="/api/v1", tags=["accounts"])
@@ -173,6 +173,21 @@ def _user(conn: Connection, person: str, config: Config) -> dict[str, Any]:
         if item.person == person:
             return _user_json(item, config)
     raise _no_account()
+
+
+# --- who am I ---------------------------------------------------------------------------------
+
+
+@router.get("/me", summary="Who the request acts as: the person or token, its role, and how.")
+def me(principal: ViewerDep) -> dict[str, Any]:
+    """What ``opsbook login`` checks a token with, and what the UI shows as "logged in as"."""
+    return {
+        "actor": principal.actor,
+        "person": principal.person,
+        "role": principal.role.value,
+        "via": principal.via,
+        "token": principal.token_name,
+    }
 
 
 # --- users ------------------------------------------------------------------------------------
