@@ -10,7 +10,17 @@ from __future__ import annotations
 from fastapi import FastAPI, Request
 from fastapi.responses import RedirectResponse, Response
 
-from opsbook.web.ui import events, login, overview
+from opsbook.web.ui import (
+    alerts,
+    audit,
+    checks,
+    events,
+    login,
+    notifications,
+    oncall,
+    overview,
+    silences,
+)
 from opsbook.web.ui.events import EventHub
 from opsbook.web.ui.overview_data import StatsCache
 from opsbook.web.ui.session import LoginRequired
@@ -29,6 +39,12 @@ def install(app: FastAPI) -> None:
     app.include_router(login.router(pages))
     app.include_router(overview.router(pages, StatsCache(clock=app.state.services.clock)))
     app.include_router(events.router(hub))
+    app.include_router(alerts.router(pages))
+    app.include_router(silences.router(pages))
+    app.include_router(oncall.router(pages))
+    app.include_router(notifications.router(pages))
+    app.include_router(audit.router(pages))
+    app.include_router(checks.router(pages))
 
     async def to_login(request: Request, exc: Exception) -> Response:
         location = exc.location if isinstance(exc, LoginRequired) else "/login"

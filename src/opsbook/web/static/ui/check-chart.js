@@ -1,0 +1,59 @@
+// The check page's latency chart: reads the series the server put in #latency-chart's
+// data-series attribute ({"t": [unix s], "p50": [ms|null], "p95": [...], "p99": [...]}) and
+// draws it with the vendored uPlot. Colours come from the stylesheet's custom properties, so
+// the chart follows dark mode. Without JavaScript the page shows the window's figures instead.
+(function () {
+  "use strict";
+
+  function colour(name, fallback) {
+    var value = getComputedStyle(document.documentElement).getPropertyValue(name).trim();
+    return value || fallback;
+  }
+
+  function ms(u, value) {
+    if (value == null) { return "–"; }
+    return value >= 1000 ? (value / 1000).toPrecision(3) + " s" : value.toFixed(value >= 10 ? 0 : 1) + " ms";
+  }
+
+  function draw(box) {
+    var data;
+    try { data = JSON.parse(box.getAttribute("data-series")); } catch (e) { return null; }
+    var fg = colour("--fg", "#1b1f24");
+    var line = colour("--line", "#d0d7de");
+    var axis = { stroke: fg, grid: { stroke: line, width: 1 }, ticks: { stroke: line, width: 1 } };
+    var opts = {
+      width: Math.max(box.clientWidth, 200),
+      height: 260,
+      scales: { x: { time: true } },
+      axes: [axis, Object.assign({}, axis, { values: function (u, vals) { return vals.map(function (v) { return ms(u, v); }); }, size: 64 })],
+      series: [
+        {},
+        { label: "p50", stroke: colour("--up", "#1a7f37"), width: 1.5, value: ms, spanGaps: false },
+        { label: "p95", stroke: colour("--link", "#0a58ca"), width: 1.5, value: ms, spanGaps: false },
+        { label: "p99", stroke: colour("--down", "#b42318"), width: 1.5, value: ms, spanGaps: false }
+      ]
+    };
+    box.textContent = "";
+    return new window.uPlot(opts, [data.t, data.p50, data.p95, data.p99], box);
+  }
+
+  function start() {
+    var box = document.getElementById("latency-chart");
+    if (!box || !window.uPlot) { return; }
+    var chart = draw(box);
+    if (!chart) { return; }
+    var pending = null;
+    window.addEventListener("resize", function () {
+      if (pending) { clearTimeout(pending); }
+      pending = setTimeout(function () {
+        chart.setSize({ width: Math.max(box.clientWidth, 200), height: 260 });
+      }, 100);
+    });
+  }
+
+  if (document.readyState === "loading") {
+    document.addEventListener("DOMContentLoaded", start);
+  } else {
+    start();
+  }
+})();
