@@ -427,11 +427,26 @@ def _identity(
     return labels, _fingerprint_cached(tuple(sorted(labels.items())))
 
 
-@lru_cache(maxsize=16384)
+_FINGERPRINTS: dict[bytes, str] = {}
+FINGERPRINT_CACHE_MAX = 16384
+
+
 def _fingerprint_cached(items: tuple[tuple[str, str], ...]) -> str:
     # Prometheus re-sends the same label sets every evaluation; FNV over each byte in Python
-    # is the costliest step of a batch, and this makes it a dict lookup.
-    return fingerprint(dict(items))
+    # is the costliest step of a batch, and this makes it a dict lookup. The cache is keyed by
+    # a 128-bit digest of the labels, not the labels themselves: an lru_cache kept every label
+    # set it saw (~7 MB per 1,000 alerts of 60 labels), scattered objects that kept whole heap
+    # pages from being returned after a burst (bench/memory_trace.py).
+    key = hashlib.blake2b(
+        json.dumps(items, separators=(",", ":")).encode(), digest_size=16
+    ).digest()
+    found = _FINGERPRINTS.get(key)
+    if found is None:
+        found = fingerprint(dict(items))
+        if len(_FINGERPRINTS) >= FINGERPRINT_CACHE_MAX:
+            _FINGERPRINTS.clear()  # a bound, not an LRU: a full cache is rare and cheap to refill
+        _FINGERPRINTS[key] = found
+    return found
 
 
 def _keyed_fingerprint(integration: str, key: str) -> str:
