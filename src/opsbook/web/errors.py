@@ -9,17 +9,20 @@ a filter cannot know every form a value takes in a sentence.
 A store outage met by any route (the connection refused, dropped or timed out; SQLite busy or
 unable to open its file) is a 503 with ``Retry-After`` and one warning line, not a 500 with a
 traceback: it is not a bug, and the sender should retry.
+
+A browser asking a UI page (not ``/api/``) for HTML gets the UI's page for a 4xx instead
+(``app.state.error_page``, installed by web/ui/error_pages.py), so this module imports no UI.
 """
 
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import structlog
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from sqlalchemy import exc as sa_exc
 from sqlalchemy.engine import Engine
 from starlette.exceptions import HTTPException as StarletteHTTPException
@@ -97,6 +100,15 @@ def log_store_outage(request: Request, exc: BaseException) -> None:
     log.warning("store_unavailable", path=request.url.path, error=error)
 
 
+ErrorPage = Callable[[Request, int, str], Response | None]
+"""``app.state.error_page``: the UI's HTML answer for a 4xx (status, message), or None."""
+
+
+def _page(request: Request, status: int, message: str) -> Response | None:
+    render: ErrorPage | None = getattr(request.app.state, "error_page", None)
+    return render(request, status, message) if render is not None and status < 500 else None
+
+
 def error_body(
     message: str, *, field: str | None = None, location: str | None = None
 ) -> dict[str, dict[str, str | None]]:
@@ -114,7 +126,7 @@ def json_path(loc: Sequence[str | int]) -> str:
     return path
 
 
-async def _opsbook_error(request: Request, exc: Exception) -> JSONResponse:
+async def _opsbook_error(request: Request, exc: Exception) -> Response:
     if not isinstance(exc, OpsbookError):  # pragma: no cover - registered for OpsbookError only
         raise exc
     status = next((code for cls, code in STATUS_BY_ERROR if isinstance(exc, cls)), 500)
@@ -125,6 +137,9 @@ async def _opsbook_error(request: Request, exc: Exception) -> JSONResponse:
     # The message goes out as it is: an error a request can cause names the field and what it
     # accepts, never the value sent (tests/web/test_api_no_echo.py, test_api_body_no_echo.py).
     message = str(exc)
+    page = _page(request, status, message)
+    if page is not None:
+        return page
     headers: dict[str, str] = {}
     if isinstance(exc, Unauthenticated):
         headers["WWW-Authenticate"] = AUTH_CHALLENGE
@@ -135,7 +150,7 @@ async def _opsbook_error(request: Request, exc: Exception) -> JSONResponse:
     )
 
 
-async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
+async def _validation_error(request: Request, exc: Exception) -> Response:
     if not isinstance(exc, RequestValidationError):  # pragma: no cover
         raise exc
     errors = exc.errors()
@@ -146,12 +161,18 @@ async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
     if len(errors) > 1:
         message += f" (and {len(errors) - 1} more problem{'s' if len(errors) > 2 else ''})"
     location = str(loc[0]) if loc else None
+    page = _page(request, 400, message)
+    if page is not None:
+        return page
     return JSONResponse(error_body(message, field=field, location=location), status_code=400)
 
 
-async def _http_error(request: Request, exc: Exception) -> JSONResponse:
+async def _http_error(request: Request, exc: Exception) -> Response:
     if not isinstance(exc, StarletteHTTPException):  # pragma: no cover
         raise exc
+    page = _page(request, exc.status_code, str(exc.detail))
+    if page is not None:
+        return page
     return JSONResponse(
         error_body(str(exc.detail)), status_code=exc.status_code, headers=exc.headers
     )

@@ -14,7 +14,9 @@ from opsbook.web.ui import (
     alerts,
     audit,
     checks,
+    error_pages,
     events,
+    incidents,
     login,
     notifications,
     oncall,
@@ -45,6 +47,8 @@ def install(app: FastAPI) -> None:
     app.include_router(notifications.router(pages))
     app.include_router(audit.router(pages))
     app.include_router(checks.router(pages))
+    app.include_router(incidents.router(pages))
+    error_pages.install(app, pages)
 
     async def to_login(request: Request, exc: Exception) -> Response:
         location = exc.location if isinstance(exc, LoginRequired) else "/login"
