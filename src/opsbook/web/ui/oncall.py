@@ -5,8 +5,7 @@ the config at request time by the oncall domain's pure functions (R20); nothing 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
-from zoneinfo import ZoneInfo
+from datetime import datetime, timedelta
 
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
@@ -50,8 +49,6 @@ class ScheduleView:
     shifts: list[Shift]
     names: dict[str, str]
     bars: list[Bar]
-    days: list[tuple[float, datetime]]
-    """Where each week starts on the timeline (x, local midnight)."""
     overrides: list[OverrideRow]
 
 
@@ -72,19 +69,6 @@ def timeline(
         label = f"{shift.person}{' (override)' if shift.override else ''}"
         bars.append(Bar(round(x, 2), round(width, 2), colour_of[shift.person], label))
     return bars
-
-
-def week_marks(*, start: datetime, end: datetime, zone: ZoneInfo) -> list[tuple[float, datetime]]:
-    """The local midnight starting each of the days on ``start``'s weekday, every 7 days."""
-    span = (end - start).total_seconds()
-    local = start.astimezone(zone)
-    midnight = datetime(local.year, local.month, local.day, tzinfo=zone)
-    marks = []
-    for week in range(1, 6):
-        at = (midnight + timedelta(days=7 * week)).astimezone(UTC)
-        if at < end:
-            marks.append((round((at - start).total_seconds() / span * TIMELINE_WIDTH, 2), at))
-    return marks
 
 
 def read_schedule(config: Config, name: str, now: datetime) -> ScheduleView:
@@ -113,7 +97,6 @@ def read_schedule(config: Config, name: str, now: datetime) -> ScheduleView:
         shifts=found,
         names={p: _name(config, p) for p in people},
         bars=timeline(found, start=now, end=end, colour_of=colour_of),
-        days=week_marks(start=now, end=end, zone=zone),
         overrides=sorted(overrides, key=lambda o: o.start),
     )
 
