@@ -152,7 +152,8 @@ def router(pages: Pages) -> APIRouter:
                 "show": show,
                 "limit": LIST_LIMIT,
                 "now": clock.now(),
-                "version": version,
+                # Not "version": that is the package's, which the footer shows.
+                "live_version": version,
                 "results_version": results,
             },
             principal=principal,
