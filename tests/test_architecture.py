@@ -16,7 +16,7 @@ ROOT_HELPERS = {
     "opsbook.redaction",
     "opsbook.types",
     "opsbook.tasks",
-    "opsbook.storedtext",
+    "opsbook.textsafe",
 }
 EDGE = ("fastapi", "starlette", "typer", "click", "uvicorn", "opsbook.web", "opsbook.cli")
 # What each domain may import from opsbook besides the root helpers (its earlier stages).

@@ -9,7 +9,7 @@ from collections.abc import Awaitable
 from typing import TypeVar
 
 from opsbook.redaction import redact_text
-from opsbook.storedtext import repair
+from opsbook.textsafe import repair
 
 _T = TypeVar("_T")
 

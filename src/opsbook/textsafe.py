@@ -5,14 +5,24 @@ escapes allow) cannot be encoded as UTF-8, so SQLite's driver, Jinja, SMTP and e
 encoder downstream fail on it; PostgreSQL refuses NUL (``\\u0000``) in ``text`` and ``jsonb``,
 and NaN or Infinity in ``jsonb``. ``problem`` says what is wrong with a string (to refuse it
 with the field named); ``repair`` replaces the bad characters with U+FFFD (for free text whose
-sender cannot fix it); ``repair_json`` does that through a decoded JSON value. Pure; imports
-nothing of ours, so any layer may use it.
+sender cannot fix it); ``repair_json`` does that through a decoded JSON value.
+
+The same repair serves readers: ingest refuses or repairs bad text at the edge, but a row written
+by an older version or straight into the store may still hold a lone surrogate (SQLite keeps one
+inside JSON) or a NUL, and every reader that writes it out (a JSON answer, an email, a terminal)
+would raise. Readers call ``repair`` and ``repair_map`` on what they read, so one bad row never
+stops the others. Pure; imports only ``opsbook.types``, so any layer may use it.
 """
 
 from __future__ import annotations
 
 import math
 import re
+import sys
+from collections.abc import Mapping
+from typing import cast
+
+from opsbook.types import JSONValue
 
 REPLACEMENT = "\ufffd"
 """U+FFFD REPLACEMENT CHARACTER: what a repaired character becomes."""
@@ -92,3 +102,10 @@ def repair_json(value: object, *, max_depth: int = 64) -> tuple[object, bool]:
             else:
                 target.append(child)
     return root, changed
+
+
+def repair_map(value: Mapping[str, JSONValue]) -> dict[str, JSONValue]:
+    """A stored JSON object (labels, annotations, values) with its strings (keys too) repaired."""
+    # A reader repairs whatever depth was stored; the limit is for what a request may send.
+    repaired, _ = repair_json(dict(value), max_depth=sys.getrecursionlimit() * 100)
+    return cast("dict[str, JSONValue]", repaired) if isinstance(repaired, dict) else {}

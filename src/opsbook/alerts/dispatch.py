@@ -33,7 +33,7 @@ from opsbook.alerts.silences import active_silences, matches
 from opsbook.alerts.tables import alert, alert_event, alert_group
 from opsbook.config import Config
 from opsbook.config.alerts import AlertRule
-from opsbook.storedtext import repair
+from opsbook.textsafe import repair
 from opsbook.tasks import TaskFailures, describe_error
 from opsbook.types import JSONValue
 

@@ -16,7 +16,7 @@ from sqlalchemy.engine import Connection
 from opsbook.alerts.models import Alert, AlertEvent, AlertSource, AlertStatus
 from opsbook.alerts.tables import alert, alert_event
 from opsbook.errors import NotFound
-from opsbook.storedtext import repair, repair_map
+from opsbook.textsafe import repair, repair_map
 from opsbook.types import JSONValue
 
 _FNV_OFFSET = 14695981039346656037
@@ -43,7 +43,7 @@ def fingerprint(labels: Mapping[str, str]) -> str:
 
 
 def row_to_alert(row: Any) -> Alert:
-    """The row as an ``Alert``, its text repaired (``storedtext``): a row written around ingest
+    """The row as an ``Alert``, its text repaired (``textsafe.repair``): a row written around ingest
     may hold text no encoder takes, and every reader (API, CLI, dispatch, email) goes through
     here."""
     return Alert(

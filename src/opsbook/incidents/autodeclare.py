@@ -17,7 +17,7 @@ Linked alerts' later firing and resolving are put on their incident's timeline.
 
 Each alert is handled in its own savepoint: one that cannot be (a malformed row written around
 ingest) is rolled back alone, marked failed on its timeline, counted in ``TaskFailures``, and
-the rest of the pass commits. Text read from the alert is repaired (``storedtext``) before it is
+the rest of the pass commits. Text read from the alert is repaired (``textsafe.repair``) before it is
 written into an incident, so a lone surrogate shows as U+FFFD instead of failing the write.
 """
 
@@ -37,7 +37,7 @@ from opsbook.config import Config
 from opsbook.incidents.records import add_event
 from opsbook.incidents.service import alert_name, declare, link_alert
 from opsbook.incidents.tables import incident, incident_alert
-from opsbook.storedtext import repair
+from opsbook.textsafe import repair
 from opsbook.tasks import TaskFailures, describe_error
 
 log = structlog.get_logger(__name__)

@@ -29,7 +29,7 @@ from opsbook.incidents.records import (
     timeline,
 )
 from opsbook.incidents.tables import incident, incident_alert
-from opsbook.storedtext import repair
+from opsbook.textsafe import repair
 
 # The reads, so callers outside the domain need only this module (STYLE.md R5).
 __all__ = [

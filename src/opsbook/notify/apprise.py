@@ -15,7 +15,7 @@ import apprise
 
 from opsbook.errors import DeliveryError
 from opsbook.redaction import MASK, Secret
-from opsbook.storedtext import repair
+from opsbook.textsafe import repair
 from opsbook.types import JSONValue
 
 # Apprise's message types; chat services colour or label a message by them.

@@ -19,7 +19,7 @@ import structlog
 from opsbook.config.alerts import SmtpChannel
 from opsbook.errors import DeliveryError
 from opsbook.redaction import mask_values, secret_values
-from opsbook.storedtext import repair
+from opsbook.textsafe import repair
 from opsbook.types import JSONValue
 
 log = structlog.get_logger(__name__)

@@ -24,7 +24,7 @@ from opsbook.config.alerts import WebhookChannel
 from opsbook.config.units import format_duration
 from opsbook.errors import DeliveryError
 from opsbook.redaction import MASK, mask_values, redact_text, redact_url, secret_values
-from opsbook.storedtext import repair_map
+from opsbook.textsafe import repair_map
 from opsbook.types import JSONValue
 
 # Alertmanager hides an end time not reached yet behind Go's zero time (alert/alert.go).
