@@ -4,7 +4,9 @@
 process, so that stopping the demo (Ctrl-C, SIGTERM, ``--for``) stops both and leaves nothing
 behind. The demo's state lives under ``--data-dir`` (default ``.opsbook-demo/`` next to the
 config: for the bundled config that is the store its ``store.url`` names, so every command given
-``--config examples/demo/opsbook.yaml`` reads the demo's store).
+``--config examples/demo/opsbook.yaml`` reads the demo's store). Before serve starts, the store
+gets the demo's admin login and an API token the CLI finds (cli/demo_access.py), so the printed
+commands, which go through the server's API, work as printed.
 """
 
 from __future__ import annotations
@@ -21,7 +23,9 @@ from typing import Annotated
 
 import typer
 
+from opsbook.cli.client import TOKEN_ENV, server_url
 from opsbook.cli.context import CliContext, get_context
+from opsbook.cli.demo_access import DemoAccess, ensure_access, require_demo_person
 from opsbook.cli.demo_panel import Invocation, demo_panel, service_panel
 from opsbook.cli.stop import StopSignal
 from opsbook.cli.stores import store_target
@@ -93,11 +97,24 @@ def demo(
     # ports are looked at: fixing the file is the first thing to do either way), instead of as
     # the tail of the child's log.
     loaded = load(config, environ=env)
-    run = _invocation(cli, loaded, config=config, store=store, service_port=service_port)
+    require_demo_person(loaded)
+    opsbook_url = f"http://{HOST}:{port}"
+    run = _invocation(
+        cli, loaded, config=config, store=store, service_port=service_port, server=opsbook_url
+    )
     _require_free(port, option="--port", what="opsbook serve")
     _require_free(service_port, option="--service-port", what="the demo service")
 
     data_dir.mkdir(parents=True, exist_ok=True)
+    access = ensure_access(
+        loaded,
+        store_url=f"sqlite:///{store.resolve()}",
+        data_dir=data_dir,
+        server=opsbook_url,
+        environ=cli.environ,
+        actor=_actor(cli),
+        now=cli.clock.now(),
+    )
     service = _start_service(service_port, option="--service-port")
     try:
         _run_serve(
@@ -109,6 +126,7 @@ def demo(
             data_dir=data_dir,
             duration_s=duration_s,
             run=run,
+            access=access,
         )
     finally:
         service.stop()
@@ -125,6 +143,7 @@ def _run_serve(
     data_dir: Path,
     duration_s: float | None,
     run: Invocation,
+    access: DemoAccess,
 ) -> None:
     """Run ``opsbook serve`` as a child until a stop signal, ``duration_s``, or its own exit."""
     opsbook_url = f"http://{HOST}:{port}"
@@ -139,10 +158,20 @@ def _run_serve(
                 _wait_until_up(urls, child=child, log=log_path, stop=stop)
             if not stop.is_set():
                 panel = demo_panel(
-                    service_url=service.url, opsbook_url=opsbook_url, log=log_path, run=run
+                    service_url=service.url,
+                    opsbook_url=opsbook_url,
+                    log=log_path,
+                    run=run,
+                    access=access,
                 )
                 # soft_wrap: a command longer than the terminal stays one line, so it pastes.
                 cli.console.print(panel, soft_wrap=True)
+                if cli.environ.get(TOKEN_ENV, "").strip():
+                    cli.err_console.print(
+                        f"note: ${TOKEN_ENV} is set, and the CLI sends it instead of the demo's "
+                        f"token; unset it to run the commands above as printed",
+                        highlight=False,
+                    )
             reason = stop.wait(duration_s=duration_s, child=child)
             if reason == "child":
                 raise OpsbookError(_died("opsbook serve", child, log_path))
@@ -169,13 +198,31 @@ def demo_service(
         server.stop()
 
 
+def _actor(cli: CliContext) -> str:
+    """Who the audit log says made the demo's account and token: whoever runs the demo."""
+    try:
+        return f"user:{cli.author()}"
+    except InputError:  # no $USER and no login name: still a demo to run
+        return "user:demo"
+
+
 def _invocation(
-    cli: CliContext, loaded: Config, *, config: Path, store: Path, service_port: int
+    cli: CliContext,
+    loaded: Config,
+    *,
+    config: Path,
+    store: Path,
+    service_port: int,
+    server: str,
 ) -> Invocation:
     """How the printed commands reach this demo: the variables they need, and only those."""
     env: list[tuple[str, str]] = []
     if service_port != DEFAULT_SERVICE_PORT:
         env.append(("DEMO_URL", f"http://{HOST}:{service_port}"))
+    # The commands talk to the server the config names (server.public_url), unless the shell's
+    # $OPSBOOK_SERVER says otherwise; say which one when that is not the demo's.
+    if server_url(loaded, given=None, environ=cli.environ) != server:
+        env.append(("OPSBOOK_SERVER", server))
     # Without OPSBOOK_DATABASE_URL a command reads the store the config names; say where the
     # demo's store is unless that is it (and the shell sets no other).
     found = store_target(loaded, config=config, environ=cli.environ).sqlite_file

@@ -12,15 +12,19 @@ import shlex
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from rich.console import Group, RenderableType
 from rich.rule import Rule
 from rich.text import Text
 
+if TYPE_CHECKING:
+    from opsbook.cli.demo_access import DemoAccess
+
 DEFAULT_SERVICE_URL = "http://127.0.0.1:8081"
 SERVICE_ENDPOINTS = ("/healthz", "/api/health", "/ready", "/ops/uptime", "/ops/queue_health")
 INBOX_PATH = "/_inbox"
-OPSBOOK_ENDPOINTS = ("/health", "/ready", "/metrics", "/docs")
+OPSBOOK_ENDPOINTS = ("/", "/health", "/ready", "/metrics", "/docs")
 
 # Each fault the seed runbooks describe, with the payload that stages it.
 FAULTS: tuple[tuple[str, str], ...] = (
@@ -38,6 +42,9 @@ FAULTS: tuple[tuple[str, str], ...] = (
 )
 
 
+_REACHING_THE_DEMO = ("OPSBOOK_DATABASE_URL", "OPSBOOK_SERVER")
+
+
 @dataclass(frozen=True)
 class Invocation:
     """How to run opsbook against the running demo, from the folder it started in."""
@@ -45,11 +52,14 @@ class Invocation:
     prog: str = "opsbook"
     config: Path = Path("examples/demo/opsbook.yaml")
     # Set only when the commands need it: DEMO_URL for a service port other than 8081 (the
-    # bundled config reads it), OPSBOOK_DATABASE_URL for a store other than the config's.
+    # bundled config reads it), OPSBOOK_DATABASE_URL for a store other than the config's,
+    # OPSBOOK_SERVER for a server other than the one the config names.
     env: tuple[tuple[str, str], ...] = ()
 
     def command(self, *args: str, reads_store: bool = True) -> str:
-        needed = [(k, v) for k, v in self.env if reads_store or k != "OPSBOOK_DATABASE_URL"]
+        """``args`` as one shell line; ``reads_store=False`` for a command that reaches neither
+        the demo's server nor its store (``check``), which needs no ``--config`` either."""
+        needed = [(k, v) for k, v in self.env if reads_store or k not in _REACHING_THE_DEMO]
         prefix = "".join(f"{name}={shlex.quote(value)} " for name, value in needed)
         words = [self.prog, *args] + (["--config", str(self.config)] if reads_store else [])
         return prefix + " ".join(shlex.quote(word) for word in words)
@@ -79,31 +89,77 @@ def _heading(text: str) -> Text:
     return Text(f"\n{text}", style="bold")
 
 
-def try_commands(run: Invocation, *, opsbook_url: str) -> list[str]:
+def curl_api(opsbook_url: str, path: str, *, token_file: Path | None) -> str:
+    """``curl`` of one API route, with the demo's token when there is one (every /api/v1
+    route needs one)."""
+    if token_file is None:
+        return f"curl {opsbook_url}{path}"
+    # Inside $(...) the shell quotes afresh, so a quoted path is safe within the double quotes.
+    auth = f'"Authorization: Bearer $(cat {shlex.quote(str(token_file))})"'
+    return f"curl -H {auth} {opsbook_url}{path}"
+
+
+def try_commands(run: Invocation, *, opsbook_url: str, token_file: Path | None = None) -> list[str]:
     """The opsbook and curl commands the "Try" section prints, in order."""
     return [
         run.command("check", str(run.config), reads_store=False),
         run.command("status"),
         run.command("alerts", "--all"),
         run.command("incidents", "--all"),
-        f"curl {opsbook_url}/api/v1/checks",
-        f"curl {opsbook_url}/api/v1/alerts",
+        curl_api(opsbook_url, "/api/v1/checks", token_file=token_file),
+        curl_api(opsbook_url, "/api/v1/alerts", token_file=token_file),
     ]
 
 
+def login_lines(access: DemoAccess, *, opsbook_url: str, run: Invocation) -> list[Text]:
+    """Who to log in as and with what, and where the CLI's and curl's token are."""
+    line = Text("Log in at ")
+    line.append(f"{opsbook_url}/", style="link")
+    line.append(" as ")
+    line.append(access.person, style="bold")
+    if access.password is not None:
+        line.append(", password ")
+        line.append(access.password, style="bold")
+        lines = [line, Text("  (shown only now: opsbook keeps only its hash)", style="dim")]
+    else:
+        line.append(" with the password printed when the demo first ran; forgot it? This ")
+        line.append("prints a link to choose a new one:")
+        lines = [line, _command(run.command("user", "reset", access.person))]
+    token = "a new API token" if access.token_is_new else "its API token"
+    lines.append(
+        Text(
+            f"The CLI sends {token} for {opsbook_url}, saved in {access.tokens_file}; "
+            f"curl reads it from {access.token_file}",
+            style="dim",
+        )
+    )
+    return lines
+
+
 def demo_panel(
-    *, service_url: str, opsbook_url: str, log: Path, run: Invocation | None = None
+    *,
+    service_url: str,
+    opsbook_url: str,
+    log: Path,
+    run: Invocation | None = None,
+    access: DemoAccess | None = None,
 ) -> RenderableType:
     run = run or Invocation()
+    token_file = access.token_file if access is not None else None
+    login = login_lines(access, opsbook_url=opsbook_url, run=run) if access is not None else []
     return Group(
         Rule("opsbook demo is running", align="left"),
         Text("opsbook", style="bold"),
         *_links(opsbook_url, OPSBOOK_ENDPOINTS),
+        *([Text(""), *login] if login else []),
         _heading("Demo service"),
         *_links(service_url, (*SERVICE_ENDPOINTS, "/metrics")),
         _inbox_line(service_url),
         _heading("Try (from this folder)"),
-        *(_command(line) for line in try_commands(run, opsbook_url=opsbook_url)),
+        *(
+            _command(line)
+            for line in try_commands(run, opsbook_url=opsbook_url, token_file=token_file)
+        ),
         _heading("Break the demo service"),
         *fault_commands(service_url),
         Text(f"\nopsbook serve writes its log to {log}", style="dim"),
