@@ -6,6 +6,10 @@ printed, in order, from the repository root, against ``.venv/bin/opsbook demo``.
 it prints one JSON document: each command with its exit code and output, the demo's own output,
 and why it stopped early if it did. It needs nothing but the standard library, so the extraction
 can be imported by the test too.
+
+The tour's ``$XDG_CONFIG_HOME`` is a folder of the copy, so the API token the demo saves for the
+CLI (``tokens.json``) lands there and not in the home of whoever runs the tests; the tour's own
+waits read the API with the token the demo wrote for ``curl``.
 """
 
 from __future__ import annotations
@@ -22,6 +26,7 @@ import urllib.error
 import urllib.request
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -33,6 +38,10 @@ COMMAND_TIMEOUT_S = 60.0
 # task declares the incident within its next pass. Two minutes is several times that.
 CONDITION_TIMEOUT_S = 120.0
 SKIPPED = ("make demo", "make test")
+# Where the demo writes its API token for curl (cli/demo_access.py), from the repository root.
+TOKEN_FILE = Path("examples/demo/.opsbook-demo/token")
+# How the demo prints the login it made (cli/demo_panel.py).
+PASSWORD = re.compile(r"^Log in at \S+ as demo, password (\S+)$")
 FENCE = re.compile(r"^```(\w*)\s*$")
 
 
@@ -81,32 +90,44 @@ def commands(readme: str) -> list[Command]:
     return [c for c in found if not c.line.startswith(SKIPPED)]
 
 
-def _get(path: str) -> Any:
-    try:
-        with urllib.request.urlopen(OPSBOOK + path, timeout=5) as response:
-            return json.loads(response.read())
-    except (OSError, ValueError, urllib.error.URLError):
-        return None
+Get = Callable[[str], Any]
 
 
-def _checks_probed() -> bool:
-    body = _get("/api/v1/checks")
+def _getter(token_file: Path) -> Get:
+    """``GET`` of an API path with the demo's token: the decoded JSON, or None on any error."""
+
+    def get(path: str) -> Any:
+        try:
+            token = token_file.read_text().strip()
+            request = urllib.request.Request(
+                OPSBOOK + path, headers={"Authorization": f"Bearer {token}"}
+            )
+            with urllib.request.urlopen(request, timeout=5) as response:
+                return json.loads(response.read())
+        except (OSError, ValueError, urllib.error.URLError):
+            return None
+
+    return get
+
+
+def _checks_probed(get: Get) -> bool:
+    body = get("/api/v1/checks")
     return bool(body) and any(c["id"] == "healthz" and c["state"] for c in body["checks"])
 
 
-def _alert_firing() -> bool:
-    body = _get("/api/v1/alerts?status=firing")
+def _alert_firing(get: Get) -> bool:
+    body = get("/api/v1/alerts?status=firing")
     return bool(body and body["alerts"])
 
 
-def _incident_declared() -> bool:
-    body = _get("/api/v1/incidents?all=true")
+def _incident_declared(get: Get) -> bool:
+    body = get("/api/v1/incidents?all=true")
     return bool(body) and any(i["id"] == 1 for i in body["incidents"])
 
 
 # What has to be true before a command means what the README says it shows: the reader waits
 # ("give it a minute"), the tour waits for the condition itself, never for a fixed time.
-WAITS: list[tuple[re.Pattern[str], str, Callable[[], bool]]] = [
+WAITS: list[tuple[re.Pattern[str], str, Callable[[Get], bool]]] = [
     (re.compile(r"opsbook status "), "healthz has been probed", _checks_probed),
     (re.compile(r"opsbook alerts --all "), "an alert fires", _alert_firing),
     (re.compile(r"opsbook incidents "), "incident 1 is declared", _incident_declared),
@@ -198,6 +219,8 @@ def tour(workdir: Path) -> dict[str, Any]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("OPSBOOK_", "DEMO_URL"))}
     # An 80-column terminal, and $USER empty as in containers, cron and CI.
     env |= {"COLUMNS": "80", "NO_COLOR": "1", "USER": "", "LOGNAME": ""}
+    env["XDG_CONFIG_HOME"] = str(workdir / ".config")
+    get = _getter(workdir / TOKEN_FILE)
     env.pop("FORCE_COLOR", None)
     report: dict[str, Any] = {"ran": [], "banner": [], "error": None}
     demo = _Demo(workdir, env)
@@ -210,7 +233,7 @@ def tour(workdir: Path) -> dict[str, Any]:
         banner = demo.try_lines()
         for command in commands((workdir / "README.md").read_text(encoding="utf-8")):
             waited = {
-                what: round(_wait(what, condition, timeout_s=CONDITION_TIMEOUT_S), 1)
+                what: round(_wait(what, partial(condition, get), timeout_s=CONDITION_TIMEOUT_S), 1)
                 for pattern, what, condition in WAITS
                 if pattern.search(command.line)
             }
@@ -224,7 +247,11 @@ def tour(workdir: Path) -> dict[str, Any]:
         report["demo_exit_code"] = demo.stop()
         report["demo_output"] = demo.lines
         log = workdir / "examples" / "demo" / ".opsbook-demo" / "serve.log"
-        report["serve_log_tail"] = log.read_text().splitlines()[-30:] if log.exists() else []
+        text = log.read_text() if log.exists() else ""
+        report["serve_log_tail"] = text.splitlines()[-30:]
+        shown = [m.group(1) for line in demo.lines if (m := PASSWORD.search(line))]
+        report["password_shown"] = bool(shown)
+        report["password_logged"] = any(password in text for password in shown)
     return report
 
 
