@@ -188,3 +188,20 @@ def test_a_setup_link_sets_the_password_once_and_logs_in(
     assert "not valid" in again.text
     log_in(client, "ben")
     assert "ben" in client.get("/").text
+
+
+def test_logging_in_and_out_is_in_the_audit_log_with_the_address_and_interface(
+    client: TestClient,
+) -> None:
+    from opsbook.store.audit import list_audit
+
+    log_in(client)
+    csrf = csrf_of(client.get("/").text)
+    client.post("/logout", data={"csrf_token": csrf})
+    engine = client.app.state.services.engine  # type: ignore[attr-defined]
+    with engine.connect() as conn:
+        events = [(e.action, e.actor, e.origin) for e in reversed(list_audit(conn))]
+    assert [e for e in events if e[0].startswith("session.")] == [
+        ("session.login", "user:ana", "ui testclient"),
+        ("session.logout", "user:ana", "ui testclient"),
+    ]

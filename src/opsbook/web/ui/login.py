@@ -18,6 +18,7 @@ from opsbook.accounts import service as accounts
 from opsbook.accounts.service import MIN_PASSWORD_CHARS
 from opsbook.clock import Clock
 from opsbook.errors import Forbidden, InputError, Throttled, Unauthenticated
+from opsbook.store.audit import record_audit
 from opsbook.web.auth import SESSION_COOKIE, client_address, current_principal
 from opsbook.web.deps import ClockDep, EngineDep
 from opsbook.web.ui.session import (
@@ -108,11 +109,22 @@ def router(pages: Pages) -> APIRouter:
         return await _start_session(request, engine, clock, person=found.person, target=target)
 
     @routes.post("/logout")
-    def log_out(request: Request, engine: EngineDep, principal: FormDep) -> Response:
+    def log_out(
+        request: Request, engine: EngineDep, clock: ClockDep, principal: FormDep
+    ) -> Response:
         cookie = request.cookies.get(SESSION_COOKIE)
         if cookie:
             with engine.begin() as conn:
                 accounts.close_session(conn, cookie=cookie)
+                record_audit(
+                    conn,
+                    actor=principal.actor,
+                    action="session.logout",
+                    subject=f"account:{principal.person}",
+                    detail={},
+                    origin=f"ui {client_address(request)}",
+                    at=clock.now(),
+                )
         response = RedirectResponse("/login", status_code=303)
         clear_session_cookie(response, request)
         return response
@@ -174,9 +186,19 @@ async def _start_session(
         raise RuntimeError("a login without a person")
 
     def open_session() -> str:
+        address, now = client_address(request), clock.now()
         with engine.begin() as conn:
-            cookie, _csrf = accounts.open_session(
-                conn, person=person, address=client_address(request), now=clock.now()
+            cookie, _csrf = accounts.open_session(conn, person=person, address=address, now=now)
+            # Logging in is in the audit log with the session it opened (issue 12: who, when,
+            # from where, through which interface); a failed attempt is in login_attempt.
+            record_audit(
+                conn,
+                actor=f"user:{person}",
+                action="session.login",
+                subject=f"account:{person}",
+                detail={},
+                origin=f"ui {address}",
+                at=now,
             )
         return cookie
 
