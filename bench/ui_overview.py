@@ -1,0 +1,225 @@
+"""The overview (``GET /``) with 1,000 checks under 20 concurrent clients.
+
+    .venv/bin/python bench/ui_overview.py [--checks 1000] [--clients 20] [--seconds 30]
+
+Starts a real ``opsbook serve`` (pinned to one core) with ``--checks`` heartbeat checks (they are
+pinged, not probed, so the server does no probing work of its own and needs no peer), each with
+a p95 objective. Before it starts, the store gets what a month of running leaves for the
+overview to read: 48 hours of hour rollups (the sparkline, p95 and 24 h availability), 30 days
+of day rollups (30 d availability) and a state row per check, one in 50 down with an error.
+A viewer account and a session are made on the store; its cookie is sent with every request.
+
+Then ``--clients`` clients (one aiohttp session each, on the other core) load ``/`` back to back
+for ``--seconds`` after a warm-up, each starting the next request when the last body is read
+(what ``wrk -c 20`` does). Printed: p50/p95/p99/max latency, requests per second, the page size,
+and the server's CPU (% of one core). Every 15 s of the run the rollup statistics go stale and
+one render reads them again (``STATS_TTL_S``): that render is in the figures.
+Target: p99 < 50 ms.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import statistics
+import sys
+import tempfile
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import aiohttp
+
+from opsbook.accounts import Role
+from opsbook.accounts import service as accounts
+from opsbook.checks.rollups import bucket_index, bucket_start, to_json
+from opsbook.checks.tables import check_rollup, check_state
+from opsbook.store import create_engine, upgrade
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))  # serving.Server
+from _peers import cpu_seconds
+from probes import MEASURED_CORE, TARGET_CORE, _pin
+
+from serving import Server, serve_env
+
+PERSON = "bench"
+WARMUP_S = 5.0
+
+
+def _config(n: int) -> str:
+    lines = [
+        "service: bench",
+        "oncall:",
+        f"  people: {{{PERSON}: {{name: Bench Viewer}}}}",
+        f"  schedules: {{primary: {{layers: [{{rotation: weekly, people: [{PERSON}]}}]}}}}",
+        "checks:",
+    ]
+    for i in range(n):
+        lines += [
+            f"  c{i:05d}:",
+            "    heartbeat: {period: 1h, grace: 1h}",
+            "    slo: {p95: 50ms}",
+        ]
+    return "\n".join(lines) + "\n"
+
+
+def _rollup(check_id: str, resolution: str, start: datetime, n: int, latency_ms: float) -> dict:
+    down = n // 40 if int(check_id[1:]) % 50 == 0 else 0
+    index = bucket_index(latency_ms)
+    return {
+        "check_id": check_id,
+        "resolution": resolution,
+        "bucket_start": start,
+        "n_up": n - down,
+        "n_degraded": 0,
+        "n_down": down,
+        "up_seconds": (n - down) * 30.0,
+        "degraded_seconds": 0.0,
+        "down_seconds": down * 30.0,
+        "histogram": to_json({index: n - n // 20, index + 8: n // 20}),
+        "latency_sum_ms": n * latency_ms,
+        "latency_max_ms": latency_ms * 3,
+    }
+
+
+def prefill(database_url: str, *, checks: int, now: datetime) -> str:
+    """Migrate the store, write the history the overview reads, and open a viewer's session;
+    returns the session cookie."""
+    engine = create_engine(database_url)
+    try:
+        upgrade(engine)
+        hour0 = bucket_start(now, "hour")
+        day0 = bucket_start(now, "day")
+        with engine.begin() as conn:
+            for i in range(checks):
+                check_id = f"c{i:05d}"
+                rows = [
+                    _rollup(
+                        check_id, "hour", hour0 - k * timedelta(hours=1), 120, 10 + (i + k) % 30
+                    )
+                    for k in range(48)
+                ]
+                rows += [
+                    _rollup(check_id, "day", day0 - k * timedelta(days=1), 2880, 10 + (i + k) % 30)
+                    for k in range(30)
+                ]
+                conn.execute(check_rollup.insert(), rows)
+            conn.execute(
+                check_state.insert(),
+                [
+                    {
+                        "check_id": f"c{i:05d}",
+                        "state": "down" if i % 50 == 0 else "up",
+                        "changed_at": now - timedelta(minutes=5 + i % 600),
+                        "last_result_at": now,
+                        "last_latency_ms": 10.0 + i % 30,
+                        "last_error": "no ping for 2h (period 1h, grace 1h)"
+                        if i % 50 == 0
+                        else None,
+                    }
+                    for i in range(checks)
+                ],
+            )
+            accounts.add_account(conn, person=PERSON, role=Role.VIEWER, people={PERSON}, now=now)
+            cookie, _ = accounts.open_session(conn, person=PERSON, address="bench", now=now)
+    finally:
+        engine.dispose()
+    return cookie
+
+
+async def _client(
+    session: aiohttp.ClientSession, url: str, *, until: float, timings: list[float]
+) -> int:
+    size = 0
+    while time.monotonic() < until:
+        start = time.perf_counter()
+        async with session.get(url, allow_redirects=False) as response:
+            body = await response.read()
+            if response.status != 200:
+                raise RuntimeError(f"GET / answered {response.status}: {body[:200]!r}")
+        timings.append((time.perf_counter() - start) * 1000)
+        size = len(body)
+    return size
+
+
+async def load(url: str, cookie: str, *, clients: int, seconds: float) -> tuple[list[float], int]:
+    """``clients`` clients loading ``url`` back to back for ``seconds``; returns the latencies
+    in ms and the page size in bytes."""
+    headers = {"Cookie": f"opsbook_session={cookie}", "Accept": "text/html"}
+    sessions = [
+        aiohttp.ClientSession(headers=headers, connector=aiohttp.TCPConnector(limit=1))
+        for _ in range(clients)
+    ]
+    try:
+        timings: list[float] = []
+        until = time.monotonic() + seconds
+        sizes = await asyncio.gather(
+            *(_client(s, url, until=until, timings=timings) for s in sessions)
+        )
+    finally:
+        for s in sessions:
+            await s.close()
+    return timings, max(sizes)
+
+
+def measure(workdir: Path, *, checks: int, clients: int, seconds: float) -> None:
+    config = workdir / "opsbook.yaml"
+    config.write_text(_config(checks))
+    database_url = f"sqlite:///{workdir / 'opsbook.db'}"
+    began = time.monotonic()
+    cookie = prefill(database_url, checks=checks, now=datetime.now(UTC))
+    print(f"  store filled in {time.monotonic() - began:.1f} s")
+    server = Server(
+        config,
+        env=serve_env(database_url),
+        cpus=MEASURED_CORE,
+        log_path=workdir / "serve.log",
+    )
+    try:
+        _pin(os.getpid(), TARGET_CORE)
+        asyncio.run(load(server.url + "/", cookie, clients=clients, seconds=WARMUP_S))
+        cpu0, t0 = cpu_seconds(server.pid), time.monotonic()
+        client0 = time.process_time()
+        timings, size = asyncio.run(
+            load(server.url + "/", cookie, clients=clients, seconds=seconds)
+        )
+        elapsed = time.monotonic() - t0
+        cpu = (cpu_seconds(server.pid) - cpu0) / elapsed
+        client_cpu = (time.process_time() - client0) / elapsed
+    finally:
+        server.close()
+    cuts = statistics.quantiles(timings, n=100)
+    p99 = cuts[98]
+    print(
+        f"  requests                 {len(timings):10d}   ({len(timings) / elapsed:.1f} per second)"
+    )
+    print(f"  page size                {size / 1024:10.0f} KiB")
+    print(f"  latency p50              {statistics.median(timings):10.1f} ms")
+    print(f"  latency p95              {cuts[94]:10.1f} ms")
+    print(f"  latency p99              {p99:10.1f} ms (target < 50 ms)")
+    print(f"  latency max              {max(timings):10.1f} ms")
+    print(f"  server CPU, one core     {100 * cpu:10.1f} %")
+    print(f"  load generator CPU       {100 * client_cpu:10.1f} %")
+    print(f"  verdict                  {'ok' if p99 < 50 else 'OVER TARGET'}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--checks", type=int, default=1000)
+    parser.add_argument("--clients", type=int, default=20)
+    parser.add_argument("--seconds", type=float, default=30.0)
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory(prefix="opsbook-bench-") as tmp:
+        print(
+            f"GET / with {args.checks} checks, {args.clients} concurrent clients,"
+            f" {args.seconds:.0f} s, opsbook on one core:"
+        )
+        measure(Path(tmp), checks=args.checks, clients=args.clients, seconds=args.seconds)
+
+
+if __name__ == "__main__":
+    main()
