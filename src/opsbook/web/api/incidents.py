@@ -1,6 +1,6 @@
-"""``/api/v1/incidents``: list, show (with the timeline), declare, and the lifecycle actions
-(acknowledge, status updates, notes, severity, roles, merge, reopen); action items
-(``/api/v1/actions``) and the postmortem in markdown.
+"""``/api/v1/incidents``: list, stats, show (with the timeline), declare, and the lifecycle
+actions (acknowledge, status updates, notes, severity, roles, merge, reopen); a drafted message;
+action items (``/api/v1/actions``) and the postmortem in markdown or as its template's values.
 
 Handlers are plain functions (FastAPI runs them in a thread) around the incidents domain. A
 change, its timeline event and its audit event commit together before the answer goes out.
@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import date
+from datetime import date, timedelta
 from typing import Annotated, Any, TypeVar
 from zoneinfo import ZoneInfo
 
@@ -22,16 +22,23 @@ from fastapi.responses import PlainTextResponse, Response
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from sqlalchemy.engine import Connection, Engine
 
+from opsbook.config import parse_duration
+from opsbook.config.templates import SHIPPED_INCIDENT_MESSAGES
 from opsbook.errors import InputError, NotFound
 from opsbook.incidents import (
     IncidentStatus,
     Role,
+    SeverityStats,
     action_json,
     incident_detail_json,
     incident_json,
+    incident_stats,
     render_postmortem,
     service,
 )
+from opsbook.incidents import postmortem as postmortems
+from opsbook.incidents.views import iso
+from opsbook.notify.incident_drafts import draft_message
 from opsbook.web.auth import ALLOW_VIEWER, ResponderDep
 from opsbook.web.deps import ClockDep, ConfigDep, EngineDep, IdField, IdPath, get_services
 from opsbook.web.openapi import MARKDOWN, NO_NUL
@@ -142,6 +149,65 @@ def list_incidents(
         return {
             "incidents": [incident_json(i, alert_ids=service.alert_ids(conn, i.id)) for i in found]
         }
+
+
+LONGEST_STATS_PERIOD = timedelta(days=3660)
+
+
+def _period(raw: str) -> timedelta:
+    try:
+        period = parse_duration(raw)
+    except ValueError:
+        period = timedelta()
+    if not timedelta() < period <= LONGEST_STATS_PERIOD:
+        # The value is not repeated: the API never echoes what it refuses.
+        raise InputError(
+            "since: a duration longer than 0s and at most "
+            f"{LONGEST_STATS_PERIOD.days}d (e.g. 30d, 12h)",
+            field="since",
+            location="query",
+        )
+    return period
+
+
+def _mean_s(value: timedelta | None) -> float | None:
+    # Means keep their milliseconds: rounding is the reader's choice (the CLI shows 3m18s).
+    return round(value.total_seconds(), 3) if value is not None else None
+
+
+def _stats_json(row: SeverityStats) -> dict[str, Any]:
+    return {
+        "severity": row.severity,
+        "declared": row.declared,
+        "acknowledged": row.acknowledged,
+        "resolved": row.resolved,
+        "met_target": row.met_target,
+        "missed_target": row.missed_target,
+        "mtta_s": _mean_s(row.mtta),
+        "mttm_s": _mean_s(row.mttm),
+        "mttr_s": _mean_s(row.mttr),
+    }
+
+
+# Before /incidents/{incident_id}, which would otherwise take "stats" for an id.
+@router.get("/incidents/stats")
+def stats(
+    engine: EngineDep,
+    config: ConfigDep,
+    clock: ClockDep,
+    since: Annotated[str, Query(description="How far back, e.g. 30d.", pattern=NO_NUL)] = "30d",
+) -> dict[str, Any]:
+    """MTTA, MTTM and MTTR per severity of the incidents declared in the period."""
+    period = _period(since)
+    now = clock.now()
+    targets = {name: sev.respond_within for name, sev in config.severities.items()}
+    with engine.begin() as conn:
+        rows = incident_stats(conn, since=now - period, targets=targets, now=now)
+    return {
+        "since": iso(now - period),
+        "until": iso(now),
+        "severities": [_stats_json(row) for row in rows],
+    }
 
 
 @router.get("/incidents/{incident_id}")
@@ -394,6 +460,54 @@ def complete_action(
             conn, action_id, actor=principal.actor, now=clock.now(), origin=_origin(request)
         )
     return action_json(done)
+
+
+@router.get("/incidents/{incident_id}/message")
+def message(
+    incident_id: IdPath,
+    engine: EngineDep,
+    config: ConfigDep,
+    clock: ClockDep,
+    template: Annotated[
+        str | None, Query(description="A shipped incident template.", pattern=NO_NUL)
+    ] = None,
+    channel: Annotated[
+        str | None, Query(description="Draft it as this channel would get it.", pattern=NO_NUL)
+    ] = None,
+) -> dict[str, Any]:
+    """A draft (``subject``, ``body``) about the incident's latest update; sends nothing."""
+    if template is not None and template not in SHIPPED_INCIDENT_MESSAGES:
+        known = ", ".join(SHIPPED_INCIDENT_MESSAGES)
+        raise InputError(
+            f"template: not a shipped incident template (use {known})",
+            field="template",
+            location="query",
+        )
+    if channel is not None and channel not in config.channels:
+        known = ", ".join(sorted(config.channels)) or "none are configured"
+        raise InputError(
+            f"channel: no channel of that name (known: {known})",
+            field="channel",
+            location="query",
+        )
+    with engine.begin() as conn:
+        drafted = draft_message(
+            conn, incident_id, config=config, template=template, channel=channel, now=clock.now()
+        )
+    return {"subject": drafted.subject, "body": drafted.body}
+
+
+@router.get("/incidents/{incident_id}/postmortem/values")
+def postmortem_values(
+    incident_id: IdPath, engine: EngineDep, config: ConfigDep, clock: ClockDep
+) -> dict[str, Any]:
+    """What a postmortem template gets (docs/incidents.md lists it), so a client renders its
+    own template: ``opsbook incident postmortem --template FILE`` does, on the user's machine."""
+    zone = ZoneInfo(config.timezone)
+    with engine.begin() as conn:
+        # postmortem.py has no public name for these yet: the shipped render uses the same two.
+        record = postmortems._read(conn, incident_id)
+        return postmortems._values(record, zone=zone, now=clock.now())
 
 
 @router.get("/incidents/{incident_id}/postmortem", response_class=Response, responses=MARKDOWN)
