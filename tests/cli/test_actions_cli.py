@@ -1,5 +1,5 @@
 """``opsbook incident action``, ``opsbook actions [done]`` and ``opsbook incident postmortem``
-on a real store (both backends)."""
+against the real app (both backends), through its API."""
 
 from __future__ import annotations
 
@@ -13,8 +13,9 @@ import pytest
 from rich.console import Console
 from sqlalchemy.engine import Engine
 
+from opsbook.accounts import Role
 from opsbook.cli.incidents import _actions_table
-from opsbook.incidents import service
+from opsbook.incidents import action_json, service
 from opsbook.incidents.models import ActionItem
 from opsbook.store.audit import list_audit
 
@@ -27,14 +28,13 @@ severities:
 
 
 @pytest.fixture
-def cli(run_cli: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, store_url: str) -> Any:
+def cli(cli_api: Any, tmp_path: Path, engine: Engine, store_url: str) -> Any:
     path = tmp_path / "opsbook.yaml"
     path.write_text(CONFIG)
-    monkeypatch.setenv("OPSBOOK_DATABASE_URL", store_url)
-    monkeypatch.setenv("USER", "ana")
+    api = cli_api(path, role=Role.RESPONDER, environ={"OPSBOOK_DATABASE_URL": store_url})
 
     def run(*args: str) -> Any:
-        return run_cli(*args, "--config", str(path))
+        return api.run(*args, "--config", str(path))
 
     return run
 
@@ -104,7 +104,7 @@ def test_an_overdue_item_is_red() -> None:
     ]
     out = io.StringIO()
     Console(file=out, width=100, force_terminal=True, color_system="standard").print(
-        _actions_table(items, date(2026, 11, 22))
+        _actions_table([action_json(i) for i in items], date(2026, 11, 22))
     )
     lines = out.getvalue().splitlines()
     late = next(line for line in lines if "late" in line)

@@ -4,18 +4,23 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
+from fastapi.testclient import TestClient
 from sqlalchemy.engine import Engine
 
+from api_transport import serve_cli
 from opsbook.clock import FrozenClock
+from opsbook.config import load
 from opsbook.config.units import format_elapsed
 from opsbook.incidents import service
 from opsbook.incidents.models import IncidentStatus
+from opsbook.web import create_app
 
 DECLARED = datetime(2026, 12, 5, 10, 0, 0, tzinfo=UTC)
 ACKED = DECLARED + timedelta(minutes=3, seconds=17, milliseconds=924)
@@ -41,16 +46,21 @@ def test_an_elapsed_time_is_rounded_to_the_second(elapsed: timedelta, shown: str
 
 
 @pytest.fixture
-def cli(run_cli: Any, tmp_path: Path, store_url: str, monkeypatch: pytest.MonkeyPatch) -> Any:
+def cli(
+    run_cli: Any, tmp_path: Path, engine: Engine, store_url: str, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[Any]:
+    """The CLI against the app, both at ``NOW``."""
     path = tmp_path / "opsbook.yaml"
     path.write_text(yaml.safe_dump(CONFIG), encoding="utf-8")
-    monkeypatch.setenv("OPSBOOK_DATABASE_URL", store_url)
-    monkeypatch.setenv("USER", "ana")
+    config = load(path, environ={})
+    app = create_app(config, environ={"OPSBOOK_DATABASE_URL": store_url}, clock=FrozenClock(NOW))
+    transport = serve_cli(TestClient(app), monkeypatch)
 
     def run(*args: str) -> Any:
-        return run_cli(*args, "--config", str(path), clock=FrozenClock(NOW))
+        return run_cli(*args, "--config", str(path), clock=FrozenClock(NOW), transport=transport)
 
-    return run
+    yield run
+    app.state.services.engine.dispose()
 
 
 @pytest.fixture

@@ -4,16 +4,21 @@ component the config names "Website"."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
+from fastapi.testclient import TestClient
 from sqlalchemy.engine import Engine
 
+from api_transport import serve_cli
 from opsbook.clock import FrozenClock
+from opsbook.config import load
 from opsbook.incidents import service
+from opsbook.web import create_app
 
 DECLARED = datetime(2026, 12, 5, 10, 0, 12, tzinfo=UTC)
 NOW = DECLARED + timedelta(minutes=7, seconds=3)
@@ -26,16 +31,21 @@ CONFIG = {
 
 
 @pytest.fixture
-def cli(run_cli: Any, tmp_path: Path, store_url: str, monkeypatch: pytest.MonkeyPatch) -> Any:
+def cli(
+    run_cli: Any, tmp_path: Path, engine: Engine, store_url: str, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[Any]:
+    """The CLI against the app, both at ``NOW``."""
     path = tmp_path / "opsbook.yaml"
     path.write_text(yaml.safe_dump(CONFIG), encoding="utf-8")
-    monkeypatch.setenv("OPSBOOK_DATABASE_URL", store_url)
-    monkeypatch.setenv("USER", "ana")
+    config = load(path, environ={})
+    app = create_app(config, environ={"OPSBOOK_DATABASE_URL": store_url}, clock=FrozenClock(NOW))
+    transport = serve_cli(TestClient(app), monkeypatch)
 
     def run(*args: str) -> Any:
-        return run_cli(*args, "--config", str(path), clock=FrozenClock(NOW))
+        return run_cli(*args, "--config", str(path), clock=FrozenClock(NOW), transport=transport)
 
-    return run
+    yield run
+    app.state.services.engine.dispose()
 
 
 @pytest.fixture

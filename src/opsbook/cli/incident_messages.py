@@ -1,54 +1,83 @@
 """``opsbook incident message ID``: draft a message about the incident (a status update, the
 email to affected users...) from the shipped templates, to paste, without sending anything;
-and the escalation lines ``opsbook incident show`` prints.
+the response and escalation lines ``opsbook incident show`` prints; and how the incident
+commands reach the server (``connect``).
+
+Everything here works on the API's JSON (``GET /api/v1/incidents/{id}``), not on the store.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from datetime import datetime, timedelta
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 from zoneinfo import ZoneInfo
 
-import sqlalchemy as sa
 import typer
 
-from opsbook.cli.context import get_context, open_store
-from opsbook.config import Config, format_duration
+from opsbook.cli.client import ApiClient
+from opsbook.cli.context import CliContext, get_context
+from opsbook.config import Config, format_duration, load
 from opsbook.config.templates import SHIPPED_INCIDENT_MESSAGES
 from opsbook.config.units import format_elapsed
 from opsbook.errors import InputError
-from opsbook.incidents import (
-    Escalation,
-    Incident,
-    IncidentNotice,
-    policy_levels,
-    response_for,
-    service,
-)
-from opsbook.incidents.models import NOTIFIED_KINDS
-from opsbook.incidents.notices import linked_alerts
-from opsbook.incidents.records import row_to_event
-from opsbook.incidents.tables import incident_event
-from opsbook.notify import render_incident
+from opsbook.incidents import policy_levels
 
 TEMPLATE_WORDS = ", ".join(SHIPPED_INCIDENT_MESSAGES)
 
 
-def response_line(found: Incident, *, config: Config, now: datetime) -> str:
+@dataclass(frozen=True)
+class Connected:
+    """A command's server, and the config it was found from (None without a config file)."""
+
+    cli: CliContext
+    api: ApiClient
+    config: Config | None
+
+    @property
+    def zone(self) -> ZoneInfo:
+        return ZoneInfo(self.config.timezone) if self.config is not None else ZoneInfo("UTC")
+
+
+def connect(cli: CliContext, path: Path) -> Connected:
+    """The client of the server ``path``'s config names (or ``--server``); without a config
+    file there, ``--server`` or ``$OPSBOOK_SERVER`` says where and times show in UTC."""
+    config = load(path, environ=cli.environ) if path.exists() else None
+    return Connected(cli=cli, api=cli.api(config), config=config)
+
+
+def parse_at(value: str | None) -> datetime | None:
+    """An API time (RFC 3339, ``Z``) as an aware datetime."""
+    return datetime.fromisoformat(value).astimezone(UTC) if value else None
+
+
+def seconds(value: float) -> timedelta:
+    return timedelta(seconds=value)
+
+
+def elapsed_between(start: str | None, end: str | None) -> timedelta | None:
+    """``end - start`` from two API times; None while ``end`` has not happened."""
+    began, ended = parse_at(start), parse_at(end)
+    return ended - began if began is not None and ended is not None else None
+
+
+def response_line(found: Mapping[str, Any], *, now: datetime) -> str:
     """``respond    within 15m: met (acknowledged after 3m12s)``, or due, overdue, missed."""
-    response = response_for(found, config=config, now=now)
+    response = found["response"]
     if response is None:
-        return f"respond    - ({found.severity} is no longer configured)"
-    head = f"respond    within {format_duration(response.target)}: {response.state}"
-    if response.state == "met" or (response.state == "missed" and found.acknowledged_at):
-        took = found.time_to_acknowledge or timedelta()
+        return f"respond    - ({found['severity']} is no longer configured)"
+    state = response["state"]
+    head = f"respond    within {format_duration(seconds(response['target_s']))}: {state}"
+    due_at = parse_at(response["due_at"]) or now
+    if state == "met" or (state == "missed" and found["acknowledged_at"]):
+        took = elapsed_between(found["declared_at"], found["acknowledged_at"]) or timedelta()
         return f"{head} (acknowledged after {_elapsed(took)})"
-    if response.state == "due":
-        return f"{head} (in {_elapsed(response.due_at - now)})"
-    if response.state == "overdue":
-        return f"{head} (by {_elapsed(now - response.due_at)}; acknowledge it)"
+    if state == "due":
+        return f"{head} (in {_elapsed(due_at - now)})"
+    if state == "overdue":
+        return f"{head} (by {_elapsed(now - due_at)}; acknowledge it)"
     return f"{head} (resolved without an acknowledgement)"
 
 
@@ -57,32 +86,37 @@ def _elapsed(delta: timedelta) -> str:
     return format_elapsed(max(delta, timedelta(seconds=1)))
 
 
+def _per_round(config: Config | None, policy: str) -> int | None:
+    """How many levels one round of ``policy`` has, from the config (the API gives the total
+    with repeats unrolled); None when this config does not name the policy."""
+    levels = policy_levels(config, policy) if config is not None else None
+    return max(level.number for level in levels) if levels else None
+
+
 def escalation_lines(
-    runs: Sequence[Escalation], *, config: Config, zone: ZoneInfo, now: datetime
+    runs: Sequence[Mapping[str, Any]], *, config: Config | None, zone: ZoneInfo, now: datetime
 ) -> list[str]:
-    """One line per escalation: what it pages next and when, or how it ended."""
+    """One line per escalation (the API's ``escalations``): what it pages next and when, or
+    how it ended."""
     lines = []
     for run in runs:
-        head = f"escalation {run.policy}: "
-        levels = policy_levels(config, run.policy)
-        if run.is_active and run.next_at is not None and levels and run.step < len(levels):
-            level = levels[run.step]
-            per_round = max(lv.number for lv in levels)
-            rounds = f" (round {level.round + 1})" if level.round else ""
-            left = format_elapsed(run.next_at - now)
+        head = f"escalation {run['policy']}: "
+        next_at = parse_at(run["next_at"])
+        if run["state"] == "active" and next_at is not None and run["next_level"] is not None:
+            per_round = _per_round(config, run["policy"])
+            of = f" of {per_round}" if per_round is not None else ""
+            rounds = f" (round {run['next_round']})" if run["next_round"] > 1 else ""
+            left = format_elapsed(next_at - now)
             when = f"in {left}" if left != "0s" else "now"
-            at = run.next_at.astimezone(zone).strftime("%H:%M:%S")
-            lines.append(f"{head}level {level.number} of {per_round}{rounds} due {at} ({when})")
-        elif run.is_active:
+            at = next_at.astimezone(zone).strftime("%H:%M:%S")
+            lines.append(f"{head}level {run['next_level']}{of}{rounds} due {at} ({when})")
+        elif run["state"] == "active":
             lines.append(f"{head}waiting for an acknowledgement after the last level")
         else:
-            ended = (
-                run.ended_at.astimezone(zone).strftime("%Y-%m-%d %H:%M:%S %Z")
-                if run.ended_at
-                else "-"
-            )
-            verb = "exhausted" if run.state == "exhausted" else "stopped"
-            why = run.ended_reason or run.state
+            ended_at = parse_at(run["ended_at"])
+            ended = ended_at.astimezone(zone).strftime("%Y-%m-%d %H:%M:%S %Z") if ended_at else "-"
+            verb = "exhausted" if run["state"] == "exhausted" else "stopped"
+            why = run["ended_reason"] or run["state"]
             lines.append(f"{head}{verb}: {why} at {ended}")
     return lines
 
@@ -99,7 +133,13 @@ def message(
         typer.Option("--channel", help="Draft it as this channel would get it."),
     ] = None,
     config: Annotated[
-        Path, typer.Option("--config", "-c", help="The opsbook config file.", dir_okay=False)
+        Path,
+        typer.Option(
+            "--config",
+            "-c",
+            help="The opsbook config: its server (or --server).",
+            dir_okay=False,
+        ),
     ] = Path("opsbook.yaml"),
 ) -> None:
     """Draft a message (subject and body) about the incident's latest update; sends nothing."""
@@ -108,43 +148,17 @@ def message(
             f"--template: no incident template named {template!r} (use {TEMPLATE_WORDS})",
             field="--template",
         )
-    cli = get_context(ctx)
-    with open_store(cli, config) as (loaded, engine), engine.begin() as conn:
-        if channel is not None and channel not in loaded.channels:
-            known = ", ".join(loaded.channels) or "none are configured"
-            raise InputError(
-                f"--channel: no channel named {channel!r} (known: {known})", field="--channel"
-            )
-        found = service.get_incident(conn, incident_id)
-        t = incident_event
-        latest = conn.execute(
-            sa.select(t)
-            .where(t.c.incident_id == incident_id, t.c.kind.in_(sorted(NOTIFIED_KINDS)))
-            .order_by(t.c.at.desc(), t.c.id.desc())
-            .limit(1)
-        ).first()
-        event = row_to_event(latest) if latest is not None else None
-        update = conn.execute(
-            sa.select(t)
-            .where(t.c.incident_id == incident_id, t.c.kind == "status")
-            .order_by(t.c.at.desc(), t.c.id.desc())
-            .limit(1)
-        ).first()
-        notice = IncidentNotice(
-            kind="incident",
-            channel=channel or "",
-            key=f"draft:{incident_id}",
-            incident=found,
-            alerts=linked_alerts(conn, incident_id),
-            event=event,
-            at=cli.clock.now(),
-        )
-    drafted = render_incident(
-        loaded,
-        notice,
-        template,
-        now=cli.clock.now(),
-        latest=row_to_event(update) if update is not None else None,
-    )
-    out = cli.console.file
-    out.write(f"Subject: {drafted.subject}\n\n{drafted.body.rstrip()}\n")
+    connected = connect(get_context(ctx), config)
+    path = f"/api/v1/incidents/{incident_id}/message"
+    try:
+        drafted = connected.api.get(path, template=template, channel=channel)
+    except InputError as exc:
+        if exc.field != "channel":
+            raise
+        # The server does not repeat the name it refused; the one who typed it may.
+        known = exc.message.split("of that name ", 1)[-1]
+        raise InputError(
+            f"--channel: no channel named {channel!r} {known}", field="--channel"
+        ) from None
+    out = connected.cli.console.file
+    out.write(f"Subject: {drafted['subject']}\n\n{drafted['body'].rstrip()}\n")

@@ -3,19 +3,21 @@ declare, show (with the timeline and response times), acknowledge, update, note,
 assign, merge, reopen, action (add an action item) and postmortem; ``opsbook actions [--all]``
 and ``opsbook actions done ID``.
 
-Like ``opsbook alerts`` these talk to the store directly through the incidents domain (the same
-functions the API uses); each change commits with its timeline and audit events before "ok".
-Who acts is ``--author``, else ``$USER``, else the login name. Times show in the config's timezone.
+These are clients of the server's incident API (docs/api.md#incidents): they open no store,
+so they see what the server sees, and a change is committed (with its timeline and audit
+events) by the server before "ok". Who acts is whoever the token belongs to (``opsbook login``
+or ``$OPSBOOK_TOKEN``); the server's errors are named with this command's arguments
+(``$.severity`` becomes ``--severity``). Times show in the config's timezone (UTC without one).
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from datetime import date, datetime, timedelta
+from datetime import date
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 from zoneinfo import ZoneInfo
 
 import typer
@@ -23,26 +25,16 @@ from rich import box
 from rich.console import Console
 from rich.table import Table
 from rich.text import Text
-from sqlalchemy.engine import Connection
 
 from opsbook.cli import incident_messages
-from opsbook.cli.context import get_context, open_store
-from opsbook.config import Config, parse_duration
+from opsbook.cli.client import ApiClient
+from opsbook.cli.context import get_context
+from opsbook.cli.incident_messages import Connected, elapsed_between, parse_at
+from opsbook.config import parse_duration
 from opsbook.config.units import format_elapsed
 from opsbook.errors import InputError, NotFound
-from opsbook.incidents import (
-    ActionItem,
-    Incident,
-    IncidentStatus,
-    Role,
-    action_json,
-    incident_detail_json,
-    incident_json,
-    incident_stats,
-    list_escalations,
-    render_postmortem,
-    service,
-)
+from opsbook.incidents import IncidentStatus, Role
+from opsbook.incidents.postmortem import render_template
 from opsbook.types import JSONValue
 
 list_app = typer.Typer(help="List incidents: open ones by default.", invoke_without_command=True)
@@ -52,10 +44,13 @@ actions_app = typer.Typer(
 )
 
 ConfigOption = Annotated[
-    Path, typer.Option("--config", "-c", help="The opsbook config file.", dir_okay=False)
-]
-AuthorOption = Annotated[
-    str | None, typer.Option("--author", "-a", help="Who acts (default: $USER).")
+    Path,
+    typer.Option(
+        "--config",
+        "-c",
+        help="The opsbook config: its server (or --server) and timezone.",
+        dir_okay=False,
+    ),
 ]
 JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")]
 IdArgument = Annotated[int, typer.Argument(metavar="ID", help="The incident id.")]
@@ -66,17 +61,32 @@ DEFAULT_CONFIG = Path("opsbook.yaml")
 STATUS_WORDS = ", ".join(s.value for s in IncidentStatus)
 
 
+def _connect(ctx: typer.Context, config: Path) -> Connected:
+    return incident_messages.connect(get_context(ctx), config)
+
+
 @contextmanager
-def _change(ctx: typer.Context, config: Path) -> Iterator[tuple[Config, Connection]]:
-    """The loaded config and a connection in one transaction; commits, then prints "ok"."""
-    cli = get_context(ctx)
-    with open_store(cli, config) as (loaded, engine), engine.begin() as conn:
-        yield loaded, conn
-    _say(cli.console, "ok")
+def _named(options: Mapping[str, str]) -> Iterator[None]:
+    """The server names a bad part of the body by its JSON path (``$.severity``); on the
+    command line that is the argument that carried it (``--severity``)."""
+    try:
+        yield
+    except (InputError, NotFound) as exc:
+        option = options.get(exc.field)
+        if option is None:
+            raise
+        said = f"{option}: {exc.message.split(': ', 1)[-1]}"
+        raise type(exc)(said, field=option) from None
 
 
-def _actor(ctx: typer.Context, author: str | None) -> str:
-    return f"user:{get_context(ctx).author(author)}"
+def _change(
+    ctx: typer.Context, config: Path, path: str, body: dict[str, Any], **options: str
+) -> None:
+    """POST ``body`` to ``path``; prints "ok" once the server has committed it."""
+    connected = _connect(ctx, config)
+    with _named({f"$.{key}": name for key, name in options.items()}):
+        connected.api.post(path, body)
+    _say(connected.cli.console, "ok")
 
 
 def _say(console: Console, text: str) -> None:
@@ -87,35 +97,29 @@ def _print_json(console: Console, value: JSONValue) -> None:
     _say(console, json.dumps(value, indent=2))
 
 
-def _when(at: datetime | None, zone: ZoneInfo) -> str:
-    return at.astimezone(zone).strftime("%Y-%m-%d %H:%M:%S %Z") if at is not None else "-"
+def _when(at: str | None, zone: ZoneInfo) -> str:
+    parsed = parse_at(at)
+    return parsed.astimezone(zone).strftime("%Y-%m-%d %H:%M:%S %Z") if parsed else "-"
 
 
-def _took(delta: timedelta | None) -> str:
-    return format_elapsed(delta) if delta is not None else "-"
+def _took(seconds: float | None) -> str:
+    return format_elapsed(incident_messages.seconds(seconds)) if seconds is not None else "-"
 
 
-def _option_error(exc: InputError, options: dict[str, str]) -> InputError:
-    """A domain error names ``message``; on the command line that is ``--message``."""
-    option = options.get(exc.field)
-    if option is None:
-        return exc
-    return InputError(f"{option}: {exc.message.split(': ', 1)[-1]}", field=option)
-
-
-def _incidents_table(items: Sequence[Incident], zone: ZoneInfo) -> Table:
+def _incidents_table(items: Sequence[Mapping[str, Any]], zone: ZoneInfo) -> Table:
     table = Table(box=box.SIMPLE_HEAD, pad_edge=False, show_edge=False, collapse_padding=True)
     for name in ("id", "sev", "status", "title", "declared", "commander", "acked"):
         table.add_column(name, overflow="fold")
     for item in items:
+        declared = parse_at(item["declared_at"])
         table.add_row(
-            str(item.id),
-            item.severity,
-            item.status.value,
-            item.title,
-            item.declared_at.astimezone(zone).strftime("%Y-%m-%d %H:%M"),
-            item.commander or "-",
-            "yes" if item.acknowledged_at else "no",
+            str(item["id"]),
+            item["severity"],
+            item["status"],
+            item["title"],
+            declared.astimezone(zone).strftime("%Y-%m-%d %H:%M") if declared else "-",
+            item["commander"] or "-",
+            "yes" if item["acknowledged_at"] else "no",
         )
     return table
 
@@ -130,16 +134,15 @@ def incidents(
     """Open incidents, newest first (with --all, resolved ones too)."""
     if ctx.invoked_subcommand is not None:
         return
-    cli = get_context(ctx)
-    with open_store(cli, config) as (loaded, engine), engine.begin() as conn:
-        found = service.list_incidents(conn, include_resolved=all_)
-        linked = {i.id: service.alert_ids(conn, i.id) for i in found}
+    connected = _connect(ctx, config)
+    found = connected.api.get("/api/v1/incidents", all="true" if all_ else None)["incidents"]
+    console = connected.cli.console
     if as_json:
-        _print_json(cli.console, [incident_json(i, alert_ids=linked[i.id]) for i in found])
+        _print_json(console, found)
     elif not found:
-        _say(cli.console, "no open incidents" if not all_ else "no incidents")
+        _say(console, "no open incidents" if not all_ else "no incidents")
     else:
-        cli.console.print(_incidents_table(found, ZoneInfo(loaded.timezone)))
+        console.print(_incidents_table(found, connected.zone))
 
 
 @list_app.command("stats")
@@ -150,31 +153,29 @@ def stats(
 ) -> None:
     """MTTA, MTTM, MTTR and response targets met, per severity, over the period."""
     try:
-        period = parse_duration(since)
+        parse_duration(since)
     except ValueError as exc:
         raise InputError(f"--since: {exc}", field="--since") from None
-    cli = get_context(ctx)
-    with open_store(cli, config) as (loaded, engine), engine.begin() as conn:
-        now = get_context(ctx).clock.now()
-        targets = {name: sev.respond_within for name, sev in loaded.severities.items()}
-        rows = incident_stats(conn, since=now - period, targets=targets, now=now)
+    connected = _connect(ctx, config)
+    with _named({"since": "--since"}):
+        rows = connected.api.get("/api/v1/incidents/stats", since=since)["severities"]
     if not rows:
-        _say(cli.console, f"no incidents in the last {since}")
+        _say(connected.cli.console, f"no incidents in the last {since}")
         return
     table = Table(box=box.SIMPLE_HEAD, pad_edge=False, show_edge=False, collapse_padding=True)
     for name in ("severity", "declared", "ack in target", "resolved", "MTTA", "MTTM", "MTTR"):
         table.add_column(name)
     for row in rows:
         table.add_row(
-            row.severity,
-            str(row.declared),
-            f"{row.met_target}/{row.met_target + row.missed_target}",
-            str(row.resolved),
-            _took(row.mtta),
-            _took(row.mttm),
-            _took(row.mttr),
+            row["severity"],
+            str(row["declared"]),
+            f"{row['met_target']}/{row['met_target'] + row['missed_target']}",
+            str(row["resolved"]),
+            _took(row["mtta_s"]),
+            _took(row["mttm_s"]),
+            _took(row["mttr_s"]),
         )
-    cli.console.print(table)
+    connected.cli.console.print(table)
 
 
 @app.command("declare")
@@ -183,27 +184,14 @@ def declare(
     title: Annotated[str, typer.Argument(help="What is wrong, in a line.")],
     severity: Annotated[str, typer.Option("--severity", "-s", help="SEV1..SEV4 (as configured).")],
     summary: Annotated[str, typer.Option("--summary", help="More detail.")] = "",
-    author: AuthorOption = None,
     config: ConfigOption = DEFAULT_CONFIG,
 ) -> None:
     """Declare an incident; prints its id."""
-    actor = _actor(ctx, author)
-    cli = get_context(ctx)
-    try:
-        with open_store(cli, config) as (loaded, engine), engine.begin() as conn:
-            created = service.declare(
-                conn,
-                title=title,
-                severity=severity,
-                summary=summary,
-                actor=actor,
-                now=get_context(ctx).clock.now(),
-                origin="cli",
-                severities=list(loaded.severities),
-            )
-    except InputError as exc:
-        raise _option_error(exc, {"title": "TITLE", "severity": "--severity"}) from None
-    _say(cli.console, str(created.id))
+    connected = _connect(ctx, config)
+    body = {"title": title, "severity": severity, "summary": summary}
+    with _named({"$.title": "TITLE", "$.severity": "--severity", "$.summary": "--summary"}):
+        created = connected.api.post("/api/v1/incidents", body)
+    _say(connected.cli.console, str(created["id"]))
 
 
 @app.command("show")
@@ -214,65 +202,54 @@ def show(
     config: ConfigOption = DEFAULT_CONFIG,
 ) -> None:
     """One incident: its state, response times, linked alerts and timeline."""
-    cli = get_context(ctx)
-    with open_store(cli, config) as (loaded, engine), engine.begin() as conn:
-        if as_json:
-            body = incident_detail_json(
-                conn, incident_id, config=loaded, now=get_context(ctx).clock.now()
-            )
-            _print_json(cli.console, body)
-            return
-        found = service.get_incident(conn, incident_id)
-        events = service.timeline(conn, incident_id)
-        linked = service.alert_ids(conn, incident_id)
-        runs = list_escalations(conn, incident_id)
-    zone = ZoneInfo(loaded.timezone)
+    connected = _connect(ctx, config)
+    found = connected.api.get(f"/api/v1/incidents/{incident_id}")
+    console = connected.cli.console
+    if as_json:
+        _print_json(console, found)
+        return
+    zone, now = connected.zone, connected.cli.clock.now()
+    merged = found["merged_into"]
     lines = [
-        f"incident {found.id}: {found.title}",
-        f"severity   {found.severity}",
-        f"status     {found.status.value}"
-        + (f" (merged into incident {found.merged_into})" if found.merged_into else ""),
-        f"declared   {_when(found.declared_at, zone)} by {found.declared_by}",
-        f"commander  {found.commander or '-'}",
-        f"comms      {found.comms or '-'}",
-        f"alerts     {', '.join(str(a) for a in linked) or '-'}",
-        f"to ack     {_took(found.time_to_acknowledge)}",
-        f"to mitigate {_took(found.time_to_mitigate)}",
-        f"to resolve {_took(found.time_to_resolve)}",
+        f"incident {found['id']}: {found['title']}",
+        f"severity   {found['severity']}",
+        f"status     {found['status']}" + (f" (merged into incident {merged})" if merged else ""),
+        f"declared   {_when(found['declared_at'], zone)} by {found['declared_by']}",
+        f"commander  {found['commander'] or '-'}",
+        f"comms      {found['comms'] or '-'}",
+        f"alerts     {', '.join(str(a) for a in found['alert_ids']) or '-'}",
     ]
-    if found.summary:
-        lines.insert(1, found.summary)
-    lines.append(
-        incident_messages.response_line(found, config=loaded, now=get_context(ctx).clock.now())
-    )
+    # From the timestamps, not the *_s fields: those are whole seconds, cut, and "3m18s" is
+    # the time rounded to the second.
+    for label, at in (
+        ("to ack    ", "acknowledged_at"),
+        ("to mitigate", "mitigated_at"),
+        ("to resolve", "resolved_at"),
+    ):
+        took = elapsed_between(found["declared_at"], found[at])
+        lines.append(f"{label} {format_elapsed(took) if took is not None else '-'}")
+    if found["summary"]:
+        lines.insert(1, found["summary"])
+    lines.append(incident_messages.response_line(found, now=now))
     lines += incident_messages.escalation_lines(
-        runs, config=loaded, zone=zone, now=get_context(ctx).clock.now()
+        found["escalations"], config=connected.config, zone=zone, now=now
     )
     for line in lines:
-        _say(cli.console, line)
+        _say(console, line)
     table = Table(box=box.SIMPLE_HEAD, pad_edge=False, show_edge=False, collapse_padding=True)
     table.add_column("at", no_wrap=True)
     table.add_column("event", no_wrap=True)
     table.add_column("by", no_wrap=True)
     table.add_column("message", overflow="fold")
-    for event in events:
-        table.add_row(_when(event.at, zone), event.kind, event.actor, event.message)
-    cli.console.print(table)
+    for event in found["timeline"]:
+        table.add_row(_when(event["at"], zone), event["kind"], event["actor"], event["message"])
+    console.print(table)
 
 
 @app.command("ack")
-def ack(
-    ctx: typer.Context,
-    incident_id: IdArgument,
-    author: AuthorOption = None,
-    config: ConfigOption = DEFAULT_CONFIG,
-) -> None:
+def ack(ctx: typer.Context, incident_id: IdArgument, config: ConfigOption = DEFAULT_CONFIG) -> None:
     """Acknowledge the incident (the seeds: within 5 minutes)."""
-    actor = _actor(ctx, author)
-    with _change(ctx, config) as (_loaded, conn):
-        service.acknowledge(
-            conn, incident_id, actor=actor, now=get_context(ctx).clock.now(), origin="cli"
-        )
+    _change(ctx, config, f"/api/v1/incidents/{incident_id}/ack", {})
 
 
 @app.command("update")
@@ -296,7 +273,6 @@ def update(
     ] = None,
     root_cause: Annotated[str | None, typer.Option("--root-cause", help="What caused it.")] = None,
     fix: Annotated[str | None, typer.Option("--fix", help="What fixed or will fix it.")] = None,
-    author: AuthorOption = None,
     config: ConfigOption = DEFAULT_CONFIG,
 ) -> None:
     """Post a status update (investigating, identified, monitoring, resolved) saying MESSAGE,
@@ -313,30 +289,15 @@ def update(
     }
     fields = {key: value for key, value in given.items() if value is not None}
     try:
-        target = IncidentStatus(status)
+        IncidentStatus(status)
     except ValueError:
         raise InputError(
             f"STATUS: {status!r} is not an incident status (use {STATUS_WORDS})", field="STATUS"
         ) from None
-    actor = _actor(ctx, author)
-    try:
-        with _change(ctx, config) as (_loaded, conn):
-            service.update(
-                conn,
-                incident_id,
-                status=target,
-                message=said,
-                fields=fields,
-                actor=actor,
-                now=get_context(ctx).clock.now(),
-                origin="cli",
-            )
-    except InputError as exc:
-        named = "MESSAGE" if message is not None else "--message"
-        options = {"message": named} | {
-            f"fields.{key}": "--" + key.replace("_", "-") for key in given
-        }
-        raise _option_error(exc, options) from None
+    options = {"message": "MESSAGE" if message is not None else "--message", "status": "STATUS"}
+    options |= {f"fields.{key}": "--" + key.replace("_", "-") for key in given}
+    body = {"status": status, "message": said, "fields": fields}
+    _change(ctx, config, f"/api/v1/incidents/{incident_id}/updates", body, **options)
 
 
 def _one_message(positional: str | None, option: str | None) -> str:
@@ -360,23 +321,11 @@ def reopen(
     ctx: typer.Context,
     incident_id: IdArgument,
     message: MessageOption,
-    author: AuthorOption = None,
     config: ConfigOption = DEFAULT_CONFIG,
 ) -> None:
     """Move a resolved incident back to investigating."""
-    actor = _actor(ctx, author)
-    try:
-        with _change(ctx, config) as (_loaded, conn):
-            service.reopen(
-                conn,
-                incident_id,
-                message=message,
-                actor=actor,
-                now=get_context(ctx).clock.now(),
-                origin="cli",
-            )
-    except InputError as exc:
-        raise _option_error(exc, {"message": "--message"}) from None
+    path = f"/api/v1/incidents/{incident_id}/reopen"
+    _change(ctx, config, path, {"message": message}, message="--message")
 
 
 @app.command("note")
@@ -384,23 +333,11 @@ def note(
     ctx: typer.Context,
     incident_id: IdArgument,
     message: MessageOption,
-    author: AuthorOption = None,
     config: ConfigOption = DEFAULT_CONFIG,
 ) -> None:
     """Add a note to the timeline."""
-    actor = _actor(ctx, author)
-    try:
-        with _change(ctx, config) as (_loaded, conn):
-            service.add_note(
-                conn,
-                incident_id,
-                message=message,
-                actor=actor,
-                now=get_context(ctx).clock.now(),
-                origin="cli",
-            )
-    except InputError as exc:
-        raise _option_error(exc, {"message": "--message"}) from None
+    path = f"/api/v1/incidents/{incident_id}/notes"
+    _change(ctx, config, path, {"message": message}, message="--message")
 
 
 @app.command("severity")
@@ -408,24 +345,11 @@ def severity(
     ctx: typer.Context,
     incident_id: IdArgument,
     new_severity: Annotated[str, typer.Argument(metavar="SEVERITY", help="e.g. SEV2")],
-    author: AuthorOption = None,
     config: ConfigOption = DEFAULT_CONFIG,
 ) -> None:
     """Change the incident's severity."""
-    actor = _actor(ctx, author)
-    try:
-        with _change(ctx, config) as (loaded, conn):
-            service.change_severity(
-                conn,
-                incident_id,
-                severity=new_severity,
-                severities=list(loaded.severities),
-                actor=actor,
-                now=get_context(ctx).clock.now(),
-                origin="cli",
-            )
-    except InputError as exc:
-        raise _option_error(exc, {"severity": "SEVERITY"}) from None
+    path = f"/api/v1/incidents/{incident_id}/severity"
+    _change(ctx, config, path, {"severity": new_severity}, severity="SEVERITY")
 
 
 @app.command("assign")
@@ -436,27 +360,15 @@ def assign(
         str | None, typer.Option("--commander", help="The incident commander.")
     ] = None,
     comms: Annotated[str | None, typer.Option("--comms", help="Who writes the updates.")] = None,
-    author: AuthorOption = None,
     config: ConfigOption = DEFAULT_CONFIG,
 ) -> None:
     """Give a person the commander or the comms role."""
     if (commander is None) == (comms is None):
         raise InputError("give --commander or --comms (one of them)", field="--commander")
     role, person = (Role.COMMANDER, commander) if commander is not None else (Role.COMMS, comms)
-    actor = _actor(ctx, author)
-    try:
-        with _change(ctx, config) as (_loaded, conn):
-            service.set_role(
-                conn,
-                incident_id,
-                role=role,
-                person=person or "",
-                actor=actor,
-                now=get_context(ctx).clock.now(),
-                origin="cli",
-            )
-    except InputError as exc:
-        raise _option_error(exc, {"person": f"--{role.value}"}) from None
+    path = f"/api/v1/incidents/{incident_id}/roles"
+    body = {"role": role.value, "person": person or ""}
+    _change(ctx, config, path, body, person=f"--{role.value}")
 
 
 @app.command("merge")
@@ -464,22 +376,10 @@ def merge(
     ctx: typer.Context,
     source: Annotated[int, typer.Argument(metavar="SOURCE", help="The incident to merge.")],
     into: Annotated[int, typer.Argument(metavar="INTO", help="The incident to merge it into.")],
-    author: AuthorOption = None,
     config: ConfigOption = DEFAULT_CONFIG,
 ) -> None:
     """Merge SOURCE into INTO: its alerts move, and SOURCE is resolved as merged."""
-    actor = _actor(ctx, author)
-    try:
-        with _change(ctx, config) as (_loaded, conn):
-            service.merge(
-                conn, source, into=into, actor=actor, now=get_context(ctx).clock.now(), origin="cli"
-            )
-    except InputError as exc:
-        raise _option_error(exc, {"into": "INTO"}) from None
-    except NotFound as exc:
-        if exc.field != "into":
-            raise
-        raise NotFound(f"INTO: {exc.message.split(': ', 1)[-1]}", field="INTO") from None
+    _change(ctx, config, f"/api/v1/incidents/{source}/merge", {"into": into}, into="INTO")
 
 
 def _due(value: str | None) -> date | None:
@@ -500,28 +400,15 @@ def add_action(
     title: Annotated[str, typer.Argument(metavar="TITLE", help="What is to be done.")],
     owner: Annotated[str, typer.Option("--owner", help="Who owns it.")],
     due: Annotated[str | None, typer.Option("--due", help="Due day, e.g. 2026-12-01.")] = None,
-    author: AuthorOption = None,
     config: ConfigOption = DEFAULT_CONFIG,
 ) -> None:
     """Add an action item to the incident; prints its id."""
     due_day = _due(due)
-    actor = _actor(ctx, author)
-    cli = get_context(ctx)
-    try:
-        with open_store(cli, config) as (_loaded, engine), engine.begin() as conn:
-            created = service.add_action(
-                conn,
-                incident_id,
-                title=title,
-                owner=owner,
-                due=due_day,
-                actor=actor,
-                now=get_context(ctx).clock.now(),
-                origin="cli",
-            )
-    except InputError as exc:
-        raise _option_error(exc, {"title": "TITLE", "owner": "--owner"}) from None
-    _say(cli.console, str(created.id))
+    connected = _connect(ctx, config)
+    body = {"title": title, "owner": owner, "due": due_day.isoformat() if due_day else None}
+    with _named({"$.title": "TITLE", "$.owner": "--owner", "$.due": "--due"}):
+        created = connected.api.post(f"/api/v1/incidents/{incident_id}/actions", body)
+    _say(connected.cli.console, str(created["id"]))
 
 
 @app.command("postmortem")
@@ -546,19 +433,9 @@ def postmortem(
             raise InputError(
                 f"--template: cannot read {template}: {exc}", field="--template"
             ) from None
-    cli = get_context(ctx)
-    with open_store(cli, config) as (loaded, engine), engine.begin() as conn:
-        try:
-            text = render_postmortem(
-                conn,
-                incident_id,
-                zone=ZoneInfo(loaded.timezone),
-                now=get_context(ctx).clock.now(),
-                template=source,
-                template_name=str(template) if template is not None else "postmortem.md.j2",
-            )
-        except InputError as exc:
-            raise InputError(exc.message, field="--template") from None
+    connected = _connect(ctx, config)
+    text = _postmortem(connected.api, incident_id, source=source, name=str(template))
+    cli = connected.cli
     if output is None:
         cli.console.file.write(text)
         return
@@ -569,19 +446,35 @@ def postmortem(
     _say(cli.console, f"wrote {output}")
 
 
-def _actions_table(items: Sequence[ActionItem], today: date) -> Table:
+def _postmortem(api: ApiClient, incident_id: int, *, source: str | None, name: str) -> str:
+    """The shipped postmortem as the server renders it; or, with ``source``, the user's
+    template rendered here with the values the server gives (the template never leaves this
+    machine, and its errors name the user's file and line)."""
+    path = f"/api/v1/incidents/{incident_id}/postmortem"
+    if source is None:
+        return api.request("GET", path, accept="text/markdown").text
+    values = api.get(path + "/values")
+    try:
+        return render_template(source, values, name=name)
+    except InputError as exc:
+        raise InputError(exc.message, field="--template") from None
+
+
+def _actions_table(items: Sequence[Mapping[str, Any]], today: date) -> Table:
     table = Table(box=box.SIMPLE_HEAD, pad_edge=False, show_edge=False, collapse_padding=True)
     for name in ("id", "incident", "title", "owner", "due", "done"):
         table.add_column(name, overflow="fold")
     for item in items:
-        due = item.due.isoformat() if item.due is not None else "-"
+        due = item["due"] or "-"
+        # An open item past its due day (due today is not overdue yet).
+        overdue = item["done_at"] is None and item["due"] and date.fromisoformat(due) < today
         table.add_row(
-            str(item.id),
-            str(item.incident_id),
-            item.title,
-            item.owner,
-            Text(due, style="red") if item.is_overdue(today) else Text(due),
-            "yes" if item.is_done else "no",
+            str(item["id"]),
+            str(item["incident_id"]),
+            item["title"],
+            item["owner"],
+            Text(due, style="red") if overdue else Text(due),
+            "yes" if item["done_at"] else "no",
         )
     return table
 
@@ -597,31 +490,27 @@ def actions(
     """Open action items, soonest due first (with --all, done ones too); overdue in red."""
     if ctx.invoked_subcommand is not None:
         return
-    cli = get_context(ctx)
-    with open_store(cli, config) as (loaded, engine), engine.begin() as conn:
-        found = service.list_actions(conn, open_only=not all_, owner=owner)
+    connected = _connect(ctx, config)
+    found = connected.api.get("/api/v1/actions", all="true" if all_ else None, owner=owner)
+    found = found["actions"]
+    console = connected.cli.console
     if as_json:
-        _print_json(cli.console, [action_json(a) for a in found])
+        _print_json(console, found)
     elif not found:
-        _say(cli.console, "no open action items" if not all_ else "no action items")
+        _say(console, "no open action items" if not all_ else "no action items")
     else:
-        today = get_context(ctx).clock.now().astimezone(ZoneInfo(loaded.timezone)).date()
-        cli.console.print(_actions_table(found, today))
+        today = connected.cli.clock.now().astimezone(connected.zone).date()
+        console.print(_actions_table(found, today))
 
 
 @actions_app.command("done")
 def action_done(
     ctx: typer.Context,
     action_id: Annotated[int, typer.Argument(metavar="ID", help="The action item id.")],
-    author: AuthorOption = None,
     config: ConfigOption = DEFAULT_CONFIG,
 ) -> None:
     """Mark an action item done."""
-    actor = _actor(ctx, author)
-    with _change(ctx, config) as (_loaded, conn):
-        service.complete_action(
-            conn, action_id, actor=actor, now=get_context(ctx).clock.now(), origin="cli"
-        )
+    _change(ctx, config, f"/api/v1/actions/{action_id}/done", {})
 
 
 app.command("message")(incident_messages.message)
