@@ -73,6 +73,10 @@ _GENERIC: dict[str, str] = {
     "400": "Invalid parameters or body: the error names the field and where it is",
     "404": "No such object",
     "413": "The body is larger than this route accepts",
+    "409": "The change clashes with the current state (already acknowledged, done, expired...)",
+    "401": "No valid token or session (docs/permissions.md)",
+    "403": "The token's or session's role does not allow this, or a session's write lacks "
+    "its X-CSRF-Token",
     "503": "The store is unreachable; retry",
 }
 
@@ -267,12 +271,18 @@ def document(app: FastAPI) -> dict[str, Any]:
     for unused in ("HTTPValidationError", "ValidationError"):
         schemas.pop(unused, None)
     for path, operations in spec.get("paths", {}).items():
-        for operation in operations.values():
-            _fix_statuses(path, operation)
+        for method, operation in operations.items():
+            _fix_statuses(path, operation, write=method in ("post", "put", "patch", "delete"))
     return spec
 
 
-def _fix_statuses(path: str, operation: dict[str, Any]) -> None:
+# Writes that can clash with the current state of what they change: an incident already
+# acknowledged or resolved, an action item already done, an account that exists, a silence
+# already expired (Conflict, a 409).
+_STATEFUL = ("/api/v1/incidents", "/api/v1/actions", "/api/v1/silences", "/api/v1/users")
+
+
+def _fix_statuses(path: str, operation: dict[str, Any], *, write: bool = False) -> None:
     responses: dict[str, Any] = operation.setdefault("responses", {})
     responses.pop("422", None)
     parameters = operation.get("parameters", [])
@@ -285,5 +295,10 @@ def _fix_statuses(path: str, operation: dict[str, Any]) -> None:
         codes.append("413")
     if path.startswith(("/api/", "/v2/")):
         codes.append("503")
+    if write and path.startswith(_STATEFUL):
+        codes.append("409")
+    # Routes behind a role (web/auth.py) name their security schemes: token and session.
+    if operation.get("security"):
+        codes += ["401", "403"]
     for code in codes:
         responses.setdefault(code, error_response(_GENERIC[code]))
