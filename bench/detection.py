@@ -318,7 +318,7 @@ def main() -> None:
 
 
 def _probed(ops: Peer) -> bool:
-    status, body = http_json("GET", f"{ops.url}/api/v1/checks/api")
+    status, body = http_json("GET", f"{ops.url}/api/v1/checks/api", token=ops.token)
     return status == 200 and isinstance(body, dict) and body.get("state") == "up"
 
 

@@ -48,8 +48,11 @@ from opsbook.store.engine import create_engine
 from opsbook.store.migrate import upgrade
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))  # serving.api_token
 from _peers import cpu_seconds, free_port, nginx, rss_bytes, wait_http
 from probes import MEASURED_CORE, TARGET_CORE, _pin
+
+from serving import api_token
 
 LATENESS = "opsbook_scheduler_lateness_seconds"
 
@@ -334,7 +337,12 @@ def query_90d(workdir: Path, target: str) -> None:
     try:
         wait_http(f"{url}/ready", timeout_s=60)
         _seed_rollups(db, "c00000", datetime.now(UTC))
-        api = f"{url}/api/v1/checks/c00000?windows=90d"
+        # Every /api/v1 route wants a role; the token is resolved on each request, as in use.
+        token = api_token(f"sqlite:///{db}", name="bench")
+        api = urllib.request.Request(
+            f"{url}/api/v1/checks/c00000?windows=90d",
+            headers={"Authorization": f"Bearer {token}"},
+        )
         timings = []
         for _ in range(50):
             start = time.perf_counter()

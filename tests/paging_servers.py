@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from serving import Server, serve_env
+from serving import Server, api_token, serve_env
 
 POLL_S = 0.05
 """How often a server's loop looks for ``shutdown()``: the default, 0.5 s, made each close wait
@@ -88,11 +88,12 @@ WAIT_S = 60.0
 def serve_with_pager(
     tmp_path: Path, store_url: str, config: Callable[[str, str], str]
 ) -> Iterator[tuple[Server, Target, Pager]]:
-    """``opsbook serve`` on ``config(target_url, pager_url)``, with its target and pager."""
+    """``opsbook serve`` on ``config(target_url, pager_url)``, with its target and pager; the
+    server sends an admin token (``api_token``) with each request."""
     target, pager = Target(), Pager()
     path = tmp_path / "opsbook.yaml"
     path.write_text(config(target.url, pager.url), encoding="utf-8")
-    server = Server(path, env=serve_env(store_url))
+    server = Server(path, env=serve_env(store_url), token=api_token(store_url))
     try:
         yield server, target, pager
     finally:

@@ -2,8 +2,10 @@
 peers of the e2e tests and benchmarks (``e2e/peers.py``).
 
 ``Server`` starts ``python -m opsbook serve --config CONFIG --port 0`` and returns once the JSON
-``listening`` line on stderr names its URL; every stderr line is kept on ``lines``. Nothing here
-imports pytest, so ``bench/`` can use it through ``peers``.
+``listening`` line on stderr names its URL; every stderr line is kept on ``lines``. Every /api/v1
+route wants a role (docs/permissions.md): ``api_token`` puts an admin token in the server's store,
+and a ``Server`` given it sends it with each request. Nothing here imports pytest, so ``bench/``
+can use it through ``peers``.
 """
 
 from __future__ import annotations
@@ -18,8 +20,13 @@ import threading
 import urllib.error
 import urllib.request
 from collections.abc import Mapping
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+
+from opsbook.accounts import Role
+from opsbook.accounts import service as accounts
+from opsbook.store import create_engine, upgrade
 
 START_TIMEOUT_S = 30.0
 STOP_TIMEOUT_S = 10.0
@@ -37,6 +44,36 @@ def serve_env(database_url: str | None = None) -> dict[str, str]:
     if database_url is not None:
         env["OPSBOOK_DATABASE_URL"] = database_url
     return env
+
+
+def api_token(database_url: str, *, person: str | None = None, name: str = "tests") -> str:
+    """A new admin API token in the store at ``database_url``, migrated first as ``opsbook
+    serve`` would (call it before the server starts, or while it runs); returns the secret.
+
+    With ``person`` the token acts as that person (``user:<person>`` in timelines and the audit
+    log), who gets an admin account if they have none; without, it is an automation
+    (``token:<name>``). The token never expires.
+    """
+    now = datetime.now(UTC)
+    engine = create_engine(database_url)
+    try:
+        upgrade(engine)
+        with engine.begin() as conn:
+            known = {a.person for a in accounts.list_accounts(conn)}
+            if person is not None and person not in known:
+                accounts.add_account(conn, person=person, role=Role.ADMIN, people={person}, now=now)
+            _, secret = accounts.create_token(
+                conn,
+                name=name,
+                role=Role.ADMIN,
+                person=person,
+                expires_at=None,
+                created_by="tests",
+                now=now,
+            )
+    finally:
+        engine.dispose()
+    return secret
 
 
 def http_json(
@@ -70,7 +107,9 @@ class Server:
 
     The constructor returns once the server listens, and raises ``RuntimeError`` with its log
     (after killing it) if it exits or stays silent for ``START_TIMEOUT_S``. ``log_path`` also
-    gets every line as it arrives; ``cpus`` pins the process. Call ``close()`` when done.
+    gets every line as it arrives; ``cpus`` pins the process; ``token`` (from ``api_token``) is
+    sent as the Bearer credential of ``request`` and ``request_json`` unless they are given
+    another. Call ``close()`` when done.
     """
 
     def __init__(
@@ -80,7 +119,9 @@ class Server:
         env: Mapping[str, str],
         cpus: str | None = None,
         log_path: Path | None = None,
+        token: str | None = None,
     ) -> None:
+        self.token = token
         command = [sys.executable, "-m", "opsbook", "serve", "--config", str(config)]
         self.process = subprocess.Popen(
             pinned([*command, "--port", "0"], cpus),
@@ -127,6 +168,8 @@ class Server:
     def request(self, method: str, path: str, body: bytes | None = None) -> tuple[int, str]:
         """The status and text of one request; HTTP error statuses are returned, not raised."""
         request = urllib.request.Request(self.url + path, data=body, method=method)
+        if self.token is not None:
+            request.add_header("Authorization", f"Bearer {self.token}")
         try:
             with urllib.request.urlopen(request, timeout=10) as response:
                 return response.status, response.read().decode()
@@ -136,8 +179,8 @@ class Server:
     def request_json(
         self, method: str, path: str, body: object = None, *, token: str | None = None
     ) -> tuple[int, Any]:
-        """``http_json`` against this server."""
-        return http_json(method, self.url + path, body, token=token)
+        """``http_json`` against this server, with ``token`` or else the server's own."""
+        return http_json(method, self.url + path, body, token=token or self.token)
 
     def stop(self, sig: signal.Signals = signal.SIGTERM) -> int:
         """Send ``sig``, wait for the exit and the last log line; returns the exit code."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import signal
@@ -155,7 +156,7 @@ def test_demo_runs_both_servers_and_stops_by_itself(tmp_path: Path) -> None:
     with subprocess.Popen(
         [sys.executable, "-m", "opsbook", "demo", *args, "--data-dir", str(tmp_path)],
         cwd=REPO,
-        env={**_clean_env(), "COLUMNS": "200", "NO_COLOR": "1"},
+        env={**_clean_env(tmp_path), "COLUMNS": "200", "NO_COLOR": "1"},
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
@@ -178,8 +179,11 @@ def test_demo_runs_both_servers_and_stops_by_itself(tmp_path: Path) -> None:
     assert (tmp_path / "opsbook.db").exists()
 
 
-def _clean_env() -> dict[str, str]:
-    return {k: v for k, v in os.environ.items() if not k.startswith(("OPSBOOK_", "DEMO_URL"))}
+def _clean_env(tmp_path: Path) -> dict[str, str]:
+    """This environment without opsbook's settings; the API token the demo saves for the CLI
+    goes to ``tmp_path/xdg``, not to the home of whoever runs the tests."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("OPSBOOK_", "DEMO_URL"))}
+    return {**env, "XDG_CONFIG_HOME": str(tmp_path / "xdg")}
 
 
 def test_demo_reports_config_errors_before_starting_anything(
@@ -212,7 +216,7 @@ def test_demo_stops_both_servers_on_sigterm(tmp_path: Path) -> None:
     with subprocess.Popen(
         [sys.executable, "-m", "opsbook", "demo", *args],
         cwd=REPO,
-        env={**_clean_env(), "COLUMNS": "200", "NO_COLOR": "1"},
+        env={**_clean_env(tmp_path), "COLUMNS": "200", "NO_COLOR": "1"},
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
@@ -258,7 +262,7 @@ def _try_lines(output: str) -> list[str]:
 def test_the_commands_the_demo_prints_run_as_printed_at_80_columns(tmp_path: Path) -> None:
     port, service_port = _free_port(), _free_port()
     args = ["--port", str(port), "--service-port", str(service_port), "--data-dir", str(tmp_path)]
-    env = {**_clean_env(), "COLUMNS": "80", "NO_COLOR": "1"}
+    env = {**_clean_env(tmp_path), "COLUMNS": "80", "NO_COLOR": "1"}
     with subprocess.Popen(
         [sys.executable, "-m", "opsbook", "demo", *args],
         cwd=REPO,
@@ -283,6 +287,8 @@ def test_the_commands_the_demo_prints_run_as_printed_at_80_columns(tmp_path: Pat
                     timeout=60,
                 )
                 assert ran.returncode == 0, f"{line}\n{ran.stdout}{ran.stderr}"
+                if "/api/v1/" in line:  # curl exits 0 on a 401 too: the answer must be data
+                    assert "error" not in json.loads(ran.stdout), f"{line}\n{ran.stdout}"
             proc.send_signal(signal.SIGTERM)
             assert proc.wait(30) == 0
         finally:
@@ -291,3 +297,6 @@ def test_the_commands_the_demo_prints_run_as_printed_at_80_columns(tmp_path: Pat
                 proc.wait()
             out.join()
     assert all(line.startswith(("DEMO_URL=", "curl ")) for line in tried)
+    # The login is on the terminal, and not in the log.
+    [password] = re.findall(r"as demo, password (\S+)$", out.text, flags=re.MULTILINE)
+    assert password not in (tmp_path / "serve.log").read_text()

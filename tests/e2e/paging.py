@@ -119,7 +119,7 @@ def rfc3339(api_time: str | None) -> str | None:
 
 
 def api(opsbook: Peer, path: str) -> Any:
-    status, body = http_json("GET", opsbook.url + path)
+    status, body = http_json("GET", opsbook.url + path, token=opsbook.token)
     if status != 200:
         raise AssertionError(f"GET {path} answered {status}: {body}\n{opsbook.log_tail()}")
     return body

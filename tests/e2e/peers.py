@@ -35,7 +35,7 @@ from opsbook.alerts.records import row_to_alert
 from opsbook.alerts.tables import alert as alert_table
 from opsbook.notify.tables import notification as notification_table
 from opsbook.store import create_engine
-from serving import START_TIMEOUT_S, Server, http_json, pinned, serve_env
+from serving import START_TIMEOUT_S, Server, api_token, http_json, pinned, serve_env
 
 PROMETHEUS = "prometheus"
 ALERTMANAGER = "prometheus-alertmanager"
@@ -86,13 +86,15 @@ def wait_until(
 
 @dataclass
 class Peer:
-    """One running peer: its process, base URL and log file."""
+    """One running peer: its process, base URL and log file; for opsbook, the admin API
+    token its /api/v1 routes want."""
 
     name: str
     process: subprocess.Popen[Any]
     url: str
     log_path: Path
     lines: list[str] = field(default_factory=list)
+    token: str | None = None
 
     @property
     def pid(self) -> int:
@@ -329,18 +331,23 @@ def opsbook_serve(
     database_url: str,
     cpus: str | None = None,
     home: str = "opsbook",
+    person: str | None = None,
 ) -> Iterator[Peer]:
     """``opsbook serve`` on a free port with ``config`` (opsbook.yaml text) and its store at
     ``database_url``. Ready once it logs ``listening`` and /health answers; its JSON log lines
     are kept on ``Peer.lines``. Config and log live in ``workdir/home`` (give a restart its own
-    ``home`` to keep the first run's log)."""
+    ``home`` to keep the first run's log). ``Peer.token`` is an admin token made in the store
+    before the start (``serving.api_token``; acting as ``person`` if given)."""
     folder = workdir / home
     folder.mkdir(parents=True, exist_ok=True)
     config_file = folder / "opsbook.yaml"
     config_file.write_text(config, encoding="utf-8")
     log_path = folder / "opsbook.log"
-    server = Server(config_file, env=serve_env(database_url), cpus=cpus, log_path=log_path)
-    peer = Peer("opsbook", server.process, server.url, log_path, server.lines)
+    token = api_token(database_url, person=person)
+    server = Server(
+        config_file, env=serve_env(database_url), cpus=cpus, log_path=log_path, token=token
+    )
+    peer = Peer("opsbook", server.process, server.url, log_path, server.lines, token=token)
     try:
         peer.wait_ready("/health")
         yield peer
@@ -350,11 +357,21 @@ def opsbook_serve(
 
 
 def opsbook_cli(
-    config_file: Path, *args: str, database_url: str, timeout_s: float = 60.0
+    config_file: Path,
+    *args: str,
+    database_url: str,
+    server: Peer | None = None,
+    user: str | None = None,
+    timeout_s: float = 60.0,
 ) -> subprocess.CompletedProcess[str]:
-    """``python -m opsbook ARGS --config CONFIG`` against the store at ``database_url``, in a
-    wide, colourless terminal; returns the finished process (the caller checks its code)."""
+    """``python -m opsbook ARGS --config CONFIG`` against the store at ``database_url`` and, for
+    the commands that are clients of the API, ``server`` with its token; ``user`` is ``$USER``.
+    In a wide, colourless terminal; returns the finished process (the caller checks its code)."""
     env = {**serve_env(database_url), "COLUMNS": "200", "NO_COLOR": "1"}
+    if server is not None:
+        env |= {"OPSBOOK_SERVER": server.url, "OPSBOOK_TOKEN": server.token or ""}
+    if user is not None:
+        env |= {"USER": user, "LOGNAME": user}
     env.pop("FORCE_COLOR", None)
     return subprocess.run(
         [sys.executable, "-m", "opsbook", *args, "--config", str(config_file)],

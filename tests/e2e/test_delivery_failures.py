@@ -45,6 +45,7 @@ def test_a_500_is_retried_with_backoff_and_404_401_are_dead_letters(tmp_path: Pa
                 tmp_path / "opsbook" / "opsbook.yaml",
                 *("notify", "dead-letters"),
                 database_url=database_url,
+                server=opsbook,
             )
 
     # 500, 500, 200: three attempts, each gap longer than the one before (1 s, then 2 s, +-20%).

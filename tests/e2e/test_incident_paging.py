@@ -49,8 +49,16 @@ pytestmark = pytest.mark.slow
 AUTHOR = "ops-e2e"
 
 
-def _cli(opsbook_home: Path, database_url: str, *args: str) -> str:
-    done = opsbook_cli(opsbook_home / "opsbook.yaml", *args, database_url=database_url)
+def _cli(opsbook_home: Path, database_url: str, opsbook: Peer, *args: str) -> str:
+    # As AUTHOR: the token's person for a CLI that goes through the API, $USER for one that
+    # writes the store itself.
+    done = opsbook_cli(
+        opsbook_home / "opsbook.yaml",
+        *args,
+        database_url=database_url,
+        server=opsbook,
+        user=AUTHOR,
+    )
     assert done.returncode == 0, f"opsbook {' '.join(args)}: {done.stdout}{done.stderr}"
     return done.stdout
 
@@ -59,7 +67,8 @@ def _post_update(opsbook: Peer, incident_id: int, status: str, message: str) -> 
     answer = http_json(
         "POST",
         f"{opsbook.url}/api/v1/incidents/{incident_id}/updates",
-        {"status": status, "message": message, "author": AUTHOR},
+        {"status": status, "message": message},
+        token=opsbook.token,
     )
     assert answer[0] == 200, answer
 
@@ -91,7 +100,10 @@ def test_an_outage_pages_escalates_and_ends_in_a_postmortem(tmp_path: Path) -> N
         channels = Channels(pager=sink.url("/pager"), chat=sink.url("/chat"), smtp_port=smtp_port)
         database_url = f"sqlite:///{tmp_path / 'opsbook.db'}"
         with opsbook_serve(
-            tmp_path, config=paging_config(demo.url, channels), database_url=database_url
+            tmp_path,
+            config=paging_config(demo.url, channels),
+            database_url=database_url,
+            person=AUTHOR,  # who acts through the API: the token's person
         ) as opsbook:
             _run_the_outage(tmp_path / "opsbook", database_url, opsbook, demo, sink, mailbox)
 
@@ -155,7 +167,7 @@ def _run_the_outage(
     assert senior_page.is_signed_with(SECRET)
 
     # An acknowledgement stops the escalation; nobody else is paged.
-    _cli(home, database_url, "incident", "ack", str(incident_id), "--author", AUTHOR)
+    _cli(home, database_url, opsbook, "incident", "ack", str(incident_id))
     [stopped] = wait_for_event(opsbook, incident_id, "escalation_stopped")
     assert stopped["detail"] == {
         "escalation_id": escalation,
@@ -171,8 +183,9 @@ def _run_the_outage(
     _cli(
         home,
         database_url,
+        opsbook,
         *("incident", "update", str(incident_id), "identified"),
-        *("-m", "bad deploy; rolling back", "--eta", "30 minutes", "--author", AUTHOR),
+        *("-m", "bad deploy; rolling back", "--eta", "30 minutes"),
     )
     _wait_for_chat(sink, opsbook, 2)
     # The next two through the API, as a chat bot or the web UI would post them.
@@ -249,7 +262,7 @@ def _check_postmortem(home: Path, database_url: str, opsbook: Peer, incident_id:
         "monitoring: rolled back; watching error rates",
         "resolved: healthy for 10 minutes",
     ]
-    markdown = _cli(home, database_url, "incident", "postmortem", str(incident_id))
+    markdown = _cli(home, database_url, opsbook, "incident", "postmortem", str(incident_id))
     assert f"# Incident Postmortem: {TITLE}" in markdown
     positions = []
     for event in expected:

@@ -9,7 +9,7 @@ from uuid import uuid4
 
 import pytest
 
-from serving import Server
+from serving import Server, api_token
 
 pytestmark = pytest.mark.slow
 
@@ -34,6 +34,7 @@ def test_a_ping_answered_200_survives_a_kill_9(
     assert first.stop(signal.SIGKILL) == -signal.SIGKILL
 
     second = serve(CONFIG, database_url=sqlite_url)
+    second.token = api_token(sqlite_url)  # reading the pings back is an /api/v1 route
     status, body = second.request("GET", "/api/v1/checks/nightly-backup/pings")
     assert status == 200
     [ping] = json.loads(body)
