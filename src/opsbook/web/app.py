@@ -35,6 +35,7 @@ from opsbook.web.api.alertmanager import router as alertmanager_router
 from opsbook.web.api.alerts import router as alerts_router
 from opsbook.web.api.incidents import router as incidents_router
 from opsbook.web.api.ingest import router as ingest_router
+from opsbook.web.api.notifications import router as notifications_router
 from opsbook.web.api.oncall import router as oncall_router
 from opsbook.web.body_limit import BodyLimit
 from opsbook.web.deps import Services
@@ -159,6 +160,7 @@ def create_app(
     app.include_router(alertmanager_router)
     app.include_router(incidents_router)
     app.include_router(oncall_router)
+    app.include_router(notifications_router)
     ui.install(app)
     app.include_router(ack.router)
     app.include_router(accounts_router)

@@ -16,8 +16,8 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationErro
 
 from opsbook.alerts import service, silences
 from opsbook.alerts.maintenance import open_windows, upcoming_windows
-from opsbook.alerts.models import AlertStatus, Matcher
-from opsbook.alerts.service import alert_json, event_json, silence_json, window_json
+from opsbook.alerts.models import Alert, AlertStatus, Matcher
+from opsbook.alerts.service import event_json, mute_reason, silence_json, window_json
 from opsbook.config import parse_duration
 from opsbook.errors import InputError, NotFound
 from opsbook.web.api.params import silence_in_path
@@ -46,6 +46,14 @@ def parse_statuses(raw: str | None) -> set[AlertStatus] | None:
                 location="query",
             ) from None
     return found
+
+
+def alert_json(item: Alert) -> dict[str, Any]:
+    """The alerts domain's shape, and ``muted.reason``: why it is held back, in the words the
+    CLI and the UI show ("maintenance db-upgrade; acknowledged"), empty when nothing holds it."""
+    body: dict[str, Any] = service.alert_json(item)
+    body["muted"] = {**body["muted"], "reason": mute_reason(item)}
+    return body
 
 
 @router.get("/alerts")
@@ -224,6 +232,7 @@ def expire_silence(
 def list_maintenance(config: ConfigDep, clock: ClockDep) -> dict[str, Any]:
     now = clock.now()
     return {
+        "configured": len(config.maintenance),
         "open": [window_json(o) for o in open_windows(config, now)],
         "upcoming": [window_json(o) for o in upcoming_windows(config, now, UPCOMING)],
     }

@@ -23,6 +23,7 @@ router = APIRouter(prefix="/api/v1/checks", tags=["checks"], dependencies=[Depen
 
 DEFAULT_WINDOWS = "1h,24h,30d"
 LONGEST_WINDOW = timedelta(days=400)
+MAX_CELLS = 400
 DAY = timedelta(days=1)
 MS_DECIMALS = 1
 
@@ -75,9 +76,18 @@ class WindowRead(BaseModel):
     slo: dict[str, ObjectiveRead]
 
 
+class CellRead(BaseModel):
+    start: datetime
+    end: datetime
+    availability: float | None
+    """Percent of the observed time that was up or degraded; None when nothing was observed."""
+
+
 class CheckRead(CheckSummaryRead):
     every: str
     windows: dict[str, WindowRead]
+    timeline: list[CellRead]
+    """With ``timeline=24h&step=1h``: availability per step, oldest first (else empty)."""
 
 
 class ResultRead(BaseModel):
@@ -159,6 +169,34 @@ def parse_windows(raw: str) -> list[tuple[str, timedelta]]:
     return windows
 
 
+def parse_timeline(timeline: str | None, step: str) -> tuple[timedelta, int]:
+    """``timeline=24h&step=1h`` -> (1h, 24 cells); (step, 0) without ``timeline``. A bad value
+    is an ``InputError`` naming ``timeline`` or ``step`` (not repeating the value)."""
+    lengths = []
+    for field, raw in (("step", step), ("timeline", timeline)):
+        try:
+            length = parse_duration(raw) if raw is not None else timedelta()
+        except ValueError:
+            length = timedelta(-1)
+        if raw is not None and not timedelta() < length <= LONGEST_WINDOW:
+            raise InputError(
+                f"{field}: must be a duration longer than 0s and at most "
+                f"{LONGEST_WINDOW.days}d (e.g. timeline=24h&step=1h)",
+                field=field,
+                location="query",
+            )
+        lengths.append(length)
+    cell, span = lengths
+    cells = int(span / cell)
+    if cells > MAX_CELLS or (timeline is not None and cells * cell != span):
+        raise InputError(
+            f"step: timeline must be a whole number of steps, at most {MAX_CELLS} of them",
+            field="step",
+            location="query",
+        )
+    return cell, cells
+
+
 def _objectives(spec: CheckSpec, stats: WindowStats) -> dict[str, ObjectiveRead]:
     slo = spec.slo
     out: dict[str, ObjectiveRead] = {}
@@ -185,9 +223,12 @@ def get_check(
     engine: EngineDep,
     clock: ClockDep,
     windows: Annotated[str, Query(max_length=200)] = DEFAULT_WINDOWS,
+    timeline: Annotated[str | None, Query(max_length=20)] = None,
+    step: Annotated[str, Query(max_length=20)] = "1h",
 ) -> CheckRead:
     spec = _spec(config, check_id)
     wanted = parse_windows(windows)
+    cell, cells = parse_timeline(timeline, step)
     now = clock.now()
     with engine.begin() as conn:
         found = service.current_states(conn, check_ids=[check_id])
@@ -197,6 +238,8 @@ def get_check(
             name: service.window(conn, check_id=check_id, start=now - length, end=now)
             for name, length in wanted
         }
+        starts = [now - back * cell for back in range(cells, 0, -1)]
+        bars = [service.window(conn, check_id=check_id, start=t, end=t + cell) for t in starts]
     body = _summary(check_id, spec, status, day)
     body["every"] = format_duration(spec.every)
     body["windows"] = {
@@ -216,6 +259,9 @@ def get_check(
         )
         for name, s in stats.items()
     }
+    body["timeline"] = [
+        CellRead(start=s.start, end=s.end, availability=s.availability) for s in bars
+    ]
     return CheckRead.model_validate(body)
 
 

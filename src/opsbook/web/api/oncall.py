@@ -27,6 +27,8 @@ LONGEST_SPAN = timedelta(days=366)
 
 class ShiftRead(BaseModel):
     schedule: str
+    timezone: str
+    """The schedule's timezone, the one its handoffs are written in."""
     person: str
     """The person's id under ``oncall.people``."""
     name: str
@@ -53,6 +55,7 @@ def _read(config: Config, schedule: str, shift: Shift) -> ShiftRead:
     person = config.oncall.people.get(shift.person)
     return ShiftRead(
         schedule=schedule,
+        timezone=schedule_timezone(config, schedule).key,
         person=shift.person,
         name=person.name if person is not None else shift.person,
         start=shift.start,
@@ -76,10 +79,16 @@ def parse_time(raw: str, *, field: str, zone: ZoneInfo) -> datetime:
 
 
 @router.get("", response_model=OncallRead)
-def list_oncall(config: ConfigDep, clock: ClockDep) -> OncallRead:
-    now = clock.now()
+def list_oncall(
+    config: ConfigDep,
+    clock: ClockDep,
+    at: Annotated[str | None, Query(max_length=64)] = None,
+) -> OncallRead:
+    """Who is on call now, or ``at`` a time (without an offset, in the config's timezone)."""
+    zone = ZoneInfo(config.timezone)
+    instant = clock.now() if at is None else parse_time(at, field="at", zone=zone)
     return OncallRead(
-        oncall=[_read(config, name, who(config, name, now)) for name in config.oncall.schedules]
+        oncall=[_read(config, name, who(config, name, instant)) for name in config.oncall.schedules]
     )
 
 
