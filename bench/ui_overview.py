@@ -2,18 +2,22 @@
 
     .venv/bin/python bench/ui_overview.py [--checks 1000] [--clients 20] [--seconds 30]
 
-Starts a real ``opsbook serve`` (pinned to one core) with ``--checks`` heartbeat checks (they are
-pinged, not probed, so the server does no probing work of its own and needs no peer), each with
-a p95 objective. Before it starts, the store gets what a month of running leaves for the
-overview to read: 48 hours of hour rollups (the sparkline, p95 and 24 h availability), 30 days
-of day rollups (30 d availability) and a state row per check, one in 50 down with an error.
-A viewer account and a session are made on the store; its cookie is sent with every request.
+Starts a real ``opsbook serve`` (pinned to one core) with ``--checks`` HTTP checks every 30 s,
+each with a p95 objective, against a small aiohttp target in this process (``200 {"status":
+"UP"}``; one check in 50 gets a 500 and stays down), so results keep arriving at the rate they
+would in use while the page is loaded. Before it starts, the store gets what a month of running
+leaves for the overview to read: 48 hours of hour rollups (the sparkline, p95 and 24 h
+availability), 30 days of day rollups (30 d availability) and a state row per check matching
+what its probes will find. A viewer account and a session are made on the store; its cookie is
+sent with every request.
 
 Then ``--clients`` clients (one aiohttp session each, on the other core) load ``/`` back to back
 for ``--seconds`` after a warm-up, each starting the next request when the last body is read
 (what ``wrk -c 20`` does). Printed: p50/p95/p99/max latency, requests per second, the page size,
-and the server's CPU (% of one core). Every 15 s of the run the rollup statistics go stale and
-one render reads them again (``STATS_TTL_S``): that render is in the figures.
+and the server's CPU (% of one core; probing 1,000 checks every 30 s is part of it). The
+checks table is rendered again every few seconds while results arrive (``TABLE_TTL_S``) and
+the rollup statistics are read again every 15 s (``STATS_TTL_S``): those renders are in the
+figures.
 Target: p99 < 50 ms.
 """
 
@@ -21,15 +25,19 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import os
 import statistics
 import sys
 import tempfile
+import threading
 import time
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import aiohttp
+from aiohttp import web
 
 from opsbook.accounts import Role
 from opsbook.accounts import service as accounts
@@ -39,16 +47,20 @@ from opsbook.store import create_engine, upgrade
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))  # serving.Server
-from _peers import cpu_seconds
+from _peers import cpu_seconds, free_port
 from probes import MEASURED_CORE, TARGET_CORE, _pin
 
 from serving import Server, serve_env
 
 PERSON = "bench"
-WARMUP_S = 5.0
+WARMUP_S = 10.0
 
 
-def _config(n: int) -> str:
+def _is_down(i: int) -> bool:
+    return i % 50 == 0
+
+
+def _config(target: str, n: int) -> str:
     lines = [
         "service: bench",
         "oncall:",
@@ -59,14 +71,16 @@ def _config(n: int) -> str:
     for i in range(n):
         lines += [
             f"  c{i:05d}:",
-            "    heartbeat: {period: 1h, grace: 1h}",
+            f"    http: {{url: '{target}/{'fail' if _is_down(i) else 'ok'}?c={i}'}}",
+            "    every: 30s",
+            "    timeout: 5s",
             "    slo: {p95: 50ms}",
         ]
     return "\n".join(lines) + "\n"
 
 
 def _rollup(check_id: str, resolution: str, start: datetime, n: int, latency_ms: float) -> dict:
-    down = n // 40 if int(check_id[1:]) % 50 == 0 else 0
+    down = n // 40 if _is_down(int(check_id[1:])) else 0
     index = bucket_index(latency_ms)
     return {
         "check_id": check_id,
@@ -111,7 +125,7 @@ def prefill(database_url: str, *, checks: int, now: datetime) -> str:
                 [
                     {
                         "check_id": f"c{i:05d}",
-                        "state": "down" if i % 50 == 0 else "up",
+                        "state": "down" if _is_down(i) else "up",
                         "changed_at": now - timedelta(minutes=5 + i % 600),
                         "last_result_at": now,
                         "last_latency_ms": 10.0 + i % 30,
@@ -127,6 +141,45 @@ def prefill(database_url: str, *, checks: int, now: datetime) -> str:
     finally:
         engine.dispose()
     return cookie
+
+
+@contextlib.contextmanager
+def target() -> Iterator[str]:
+    """An HTTP target on its own thread and event loop: ``/ok`` answers 200 with a health
+    body, ``/fail`` 500. Yields its base URL."""
+    ready = threading.Event()
+    found: dict[str, object] = {}
+
+    async def ok(_: web.Request) -> web.Response:
+        return web.json_response({"status": "UP"})
+
+    async def fail(_: web.Request) -> web.Response:
+        return web.json_response({"status": "DOWN"}, status=500)
+
+    async def serve() -> None:
+        app = web.Application()
+        app.router.add_get("/ok", ok)
+        app.router.add_get("/fail", fail)
+        runner = web.AppRunner(app, access_log=None)
+        await runner.setup()
+        port = free_port()
+        await web.TCPSite(runner, "127.0.0.1", port).start()
+        stop = asyncio.Event()
+        found["url"] = f"http://127.0.0.1:{port}"
+        found["stop"] = (asyncio.get_running_loop(), stop)
+        ready.set()
+        await stop.wait()
+        await runner.cleanup()
+
+    thread = threading.Thread(target=asyncio.run, args=(serve(),), name="target", daemon=True)
+    thread.start()
+    ready.wait(10)
+    try:
+        yield str(found["url"])
+    finally:
+        loop, stop = found["stop"]  # type: ignore[misc]
+        loop.call_soon_threadsafe(stop.set)
+        thread.join(10)
 
 
 async def _client(
@@ -164,9 +217,9 @@ async def load(url: str, cookie: str, *, clients: int, seconds: float) -> tuple[
     return timings, max(sizes)
 
 
-def measure(workdir: Path, *, checks: int, clients: int, seconds: float) -> None:
+def measure(workdir: Path, url: str, *, checks: int, clients: int, seconds: float) -> None:
     config = workdir / "opsbook.yaml"
-    config.write_text(_config(checks))
+    config.write_text(_config(url, checks))
     database_url = f"sqlite:///{workdir / 'opsbook.db'}"
     began = time.monotonic()
     cookie = prefill(database_url, checks=checks, now=datetime.now(UTC))
@@ -218,7 +271,8 @@ def main() -> None:
             f"GET / with {args.checks} checks, {args.clients} concurrent clients,"
             f" {args.seconds:.0f} s, opsbook on one core:"
         )
-        measure(Path(tmp), checks=args.checks, clients=args.clients, seconds=args.seconds)
+        with target() as url:
+            measure(Path(tmp), url, checks=args.checks, clients=args.clients, seconds=args.seconds)
 
 
 if __name__ == "__main__":

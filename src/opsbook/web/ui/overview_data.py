@@ -3,12 +3,13 @@
 One query per kind, never one per check: states (``check_state``), the last 24 hours of hour
 rollups (sparkline, p95, availability 24 h), the day rollups of 30 days summed per check
 (availability 30 d), firing alerts, open incidents, and one row of change markers. On-call comes
-from the config (pure). 1,000 checks cost the same six round trips as one.
+from the config (pure). 1,000 checks cost the same round trips as one.
 
 The rollup part (the heavy one: 24 hour rows and their histograms per check) is kept for
-``STATS_TTL``; states, alerts and incidents are read fresh on every render, so a check turns red
-at once. The windows are whole hours and days: "24 h" is the current hour and the 23 before it,
-"30 d" today and the 29 days before (the same rollups the API reads, at coarser edges).
+``STATS_TTL_S``; when the rest is read again is ``overview_cache``'s rule (at once when a check
+changes state or an alert or incident event is written). The windows are whole hours and days:
+"24 h" is the current hour and the 23 before it, "30 d" today and the 29 days before (the same
+rollups the API reads, at coarser edges).
 """
 
 from __future__ import annotations
@@ -78,18 +79,14 @@ class OnCallRow:
 @dataclass(frozen=True)
 class Overview:
     now: datetime
-    checks: list[CheckRow]
-    counts: dict[str, int]
     firing: list[Alert]
     firing_total: int
     incidents: list[Incident]
     oncall: list[OnCallRow]
-    version: str
-    results_version: int
 
 
 @dataclass(frozen=True)
-class _CheckStats:
+class CheckStats:
     spark: Sparkline
     day: WindowStats
     availability_30d: float | None
@@ -98,7 +95,7 @@ class _CheckStats:
 @dataclass(frozen=True)
 class _Stats:
     at_monotonic: float
-    by_check: dict[str, _CheckStats]
+    by_check: dict[str, CheckStats]
 
 
 class StatsCache:
@@ -114,7 +111,7 @@ class StatsCache:
         self._lock = threading.Lock()
         self._stats: _Stats | None = None
 
-    def get(self, conn: Connection, *, config: Config, now: datetime) -> dict[str, _CheckStats]:
+    def get(self, conn: Connection, *, config: Config, now: datetime) -> dict[str, CheckStats]:
         stats = self._stats
         fresh = stats is not None and self.clock.monotonic() - stats.at_monotonic < self.ttl_s
         if stats is not None and fresh:
@@ -132,7 +129,7 @@ class StatsCache:
             self._lock.release()
 
 
-def read_stats(conn: Connection, *, config: Config, now: datetime) -> dict[str, _CheckStats]:
+def read_stats(conn: Connection, *, config: Config, now: datetime) -> dict[str, CheckStats]:
     """Sparkline, 24 h window and 30 d availability of every configured check: two queries."""
     t = check_rollup.c
     day_start = bucket_start(now, "hour") - 23 * HOUR
@@ -176,7 +173,7 @@ def read_stats(conn: Connection, *, config: Config, now: datetime) -> dict[str, 
             for r in hours
             if (n := r.n_up + r.n_degraded + r.n_down)
         ]
-        out[check_id] = _CheckStats(
+        out[check_id] = CheckStats(
             spark=sparkline(samples, start=day_start, end=day_start + 24 * HOUR),
             day=window_stats(hours, start=day_start, end=now),
             availability_30d=month.get(check_id),
@@ -233,11 +230,12 @@ def in_maintenance(config: Config, now: datetime) -> set[str]:
     }
 
 
-def read_overview(
-    conn: Connection, *, config: Config, now: datetime, cache: StatsCache
-) -> Overview:
+def read_checks(
+    conn: Connection, *, config: Config, now: datetime, stats: dict[str, CheckStats]
+) -> list[CheckRow]:
+    """Every configured check's row, worst first: its state read now (one query), its figures
+    from ``stats`` (``StatsCache.get``)."""
     states = {s.check_id: s for s in checks_service.current_states(conn, check_ids=config.checks)}
-    stats = cache.get(conn, config=config, now=now)
     held = in_maintenance(config, now)
     rows = []
     for check_id, spec in config.checks.items():
@@ -263,23 +261,28 @@ def read_overview(
                 availability_30d=found.availability_30d if found else None,
             )
         )
+    return _worst_first(rows)
+
+
+def count_states(rows: Sequence[CheckRow]) -> dict[str, int]:
     counts: dict[str, int] = defaultdict(int)
     for row in rows:
         counts[row.state] += 1
+    return dict(counts)
+
+
+def read_overview(conn: Connection, *, config: Config, now: datetime) -> Overview:
+    """Everything on the overview but the checks: alerts firing, open incidents and who is on
+    call, in three queries."""
     firing_total = count_by_status(conn)[AlertStatus.FIRING]
     firing = list_alerts(conn, statuses={AlertStatus.FIRING}, limit=LIST_LIMIT)
     incidents = list_incidents(conn, limit=LIST_LIMIT)
-    version, results_version = read_version(conn)
     return Overview(
         now=now,
-        checks=_worst_first(rows),
-        counts=dict(counts),
         firing=firing,
         firing_total=firing_total,
         incidents=incidents,
         oncall=_oncall(config, now),
-        version=version,
-        results_version=results_version,
     )
 
 
