@@ -1,19 +1,21 @@
-"""``opsbook status`` on a seeded store."""
+"""``opsbook status`` against the real app in-process (``cli_api``), on a seeded store."""
 
 from __future__ import annotations
 
 import os
 import re
 import shlex
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
+from sqlalchemy.engine import Engine
 
 from alert_helpers import open_rule_alert
 from frozen import CLI_NOW
+from opsbook.accounts import Role
 from opsbook.alerts.models import AlertStatus
 from opsbook.alerts.tables import alert as alert_table
 from opsbook.checks import service
@@ -21,7 +23,7 @@ from opsbook.checks.models import ProbeResult, State
 from opsbook.cli import app as cli_app
 from opsbook.cli.context import invoked_as
 from opsbook.cli.status import status
-from opsbook.store import create_engine, upgrade
+from unreachable import closed_port
 
 SECRET = "S3cretPw-9z"
 CONFIG = f"""\
@@ -50,8 +52,7 @@ def registered() -> Iterator[None]:
         commands[:] = [c for c in commands if c.name != "status"]
 
 
-def _seed(url: str) -> None:
-    engine = create_engine(url)
+def _seed(engine: Engine) -> None:
     now = CLI_NOW
     results = []
     for i in range(12 * 120):  # the last 12 hours, every 30 s
@@ -59,20 +60,27 @@ def _seed(url: str) -> None:
         down = i < 20  # ten minutes down twelve hours ago
         results.append(ProbeResult("api", at, State.DOWN if down else State.UP, 20.0))
         results.append(ProbeResult("slow", at, State.DEGRADED if i % 2 else State.UP, 120.0))
-    try:
-        upgrade(engine)
-        with engine.begin() as conn:
-            service.record_results(conn, results=results, intervals={})
-    finally:
-        engine.dispose()
+    with engine.begin() as conn:
+        service.record_results(conn, results=results, intervals={})
 
 
 @pytest.fixture
-def config_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, store_url: str) -> Path:
+def config_file(tmp_path: Path) -> Path:
     path = tmp_path / "opsbook.yaml"
     path.write_text(CONFIG)
-    monkeypatch.setenv("OPSBOOK_DATABASE_URL", store_url)
     return path
+
+
+@pytest.fixture
+def api(cli_api: Callable[..., Any], config_file: Path, store_url: str) -> Any:
+    """The server for ``config_file``, on the test's store, with an admin token."""
+    return cli_api(config_file, environ={"OPSBOOK_DATABASE_URL": store_url})
+
+
+@pytest.fixture
+def seeded(api: Any) -> Any:
+    _seed(api.engine)
+    return api
 
 
 def _row(out: str, check_id: str) -> list[str]:
@@ -80,11 +88,8 @@ def _row(out: str, check_id: str) -> list[str]:
     return re.split(r"\s{2,}", line.strip())
 
 
-def test_it_shows_each_check_against_its_slo(
-    run_cli: Any, config_file: Path, store_url: str
-) -> None:
-    _seed(store_url)
-    result = run_cli("status", "--config", str(config_file))
+def test_it_shows_each_check_against_its_slo(seeded: Any, config_file: Path) -> None:
+    result = seeded.run("status", "--config", str(config_file))
     assert result.exit_code == 0, result.stderr
     check, state, last, p95, day, month, bar = _row(result.stdout, "api")
     assert (check, state, last, p95) == ("api", "up", "20.0ms", "19.5ms")
@@ -96,14 +101,20 @@ def test_it_shows_each_check_against_its_slo(
     assert set(bar[11:14]) & {"▁", "▄"}
     assert _row(result.stdout, "slow")[1:4] == ["degraded", "120.0ms", "119.3ms"]
     assert "no data yet" in _row(result.stdout, "db")
+    # Asked of the server: the list, then each check with results (none for db).
+    assert [path.split("?")[0] for _, path in seeded.requests] == [
+        "/api/v1/checks",
+        "/api/v1/alerts",
+        "/api/v1/checks/api",
+        "/api/v1/checks/slow",
+    ]
 
 
 def test_on_an_80_column_terminal_the_bar_halves_and_the_table_fits(
-    run_cli: Any, config_file: Path, store_url: str, monkeypatch: pytest.MonkeyPatch
+    seeded: Any, config_file: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    _seed(store_url)
     monkeypatch.setenv("COLUMNS", "80")
-    result = run_cli("status", "--config", str(config_file))
+    result = seeded.run("status", "--config", str(config_file))
     assert result.exit_code == 0, result.stderr
     assert all(len(line) <= 80 for line in result.stdout.splitlines())
     bar = _row(result.stdout, "api")[-1]
@@ -112,26 +123,36 @@ def test_on_an_80_column_terminal_the_bar_halves_and_the_table_fits(
     assert "one cell per 2 hours" in result.stdout
 
 
-def test_secrets_never_appear(run_cli: Any, config_file: Path, store_url: str) -> None:
-    _seed(store_url)
-    result = run_cli("status", "--config", str(config_file))
+def test_secrets_never_appear(seeded: Any, config_file: Path) -> None:
+    result = seeded.run("status", "--config", str(config_file))
     assert SECRET not in result.stdout + result.stderr
 
 
-@pytest.mark.empty_store
-def test_a_missing_or_unmigrated_store_is_one_red_line_and_never_created(
-    run_cli: Any, config_file: Path, store_url: str
+def test_it_never_opens_a_store_and_says_when_the_server_is_unreachable(
+    run_cli: Any, config_file: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    result = run_cli("status", "--config", str(config_file))
+    store = tmp_path / "nowhere" / "opsbook.db"
+    monkeypatch.setenv("OPSBOOK_DATABASE_URL", f"sqlite:///{store}")
+    with closed_port() as port:
+        result = run_cli("--server", f"http://127.0.0.1:{port}", "status", "-c", str(config_file))
     assert result.exit_code == 1
-    if store_url.startswith("sqlite:///"):
-        path = store_url.removeprefix("sqlite:///")
-        assert f"error: no store at {path} (from OPSBOOK_DATABASE_URL)" in result.stderr
-        assert not Path(path).exists()
-    else:
-        assert "holds no opsbook data (it was never migrated)" in result.stderr
-    assert "db upgrade" not in result.stderr
-    assert "Traceback" not in result.stderr
+    assert result.stderr.startswith(
+        f"error: cannot reach the opsbook server at http://127.0.0.1:{port} ("
+    )
+    assert "is `opsbook serve` running?" in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1  # no traceback
+    assert not store.parent.exists()
+
+
+def test_without_a_token_it_says_to_log_in(
+    api: Any, config_file: Path, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.delenv("OPSBOOK_TOKEN")
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "xdg"))
+    result = api.run("status", "--config", str(config_file))
+    assert result.exit_code != 0
+    assert "opsbook login" in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
 
 
 def test_a_missing_config_is_an_error_naming_it(run_cli: Any, tmp_path: Path) -> None:
@@ -165,29 +186,22 @@ def test_latency_is_red_where_it_misses_the_slo(
 ) -> None:
     from opsbook.cli.status import _ms
 
-    text = _ms(value_ms, target)
+    text = _ms(value_ms, target.total_seconds() * 1000 if target else None)
     assert (text.plain, text.style) == (shown, style)
 
 
-def test_it_lists_firing_alerts_and_why_one_is_held(
-    run_cli: Any, config_file: Path, store_url: str
-) -> None:
-    _seed(store_url)
-    engine = create_engine(store_url)
+def test_it_lists_firing_alerts_and_why_one_is_held(seeded: Any, config_file: Path) -> None:
     now = CLI_NOW
-    try:
-        with engine.begin() as conn:
-            open_rule_alert(conn, "api-down", check="api", now=now)
-            held = open_rule_alert(conn, "slow-tcp", check="slow", now=now)
-            conn.execute(
-                alert_table.update()
-                .where(alert_table.c.id == held)
-                .values(suppressed_reason="db is down")
-            )
-            open_rule_alert(conn, "db-slow", check="db", now=now, status=AlertStatus.PENDING)
-    finally:
-        engine.dispose()
-    result = run_cli("status", "--config", str(config_file))
+    with seeded.engine.begin() as conn:
+        open_rule_alert(conn, "api-down", check="api", now=now)
+        held = open_rule_alert(conn, "slow-tcp", check="slow", now=now)
+        conn.execute(
+            alert_table.update()
+            .where(alert_table.c.id == held)
+            .values(suppressed_reason="db is down")
+        )
+        open_rule_alert(conn, "db-slow", check="db", now=now, status=AlertStatus.PENDING)
+    result = seeded.run("status", "--config", str(config_file))
     assert result.exit_code == 0, result.stderr
     lines = result.stdout.splitlines()
     start = lines.index("2 firing:")
@@ -201,13 +215,20 @@ def test_it_lists_firing_alerts_and_why_one_is_held(
     # The hint runs as printed: it names the config this command was given.
     hint = shlex.split(lines[start + 1].split("(", 1)[1].rstrip(")"))
     assert hint[0] == prog
-    shown = run_cli(*hint[1:])
+    shown = seeded.run(*hint[1:])
     assert shown.exit_code == 0, shown.stderr
     assert shown.stdout.startswith("alert 1 firing SEV1 api-down")
 
 
-def test_it_says_when_nothing_fires(run_cli: Any, config_file: Path, store_url: str) -> None:
-    _seed(store_url)
-    result = run_cli("status", "--config", str(config_file))
+def test_a_viewer_token_is_enough(
+    cli_api: Callable[..., Any], config_file: Path, store_url: str
+) -> None:
+    viewer = cli_api(config_file, role=Role.VIEWER, environ={"OPSBOOK_DATABASE_URL": store_url})
+    result = viewer.run("status", "--config", str(config_file))
+    assert result.exit_code == 0, result.stderr
+
+
+def test_it_says_when_nothing_fires(seeded: Any, config_file: Path) -> None:
+    result = seeded.run("status", "--config", str(config_file))
     assert result.exit_code == 0, result.stderr
     assert result.stdout.rstrip().endswith("no alerts firing")

@@ -2,7 +2,10 @@
 
 The bug: without ``OPSBOOK_DATABASE_URL``, ``opsbook status --config examples/demo/opsbook.yaml``
 opened (and so created) ``./opsbook.db`` instead of the demo's store, and after ``db upgrade``
-said "no alerts firing" while two SEV1 alerts fired.
+said "no alerts firing" while two SEV1 alerts fired. Since issue 12 ``status``, ``alerts``,
+``silence``, ``maintenance``, ``oncall`` and ``notify`` ask the server and open no store at all,
+and ``incident``, ``incidents`` and ``actions`` too. The commands that still open one (``db``,
+``audit``) never create or migrate it.
 """
 
 from __future__ import annotations
@@ -17,9 +20,11 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
 from alert_helpers import open_rule_alert
+from auth_helpers import grant
 from frozen import CLI_NOW
-from opsbook.store import create_engine, head_revision, upgrade
+from opsbook.store import create_engine, head_revision
 from serving import Server
+from unreachable import closed_port
 
 RunCli = Callable[..., Any]
 CONFIG = """\
@@ -32,26 +37,33 @@ checks:
 alerts:
   api-down: {when: "api down", severity: SEV1}
 """
-# Every command that reads the store, and a few that write to it through the domain.
+# Every command that still reads the store.
 COMMANDS = [
+    ("db", "current"),
+    ("audit",),
+]
+# Every command that asks the server instead (issue 12), reads and writes.
+SERVER_COMMANDS = [
     ("status",),
     ("alerts",),
     ("alerts", "--all"),
     ("alerts", "show", "1"),
     ("silence", "list"),
+    ("maintenance",),
+    ("oncall", "who"),
+    ("notify", "dead-letters"),
+    ("silence", "add", "api-down", "-d", "2h", "-m", "deploying"),
+    ("silence", "expire", "0123"),
+    ("notify", "retry", "1"),
     ("incidents",),
     ("incidents", "stats"),
     ("incident", "show", "1"),
     ("incident", "message", "1"),
     ("incident", "postmortem", "1"),
     ("actions",),
-    ("notify", "dead-letters"),
-    ("db", "current"),
     ("incident", "ack", "1"),
     ("incident", "update", "1", "identified", "pool exhausted"),
     ("incident", "declare", "Checkout down", "--severity", "SEV1"),
-    ("silence", "add", "api-down", "-d", "2h", "-m", "deploying"),
-    ("notify", "retry", "1"),
 ]
 
 
@@ -104,9 +116,32 @@ def test_no_command_creates_a_missing_store_from_the_environment(
     assert result.stdout == ""
 
 
+@pytest.mark.parametrize("command", SERVER_COMMANDS, ids=" ".join)
+def test_a_command_that_asks_the_server_opens_no_store(
+    run_cli: RunCli,
+    tmp_path: Path,
+    elsewhere: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    command: tuple[str, ...],
+) -> None:
+    config = _config(tmp_path / "site", None)
+    monkeypatch.setenv("OPSBOOK_DATABASE_URL", f"sqlite:///{tmp_path / 'nowhere' / 'opsbook.db'}")
+    before = _files(tmp_path)
+    with closed_port() as port:
+        server = f"http://127.0.0.1:{port}"
+        result = run_cli("--server", server, *command, "--config", str(config))
+    assert result.exit_code == 1, result.stdout + result.stderr
+    # One red line naming the server, not the store: the store is the server's business.
+    assert result.stderr.startswith(f"error: cannot reach the opsbook server at {server} (")
+    assert result.stderr.count("\n") == 1
+    assert "store" not in result.stderr
+    assert _files(tmp_path) == before
+    assert result.stdout == ""
+
+
 def test_the_default_store_is_named_and_not_created(run_cli: RunCli, elsewhere: Path) -> None:
     config = _config(elsewhere, None)
-    result = run_cli("status", "--config", "opsbook.yaml")
+    result = run_cli("db", "current", "--config", "opsbook.yaml")
     assert result.exit_code == 1
     assert (
         f"error: no store at {elsewhere / 'opsbook.db'} (the default: opsbook.yaml has no "
@@ -116,21 +151,11 @@ def test_the_default_store_is_named_and_not_created(run_cli: RunCli, elsewhere: 
     assert "no alerts firing" not in result.stdout
 
 
-def _seed_firing(url: str) -> None:
-    engine = create_engine(url)
-    try:
-        upgrade(engine)
-        with engine.begin() as conn:
-            open_rule_alert(conn, "api-down", check="api", now=CLI_NOW)
-    finally:
-        engine.dispose()
-
-
 def test_a_relative_store_url_is_relative_to_the_config_folder(
-    run_cli: RunCli, tmp_path: Path, elsewhere: Path
+    run_cli: RunCli, cli_api: Callable[..., Any], tmp_path: Path, elsewhere: Path
 ) -> None:
     config = _config(tmp_path / "site", "sqlite:///data/opsbook.db")
-    missing = run_cli("status", "--config", str(config))
+    missing = run_cli("db", "current", "--config", str(config))
     assert missing.exit_code == 1
     assert (
         f"no store at {tmp_path / 'site' / 'data' / 'opsbook.db'} (from store.url in {config})"
@@ -141,26 +166,41 @@ def test_a_relative_store_url_is_relative_to_the_config_folder(
     assert made.exit_code == 0, made.stderr
     assert (tmp_path / "site" / "data" / "opsbook.db").is_file()
     assert _files(elsewhere) == set()
-    _seed_firing(f"sqlite:///{tmp_path / 'site' / 'data' / 'opsbook.db'}")
-    result = run_cli("status", "--config", str(config))
+    # The server for this config (the same store rule) serves that store, and status asks it.
+    api = cli_api(config)
+    assert str(api.engine.url) == f"sqlite:///{tmp_path / 'site' / 'data' / 'opsbook.db'}"
+    with api.engine.begin() as conn:
+        open_rule_alert(conn, "api-down", check="api", now=CLI_NOW)
+    result = api.run("status", "--config", str(config))
     assert result.exit_code == 0, result.stderr
     assert "1 firing:" in result.stdout
     assert "no alerts firing" not in result.stdout
 
 
-def test_serve_uses_the_store_its_commands_read(
-    serve: Callable[..., Server], run_cli: RunCli, tmp_path: Path
+def test_serve_uses_the_store_its_config_names_and_the_cli_asks_it(
+    serve: Callable[..., Server],
+    run_cli: RunCli,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     server = serve(CONFIG + "store:\n  url: sqlite:///state/opsbook.db\n")
-    try:
-        status, _ = server.request("GET", "/ready")
-        assert status == 200
-    finally:
-        server.close()
+    status, _ = server.request("GET", "/ready")
+    assert status == 200
     assert (tmp_path / "state" / "opsbook.db").is_file()
     assert not (Path.cwd() / "state").exists()
-    result = run_cli("alerts", "--config", str(tmp_path / "opsbook.yaml"))
-    assert (result.exit_code, result.stdout) == (0, "no firing or pending alerts\n")
+    engine = create_engine(f"sqlite:///{tmp_path / 'state' / 'opsbook.db'}")
+    try:
+        monkeypatch.setenv("OPSBOOK_TOKEN", grant(engine))
+        config = str(tmp_path / "opsbook.yaml")
+        result = run_cli("--server", server.url, "alerts", "--config", config)
+        assert (result.exit_code, result.stdout) == (0, "no firing or pending alerts\n")
+        with engine.begin() as conn:
+            open_rule_alert(conn, "api-down", check="api", now=CLI_NOW)
+    finally:
+        engine.dispose()
+    result = run_cli("--server", server.url, "alerts", "--config", config)
+    assert result.exit_code == 0, result.stderr
+    assert "api-down" in result.stdout
 
 
 @pytest.fixture
@@ -177,7 +217,7 @@ def test_an_unmigrated_store_is_not_taken_for_the_servers(
 ) -> None:
     config = _config(tmp_path / "site", None)
     monkeypatch.setenv("OPSBOOK_DATABASE_URL", f"sqlite:///{empty_sqlite}")
-    result = run_cli("status", "--config", str(config))
+    result = run_cli("audit", "--config", str(config))
     assert result.exit_code == 1
     assert result.stderr.startswith(
         f"error: store sqlite:///{empty_sqlite} (from OPSBOOK_DATABASE_URL) holds no opsbook "
@@ -202,7 +242,7 @@ def test_a_store_at_another_revision_names_both(
     try:
         config = _config(tmp_path / "site", None)
         monkeypatch.setenv("OPSBOOK_DATABASE_URL", store_url)
-        result = run_cli("alerts", "--config", str(config))
+        result = run_cli("audit", "--config", str(config))
         assert result.exit_code == 1
         assert (
             f"is at schema revision f00dfeed, and this opsbook expects {head_revision()}: "
