@@ -93,16 +93,31 @@ class CheckStats:
 
 
 @dataclass(frozen=True)
+class Settled:
+    """Rollups old enough that no new result lands in them any more, read once per hour:
+    the hour rows of the 24 h window but the last two hours, and the day sums of the 30 d
+    window but the last two days (a probe started before a boundary is written after it)."""
+
+    hour0: datetime
+    day0: datetime
+    hours: dict[str, list[RollupRow]]
+    days: dict[str, tuple[float, float]]
+    """Per check: (seconds up or degraded, seconds with any state)."""
+
+
+@dataclass(frozen=True)
 class _Stats:
     at_monotonic: float
     by_check: dict[str, CheckStats]
+    settled: Settled
 
 
 class StatsCache:
     """The rollup statistics of every check, recomputed at most every ``ttl_s``.
 
     One caller recomputes while the others keep the previous figures (never a stampede of
-    20 renders each reading 24,000 rollup rows).
+    20 renders each reading 24,000 rollup rows), and a recomputation reads only the recent
+    rollups (``Settled``).
     """
 
     def __init__(self, *, clock: Clock, ttl_s: float = STATS_TTL_S) -> None:
@@ -122,19 +137,24 @@ class StatsCache:
         try:
             stats = self._stats
             if stats is None or self.clock.monotonic() - stats.at_monotonic >= self.ttl_s:
-                stats = _Stats(self.clock.monotonic(), read_stats(conn, config=config, now=now))
+                by_check, settled = read_stats(
+                    conn, config=config, now=now, settled=stats.settled if stats else None
+                )
+                stats = _Stats(self.clock.monotonic(), by_check, settled)
                 self._stats = stats
             return stats.by_check
         finally:
             self._lock.release()
 
 
-def read_stats(conn: Connection, *, config: Config, now: datetime) -> dict[str, CheckStats]:
-    """Sparkline, 24 h window and 30 d availability of every configured check: two queries."""
+def _hour_rows(
+    conn: Connection, config: Config, *, start: datetime, end: datetime | None = None
+) -> dict[str, list[RollupRow]]:
     t = check_rollup.c
-    day_start = bucket_start(now, "hour") - 23 * HOUR
     rows: dict[str, list[RollupRow]] = defaultdict(list)
-    query = sa.select(check_rollup).where(t.resolution == "hour", t.bucket_start >= day_start)
+    query = sa.select(check_rollup).where(t.resolution == "hour", t.bucket_start >= start)
+    if end is not None:
+        query = query.where(t.bucket_start < end)
     for row in conn.execute(query):
         if row.check_id in config.checks:
             rows[row.check_id].append(
@@ -151,23 +171,51 @@ def read_stats(conn: Connection, *, config: Config, now: datetime) -> dict[str, 
                     latency_max_ms=row.latency_max_ms,
                 )
             )
-    month_start = bucket_start(now, "day") - 29 * DAY
-    month_query = (
+    return rows
+
+
+def _day_sums(
+    conn: Connection, *, start: datetime, end: datetime | None = None
+) -> dict[str, tuple[float, float]]:
+    t = check_rollup.c
+    query = (
         sa.select(
             t.check_id,
             sa.func.sum(t.up_seconds + t.degraded_seconds).label("ok_s"),
             sa.func.sum(t.up_seconds + t.degraded_seconds + t.down_seconds).label("all_s"),
         )
-        .where(t.resolution == "day", t.bucket_start >= month_start)
+        .where(t.resolution == "day", t.bucket_start >= start)
         .group_by(t.check_id)
     )
-    month = {
-        row.check_id: 100 * row.ok_s / row.all_s if row.all_s else None
-        for row in conn.execute(month_query)
-    }
+    if end is not None:
+        query = query.where(t.bucket_start < end)
+    return {row.check_id: (row.ok_s or 0.0, row.all_s or 0.0) for row in conn.execute(query)}
+
+
+def read_stats(
+    conn: Connection, *, config: Config, now: datetime, settled: Settled | None = None
+) -> tuple[dict[str, CheckStats], Settled]:
+    """Sparkline, 24 h window and 30 d availability of every configured check, and the
+    ``Settled`` part to pass next time: two queries, four when ``settled`` is None or from
+    another hour."""
+    hour0, day0 = bucket_start(now, "hour"), bucket_start(now, "day")
+    day_start, month_start = hour0 - 23 * HOUR, day0 - 29 * DAY
+    recent_hours, recent_days = hour0 - HOUR, day0 - DAY
+    if settled is None or (settled.hour0, settled.day0) != (hour0, day0):
+        settled = Settled(
+            hour0=hour0,
+            day0=day0,
+            hours=_hour_rows(conn, config, start=day_start, end=recent_hours),
+            days=_day_sums(conn, start=month_start, end=recent_days),
+        )
+    hour_rows = _hour_rows(conn, config, start=recent_hours)
+    day_sums = _day_sums(conn, start=recent_days)
     out = {}
     for check_id in config.checks:
-        hours = rows.get(check_id, [])
+        hours = settled.hours.get(check_id, []) + hour_rows.get(check_id, [])
+        old_ok, old_all = settled.days.get(check_id, (0.0, 0.0))
+        new_ok, new_all = day_sums.get(check_id, (0.0, 0.0))
+        all_s = old_all + new_all
         samples = [
             (r.bucket_start + HOUR / 2, r.latency_sum_ms / n)
             for r in hours
@@ -176,9 +224,9 @@ def read_stats(conn: Connection, *, config: Config, now: datetime) -> dict[str, 
         out[check_id] = CheckStats(
             spark=sparkline(samples, start=day_start, end=day_start + 24 * HOUR),
             day=window_stats(hours, start=day_start, end=now),
-            availability_30d=month.get(check_id),
+            availability_30d=100 * (old_ok + new_ok) / all_s if all_s else None,
         )
-    return out
+    return out, settled
 
 
 def read_version(conn: Connection) -> tuple[str, int]:
