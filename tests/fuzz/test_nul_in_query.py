@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 from fastapi.testclient import TestClient
 
+from auth_helpers import authorize
 from opsbook.config import Config
 from opsbook.web import create_app
 
@@ -20,7 +21,7 @@ def client(store_url: str, tmp_path: Path) -> Iterator[TestClient]:
     )
     try:
         with TestClient(app) as client:
-            yield client
+            yield authorize(client)
     finally:
         app.state.services.engine.dispose()
 
@@ -30,7 +31,6 @@ def client(store_url: str, tmp_path: Path) -> Iterator[TestClient]:
     [
         ("GET", "/api/v1/actions?owner=a%00b", "query.owner"),
         ("GET", "/api/v1/alerts?rule=a%00", "query.rule"),
-        ("DELETE", "/api/v1/silences/1?author=a%00", "query.author"),
     ],
 )
 def test_a_nul_in_a_text_query_parameter_is_a_400_naming_it(

@@ -16,6 +16,7 @@ import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
+from auth_helpers import authorize
 from opsbook.config import Config
 from opsbook.web import create_app
 from opsbook.web.deps import ID_MAX
@@ -76,7 +77,7 @@ def test_the_routes_taking_an_id_are_all_found() -> None:
 def client(make_app: Callable[..., FastAPI], store_url: str) -> Iterator[TestClient]:
     app = make_app(store_url, config=Config.model_validate(CONFIG))
     with TestClient(app, raise_server_exceptions=False) as client:
-        yield client
+        yield authorize(client)
 
 
 def _url(path: str, name: str, where: str, value: int) -> tuple[str, dict[str, str]]:
@@ -101,7 +102,7 @@ def test_an_integer_no_store_can_hold_is_a_400_naming_the_parameter(
     assert CASES
     for method, template, name, where in CASES:
         path, params = _url(template, name, where, value)
-        body = {"author": "ana"} if method in WRITES else None
+        body = {} if method in WRITES else None
         response = client.request(method.upper(), path, params=params, json=body)
         assert response.status_code == 400, (method, path, params, response.text)
         error = response.json()["error"]
@@ -122,12 +123,10 @@ def test_an_id_beyond_64_bits_in_a_body_is_a_400_naming_it(client: TestClient, f
         body: dict[str, Any] = {"title": "t", "severity": "SEV1", "alert_ids": [huge]}
         where = "$.alert_ids[0]"
     else:
-        created = client.post(
-            "/api/v1/incidents", json={"title": "t", "severity": "SEV1", "author": "ana"}
-        )
+        created = client.post("/api/v1/incidents", json={"title": "t", "severity": "SEV1"})
         assert created.status_code == 201, created.text
         path = f"/api/v1/incidents/{created.json()['id']}/merge"
         body, where = {"into": huge}, "$.into"
-    response = client.post(path, json={"author": "ana", **body})
+    response = client.post(path, json=body)
     assert response.status_code == 400, response.text
     assert response.json()["error"]["field"] == where

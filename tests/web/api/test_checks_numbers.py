@@ -10,6 +10,8 @@ import pytest
 from fastapi.testclient import TestClient
 from prometheus_client import CollectorRegistry
 
+from auth_helpers import authorize
+from opsbook.accounts import Role
 from opsbook.checks import service
 from opsbook.checks.models import ProbeResult, State
 from opsbook.clock import FrozenClock
@@ -59,7 +61,7 @@ def api(store_url: str) -> Iterator[TestClient]:
         clock=FrozenClock(NOW),
         registry=CollectorRegistry(),
     )
-    yield TestClient(app)
+    yield authorize(TestClient(app), Role.VIEWER)
     app.state.services.engine.dispose()
 
 

@@ -9,6 +9,8 @@ import pytest
 from fastapi.testclient import TestClient
 from prometheus_client import CollectorRegistry
 
+from auth_helpers import authorize
+from opsbook.accounts import Role
 from opsbook.clock import FrozenClock
 from opsbook.config import Config
 from opsbook.web import create_app
@@ -42,7 +44,8 @@ def api(store_url: str) -> Iterator[TestClient]:
         clock=FrozenClock(NOW),
         registry=CollectorRegistry(),
     )
-    yield TestClient(app)
+    with TestClient(app) as client:  # started: it migrates the store the token goes in
+        yield authorize(client, Role.VIEWER)
     app.state.services.engine.dispose()
 
 
@@ -53,6 +56,7 @@ def test_it_lists_who_is_on_call_now_for_each_schedule(api: TestClient) -> None:
         "oncall": [
             {
                 "schedule": "primary",
+                "timezone": "Europe/Berlin",
                 "person": "ana",
                 "name": "Ana Silva",
                 "start": "2026-03-30T07:00:00Z",
@@ -62,6 +66,7 @@ def test_it_lists_who_is_on_call_now_for_each_schedule(api: TestClient) -> None:
             },
             {
                 "schedule": "utc",
+                "timezone": "UTC",
                 "person": "ben",
                 "name": "Ben Okafor",
                 "start": "2026-03-31T09:00:00Z",
