@@ -7,10 +7,13 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
+from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from prometheus_client import CollectorRegistry
 
 from alert_helpers import open_rule_alert
+from opsbook.accounts import Role
+from opsbook.accounts import service as accounts
 from opsbook.clock import FrozenClock
 from opsbook.config import Config
 from opsbook.store import create_engine, upgrade
@@ -26,15 +29,13 @@ class Api:
         self.client, self.url, self.clock = client, url, clock
 
     def declare(self, **fields: Any) -> dict[str, Any]:
-        body = {"title": "Checkout down", "severity": "SEV1", "author": "ana", **fields}
+        body = {"title": "Checkout down", "severity": "SEV1", **fields}
         response = self.client.post("/api/v1/incidents", json=body)
         assert response.status_code == 201, response.text
         return dict(response.json())
 
     def act(self, incident_id: int, action: str, **body: Any) -> Any:
-        return self.client.post(
-            f"/api/v1/incidents/{incident_id}/{action}", json={"author": "ana", **body}
-        )
+        return self.client.post(f"/api/v1/incidents/{incident_id}/{action}", json=body)
 
     def fire(self, rule: str) -> int:
         engine = create_engine(self.url)
@@ -44,17 +45,36 @@ class Api:
         finally:
             engine.dispose()
 
-    def audit_actions(self) -> list[str]:
+    def audit(self) -> list[tuple[str, str]]:
+        """(action, actor) of every audit entry, oldest first."""
         engine = create_engine(self.url)
         try:
             with engine.begin() as conn:
-                return [a.action for a in reversed(list_audit(conn))]
+                return [(a.action, a.actor) for a in reversed(list_audit(conn))]
         finally:
             engine.dispose()
 
 
+def person_token(app: FastAPI, person: str) -> str:
+    """A responder token of ``person``'s (who gets a responder account): it acts as
+    ``user:<person>``."""
+    with app.state.services.engine.begin() as conn:
+        accounts.add_account(conn, person=person, role=Role.RESPONDER, people=[person], now=NOW)
+        _, secret = accounts.create_token(
+            conn,
+            name=person,
+            role=Role.RESPONDER,
+            person=person,
+            expires_at=None,
+            created_by="tests",
+            now=NOW,
+        )
+    return secret
+
+
 @pytest.fixture
 def api(store_url: str) -> Iterator[Api]:
+    """The API as ana, a responder: who declares and acts is her token's person."""
     engine = create_engine(store_url)
     upgrade(engine)
     engine.dispose()
@@ -65,7 +85,8 @@ def api(store_url: str) -> Iterator[Api]:
         clock=clock,
         registry=CollectorRegistry(),
     )
-    yield Api(TestClient(app), store_url, clock)
+    client = TestClient(app, headers={"Authorization": f"Bearer {person_token(app, 'ana')}"})
+    yield Api(client, store_url, clock)
     app.state.services.engine.dispose()
 
 
@@ -129,7 +150,10 @@ def test_each_action_changes_the_incident_and_is_audited(api: Api) -> None:
     assert done["time_to_acknowledge_s"] == 180
     reopened = api.act(first, "reopen", message="again")
     assert reopened.json()["status"] == "investigating"
-    assert api.audit_actions() == [
+    audit = api.audit()
+    # Every step was ana's: the token's person, not a name in the body.
+    assert {actor for _, actor in audit} == {"user:ana"}
+    assert [action for action, _ in audit] == [
         "incident.declared",
         "incident.declared",
         "incident.acknowledged",
@@ -151,17 +175,15 @@ def test_each_action_changes_the_incident_and_is_audited(api: Api) -> None:
 @pytest.mark.parametrize(
     ("body", "field", "message"),
     [
-        ({"severity": "SEV1", "author": "ana"}, "$.title", "$.title: is required"),
-        ({"title": "x", "severity": "SEV7", "author": "ana"}, "$.severity", "not a configured"),
-        ({"title": " ", "severity": "SEV1", "author": "ana"}, "$.title", "$.title: say what"),
-        ({"title": "x", "severity": "SEV1"}, "$.author", "$.author: is required"),
+        ({"severity": "SEV1"}, "$.title", "$.title: is required"),
+        ({"title": "x", "severity": "SEV7"}, "$.severity", "not a configured"),
+        ({"title": " ", "severity": "SEV1"}, "$.title", "$.title: say what"),
+        # Who declares is the token's person: a body still naming an author is refused, not
+        # quietly declared as someone else.
+        ({"title": "x", "severity": "SEV1", "author": "bo"}, "$.author", "is not a known field"),
+        ({"title": "x", "severity": "SEV1", "x": 1}, "$.x", "$.x: is not a known field"),
         (
-            {"title": "x", "severity": "SEV1", "author": "a", "x": 1},
-            "$.x",
-            "$.x: is not a known field",
-        ),
-        (
-            {"title": "x", "severity": "SEV1", "author": "a", "alert_ids": [99]},
+            {"title": "x", "severity": "SEV1", "alert_ids": [99]},
             "$.alert_ids[0]",
             "$.alert_ids[0]: no alert with id 99",
         ),
@@ -175,6 +197,13 @@ def test_a_bad_declare_names_the_json_path_and_writes_nothing(
     error = response.json()["error"]
     assert error["field"] == field
     assert message in error["message"]
+    assert api.client.get("/api/v1/incidents", params={"all": "true"}).json()["incidents"] == []
+
+
+def test_a_declare_without_a_token_is_401_and_writes_nothing(api: Api) -> None:
+    body = {"title": "Checkout down", "severity": "SEV1"}
+    anonymous = TestClient(api.client.app).post("/api/v1/incidents", json=body)
+    assert anonymous.status_code == 401
     assert api.client.get("/api/v1/incidents", params={"all": "true"}).json()["incidents"] == []
 
 
