@@ -15,7 +15,7 @@ Then ``--clients`` clients (one aiohttp session each, on the other core) load ``
 for ``--seconds`` after a warm-up, each starting the next request when the last body is read
 (what ``wrk -c 20`` does). Printed: p50/p95/p99/max latency, requests per second, the page size,
 and the server's CPU (% of one core; probing 1,000 checks every 30 s is part of it). The
-checks table is rendered again every few seconds while results arrive (``TABLE_TTL_S``) and
+page is read and rendered again every 5 s while results arrive (``PAGE_TTL_S``) and
 the rollup statistics are read again every 15 s (``STATS_TTL_S``): those renders are in the
 figures.
 Target: p99 < 50 ms.
