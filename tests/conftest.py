@@ -44,7 +44,9 @@ def run_cli(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch)
     monkeypatch.setenv("NO_COLOR", "1")
     monkeypatch.delenv("FORCE_COLOR", raising=False)
 
-    def run(*args: str, clock: Clock | None = None, transport: Transport | None = None) -> CliResult:
+    def run(
+        *args: str, clock: Clock | None = None, transport: Transport | None = None
+    ) -> CliResult:
         capsys.readouterr()
         code = main(list(args), clock=clock or FrozenClock(CLI_NOW), transport=transport)
         out, err = capsys.readouterr()

@@ -190,7 +190,9 @@ def client(make_app: Callable[..., FastAPI], store_url: str) -> Iterator[TestCli
     with TestClient(app, raise_server_exceptions=False) as client:
         authorize(client)
         for title in ("API down", "DB slow"):
-            created = client.post("/api/v1/incidents", json={**VALID[("post", "/api/v1/incidents")], "title": title})
+            created = client.post(
+                "/api/v1/incidents", json={**VALID[("post", "/api/v1/incidents")], "title": title}
+            )
             assert created.status_code == 201, created.text
         action = client.post(
             "/api/v1/incidents/1/actions",

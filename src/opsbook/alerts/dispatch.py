@@ -33,8 +33,8 @@ from opsbook.alerts.silences import active_silences, matches
 from opsbook.alerts.tables import alert, alert_event, alert_group
 from opsbook.config import Config
 from opsbook.config.alerts import AlertRule
-from opsbook.textsafe import repair
 from opsbook.tasks import TaskFailures, describe_error
+from opsbook.textsafe import repair
 from opsbook.types import JSONValue
 
 log = structlog.get_logger(__name__)

@@ -17,8 +17,8 @@ Linked alerts' later firing and resolving are put on their incident's timeline.
 
 Each alert is handled in its own savepoint: one that cannot be (a malformed row written around
 ingest) is rolled back alone, marked failed on its timeline, counted in ``TaskFailures``, and
-the rest of the pass commits. Text read from the alert is repaired (``textsafe.repair``) before it is
-written into an incident, so a lone surrogate shows as U+FFFD instead of failing the write.
+the rest of the pass commits. Text read from the alert is repaired (``textsafe.repair``) before
+it is written into an incident, so a lone surrogate shows as U+FFFD instead of failing the write.
 """
 
 from __future__ import annotations
@@ -37,8 +37,8 @@ from opsbook.config import Config
 from opsbook.incidents.records import add_event
 from opsbook.incidents.service import alert_name, declare, link_alert
 from opsbook.incidents.tables import incident, incident_alert
-from opsbook.textsafe import repair
 from opsbook.tasks import TaskFailures, describe_error
+from opsbook.textsafe import repair
 
 log = structlog.get_logger(__name__)
 
