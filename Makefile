@@ -6,7 +6,7 @@ STAMP  := $(VENV)/.installed-stamp
 # The demo needs the package alone; the tests also need the dev tools (`.[dev]`, ~280 MB more).
 DEMO_STAMP := $(VENV)/.installed-demo-stamp
 
-.PHONY: demo test lint format system services bench bench-peers bench-probes bench-scale bench-ingest bench-detection clean
+.PHONY: demo test lint format system services bench bench-peers bench-probes bench-scale bench-ingest bench-detection bench-ui clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -48,7 +48,7 @@ format: $(STAMP)
 	$(VENV)/bin/ruff check --fix src tests bench
 
 ## bench: every benchmark; each runs real peers in the same run and prints ratios (not run in CI)
-bench: bench-probes bench-scale bench-ingest bench-detection
+bench: bench-probes bench-scale bench-ingest bench-detection bench-ui
 
 bench-peers:
 	@bash scripts/ensure-bench.sh
@@ -65,6 +65,10 @@ bench-ingest: $(STAMP) system bench-peers
 
 bench-detection: $(STAMP)
 	$(PY) bench/detection.py
+
+# The web UI's overview with 1,000 checks under 20 concurrent clients (issue 12).
+bench-ui: $(STAMP)
+	$(PY) bench/ui_overview.py
 
 clean:
 	rm -rf $(VENV) build dist .pytest_cache .mypy_cache .ruff_cache opsbook.db*
