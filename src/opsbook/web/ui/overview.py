@@ -14,21 +14,28 @@ from starlette.types import Receive, Scope, Send
 from opsbook.web.deps import ClockDep, ConfigDep, EngineDep
 from opsbook.web.ui.overview_cache import OverviewCache
 from opsbook.web.ui.overview_data import CheckRow, StatsCache, read_version
+from opsbook.web.ui.overview_gzip import accepts_gzip, gzip_parts
 from opsbook.web.ui.session import PageDep
 from opsbook.web.ui.sparkline import HEIGHT, WIDTH
 from opsbook.web.ui.templating import Pages
 
 TABLE_MARK = Markup("<!--opsbook:checks-table-->")
+NOT_GZIPPED = ((b"vary", b"accept-encoding"),)
+GZIPPED = ((b"content-encoding", b"gzip"), *NOT_GZIPPED)
 
 
 class PartsResponse(Response):
     """``like``'s status and headers with ``parts`` as the body, sent one after the other."""
 
-    def __init__(self, parts: Sequence[bytes], *, like: Response) -> None:
+    def __init__(
+        self, parts: Sequence[bytes], *, like: Response, extra: Sequence[tuple[bytes, bytes]] = ()
+    ) -> None:
         super().__init__(status_code=like.status_code)
         self.parts = parts
-        self.raw_headers = [(k, v) for k, v in like.raw_headers if k != b"content-length"] + [
-            (b"content-length", str(sum(map(len, parts))).encode())
+        self.raw_headers = [
+            *((k, v) for k, v in like.raw_headers if k != b"content-length"),
+            *extra,
+            (b"content-length", str(sum(map(len, parts))).encode()),
         ]
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -80,6 +87,11 @@ def router(pages: Pages, cache: StatsCache) -> APIRouter:
         # (1,000 checks) on every request. Nothing escaped can contain the mark ("<" is escaped).
         assert isinstance(response.body, bytes)  # HTMLResponse encodes the rendered str
         head, _, tail = response.body.partition(TABLE_MARK.encode())
-        return PartsResponse((head, table.html, tail), like=response)
+        # Sent compressed or not, the page varies with Accept-Encoding (RFC 9110 §12.5.5).
+        if accepts_gzip(request.headers.get("accept-encoding", "")):
+            # About 30 KB: one body message costs less than three through the middleware.
+            body = b"".join(gzip_parts(head, table.deflated, tail))
+            return PartsResponse((body,), like=response, extra=GZIPPED)
+        return PartsResponse((head, table.html, tail), like=response, extra=NOT_GZIPPED)
 
     return routes
