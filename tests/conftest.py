@@ -4,6 +4,7 @@ migrated store, and ``opsbook serve`` processes."""
 from __future__ import annotations
 
 import gc
+import logging
 import os
 import shutil
 import uuid
@@ -218,6 +219,22 @@ def serve(tmp_path: Path) -> Iterator[Callable[..., Server]]:
     yield start
     for server in started:
         server.close()
+
+
+@pytest.fixture(autouse=True)
+def _logging_restored() -> Iterator[None]:
+    """Put logging back as it was after each test. A command run in-process that configures
+    logging (``opsbook serve`` refusing to bind, the demo) installs a root handler writing to
+    that test's captured stderr; left in place, every later log line on the worker fails with
+    "--- Logging error ---" on a closed stream, in whatever test runs next."""
+    root = logging.getLogger()
+    handlers, level = list(root.handlers), root.level
+    config = structlog.get_config()
+    yield
+    for added in [h for h in root.handlers if h not in handlers]:
+        root.removeHandler(added)
+    root.setLevel(level)
+    structlog.configure(**config)
 
 
 @pytest.fixture(autouse=True)

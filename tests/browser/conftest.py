@@ -44,8 +44,12 @@ def _missing(what: str) -> None:
     pytest.skip(f"{what} is not installed")
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture
 def browser() -> Iterator[Any]:
+    """Chromium, launched for each test. Not longer: Playwright's sync API keeps an event loop
+    running in the thread while it lives, and on an xdist worker the next test may be any other
+    test, whose asyncio runner then fails ("Runner.run() cannot be called from a running event
+    loop")."""
     try:
         from playwright.sync_api import sync_playwright
     except ImportError:
