@@ -75,8 +75,8 @@ def _load(channel: str) -> object:
         ),
         (
             "{smtp: {to: a@b.c}, page_template: {body: '{{ names }}'}}",
-            "channels.ops.page_template.body: unknown template variable names (use ack_link, alerts, at, "
-            "channel, event, external_url, incident, kind, level, person, update)",
+            "channels.ops.page_template.body: unknown template variable names (use ack_link, "
+            "alerts, at, channel, event, external_url, incident, kind, level, person, update)",
         ),
     ],
 )
