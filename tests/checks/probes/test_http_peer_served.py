@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 import trustme
 
-from serving import Server
+from serving import Server, api_token
 
 pytestmark = pytest.mark.slow
 
@@ -108,6 +108,7 @@ def test_a_served_https_check_reads_the_peer_address_and_certificate(
             *(f"      - '{c}'" for c in conditions[check_id]),
         ]
     server = serve("\n".join(lines) + "\n", database_url=sqlite_url)
+    server.token = api_token(sqlite_url)  # /api/v1 needs a role (issue 12)
 
     deadline = time.monotonic() + WAIT_S
     # Two results each: the first probe of a check opens a connection; the second reuses it
