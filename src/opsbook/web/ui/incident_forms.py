@@ -16,7 +16,7 @@ import hashlib
 import hmac
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, datetime
 from urllib.parse import urlencode
 
 from fastapi import APIRouter, Request
@@ -29,24 +29,8 @@ from opsbook.errors import Conflict, InputError, NotFound
 from opsbook.incidents import IncidentStatus, Role, service
 from opsbook.incidents.models import UPDATE_FIELDS
 from opsbook.web.auth import client_address
-from opsbook.web.deps import IdPath, get_services
+from opsbook.web.deps import IdPath, Services, get_services
 from opsbook.web.ui.session import FormDep, needs_role
-
-PATHS = (
-    "/incidents/{incident_id}/ack",
-    "/incidents/{incident_id}/updates",
-    "/incidents/{incident_id}/resolve",
-    "/incidents/{incident_id}/notes",
-    "/incidents/{incident_id}/severity",
-    "/incidents/{incident_id}/roles",
-    "/incidents/{incident_id}/reopen",
-    "/incidents/{incident_id}/actions",
-    "/incidents/{incident_id}/actions/{action_id}/done",
-)
-"""Where the page's forms post (``incidents.py`` sends a GET of one back to the page)."""
-
-FORMS = ("ack", "update", "resolve", "note", "severity", "role", "reopen", "action", "done")
-"""The forms an error can be shown at (``#form-<name>`` on the page)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -115,19 +99,146 @@ class Fields:
         return {key: self.form[key] for key in UPDATE_FIELDS if self.form.get(key, "").strip()}
 
 
-Change = Callable[[Connection, Fields, str], object]
-"""Makes the change in the transaction: (conn, the form's fields, origin)."""
+@dataclass(frozen=True, slots=True)
+class Act:
+    """One posted form: the incident (and action item) it acts on, its fields, and who acts,
+    when and from where."""
+
+    incident_id: int
+    fields: Fields
+    services: Services
+    actor: str
+    now: datetime
+    origin: str
+    action_id: int = 0
 
 
-def _act(
-    request: Request, principal: Principal, incident_id: int, form: str, change: Change
-) -> Response:
+Change = Callable[[Connection, Act], object]
+"""Makes the form's change in the transaction; raises ``InputError`` or ``Conflict`` to refuse."""
+
+STATUSES = tuple(s.value for s in IncidentStatus)
+ROLES = tuple(r.value for r in Role)
+
+
+def _acknowledge(conn: Connection, act: Act) -> object:
+    return service.acknowledge(
+        conn, act.incident_id, actor=act.actor, now=act.now, origin=act.origin
+    )
+
+
+def _status_update(status: IncidentStatus | None) -> Change:
+    def change(conn: Connection, act: Act) -> object:
+        chosen = status or IncidentStatus(act.fields.choice("status", STATUSES))
+        return service.update(
+            conn,
+            act.incident_id,
+            status=chosen,
+            message=act.fields.text("message"),
+            fields=act.fields.update_fields(),
+            actor=act.actor,
+            now=act.now,
+            origin=act.origin,
+        )
+
+    return change
+
+
+def _add_note(conn: Connection, act: Act) -> object:
+    message = act.fields.text("message")
+    return service.add_note(
+        conn, act.incident_id, message=message, actor=act.actor, now=act.now, origin=act.origin
+    )
+
+
+def _change_severity(conn: Connection, act: Act) -> object:
+    return service.change_severity(
+        conn,
+        act.incident_id,
+        severity=act.fields.text("severity"),
+        severities=list(act.services.config.severities),
+        actor=act.actor,
+        now=act.now,
+        origin=act.origin,
+    )
+
+
+def _set_role(conn: Connection, act: Act) -> object:
+    return service.set_role(
+        conn,
+        act.incident_id,
+        role=Role(act.fields.choice("role", ROLES)),
+        person=act.fields.text("person"),
+        actor=act.actor,
+        now=act.now,
+        origin=act.origin,
+    )
+
+
+def _reopen(conn: Connection, act: Act) -> object:
+    message = act.fields.text("message")
+    return service.reopen(
+        conn, act.incident_id, message=message, actor=act.actor, now=act.now, origin=act.origin
+    )
+
+
+def _add_action(conn: Connection, act: Act) -> object:
+    return service.add_action(
+        conn,
+        act.incident_id,
+        title=act.fields.text("title"),
+        owner=act.fields.text("owner"),
+        due=act.fields.day("due"),
+        actor=act.actor,
+        now=act.now,
+        origin=act.origin,
+    )
+
+
+def _complete_action(conn: Connection, act: Act) -> object:
+    # An action item of another incident is not this page's: 404, as an unknown one.
+    if service.get_action(conn, act.action_id).incident_id != act.incident_id:
+        raise NotFound(f"incident {act.incident_id} has no action item {act.action_id}")
+    return service.complete_action(
+        conn, act.action_id, actor=act.actor, now=act.now, origin=act.origin
+    )
+
+
+ACTIONS: dict[str, tuple[str, Change]] = {
+    "ack": ("/incidents/{incident_id}/ack", _acknowledge),
+    "update": ("/incidents/{incident_id}/updates", _status_update(None)),
+    "resolve": ("/incidents/{incident_id}/resolve", _status_update(IncidentStatus.RESOLVED)),
+    "note": ("/incidents/{incident_id}/notes", _add_note),
+    "severity": ("/incidents/{incident_id}/severity", _change_severity),
+    "role": ("/incidents/{incident_id}/roles", _set_role),
+    "reopen": ("/incidents/{incident_id}/reopen", _reopen),
+    "action": ("/incidents/{incident_id}/actions", _add_action),
+    "done": ("/incidents/{incident_id}/actions/{action_id}/done", _complete_action),
+}
+"""Each form (its ``#form-<name>`` on the page): where it posts and the change it makes."""
+
+PATHS = tuple(path for path, _ in ACTIONS.values())
+"""Where the page's forms post (``incidents.py`` sends a GET of one back to the page)."""
+
+FORMS = tuple(ACTIONS)
+"""The forms an error can be shown at (``#form-<name>`` on the page)."""
+
+
+def _act(request: Request, principal: Principal, form: str, **ids: int) -> Response:
     needs_role(principal, AccountRole.RESPONDER)
     services = get_services(request)
-    fields = Fields(getattr(request.state, "form", {}))
+    incident_id = ids["incident_id"]
+    _, change = ACTIONS[form]
     try:
         with services.engine.begin() as conn:
-            change(conn, fields, f"ui {client_address(request)}")
+            act = Act(
+                fields=Fields(getattr(request.state, "form", {})),
+                services=services,
+                actor=principal.actor,
+                now=services.clock.now(),
+                origin=f"ui {client_address(request)}",
+                **ids,
+            )
+            change(conn, act)
     except (InputError, Conflict) as exc:
         # An unknown incident or action item (NotFound: the path's ids) is the 404 page instead.
         return RedirectResponse(error_location(request, incident_id, form, str(exc)), 303)
@@ -136,139 +247,23 @@ def _act(
     return RedirectResponse(f"/incidents/{incident_id}", status_code=303)
 
 
-STATUSES = tuple(s.value for s in IncidentStatus)
-ROLES = tuple(r.value for r in Role)
+def _post(form: str) -> Callable[..., Response]:
+    def post(incident_id: IdPath, request: Request, principal: FormDep) -> Response:
+        return _act(request, principal, form, incident_id=incident_id)
+
+    return post
 
 
 def router() -> APIRouter:
     routes = APIRouter(include_in_schema=False)
+    for form, (path, _) in ACTIONS.items():
+        if form != "done":
+            routes.add_api_route(path, _post(form), methods=["POST"])
 
-    @routes.post(PATHS[0])
-    def acknowledge(incident_id: IdPath, request: Request, principal: FormDep) -> Response:
-        def change(conn: Connection, fields: Fields, origin: str) -> object:
-            now = get_services(request).clock.now()
-            return service.acknowledge(
-                conn, incident_id, actor=principal.actor, now=now, origin=origin
-            )
-
-        return _act(request, principal, incident_id, "ack", change)
-
-    def status_update(form: str, status: IncidentStatus | None) -> Callable[..., Response]:
-        def post(incident_id: IdPath, request: Request, principal: FormDep) -> Response:
-            def change(conn: Connection, fields: Fields, origin: str) -> object:
-                chosen = status or IncidentStatus(fields.choice("status", STATUSES))
-                return service.update(
-                    conn,
-                    incident_id,
-                    status=chosen,
-                    message=fields.text("message"),
-                    fields=fields.update_fields(),
-                    actor=principal.actor,
-                    now=get_services(request).clock.now(),
-                    origin=origin,
-                )
-
-            return _act(request, principal, incident_id, form, change)
-
-        return post
-
-    routes.add_api_route(PATHS[1], status_update("update", None), methods=["POST"])
-    routes.add_api_route(
-        PATHS[2], status_update("resolve", IncidentStatus.RESOLVED), methods=["POST"]
-    )
-
-    @routes.post(PATHS[3])
-    def add_note(incident_id: IdPath, request: Request, principal: FormDep) -> Response:
-        def change(conn: Connection, fields: Fields, origin: str) -> object:
-            return service.add_note(
-                conn,
-                incident_id,
-                message=fields.text("message"),
-                actor=principal.actor,
-                now=get_services(request).clock.now(),
-                origin=origin,
-            )
-
-        return _act(request, principal, incident_id, "note", change)
-
-    @routes.post(PATHS[4])
-    def change_severity(incident_id: IdPath, request: Request, principal: FormDep) -> Response:
-        services = get_services(request)
-
-        def change(conn: Connection, fields: Fields, origin: str) -> object:
-            return service.change_severity(
-                conn,
-                incident_id,
-                severity=fields.text("severity"),
-                severities=list(services.config.severities),
-                actor=principal.actor,
-                now=services.clock.now(),
-                origin=origin,
-            )
-
-        return _act(request, principal, incident_id, "severity", change)
-
-    @routes.post(PATHS[5])
-    def set_role(incident_id: IdPath, request: Request, principal: FormDep) -> Response:
-        def change(conn: Connection, fields: Fields, origin: str) -> object:
-            return service.set_role(
-                conn,
-                incident_id,
-                role=Role(fields.choice("role", ROLES)),
-                person=fields.text("person"),
-                actor=principal.actor,
-                now=get_services(request).clock.now(),
-                origin=origin,
-            )
-
-        return _act(request, principal, incident_id, "role", change)
-
-    @routes.post(PATHS[6])
-    def reopen(incident_id: IdPath, request: Request, principal: FormDep) -> Response:
-        def change(conn: Connection, fields: Fields, origin: str) -> object:
-            return service.reopen(
-                conn,
-                incident_id,
-                message=fields.text("message"),
-                actor=principal.actor,
-                now=get_services(request).clock.now(),
-                origin=origin,
-            )
-
-        return _act(request, principal, incident_id, "reopen", change)
-
-    @routes.post(PATHS[7])
-    def add_action(incident_id: IdPath, request: Request, principal: FormDep) -> Response:
-        def change(conn: Connection, fields: Fields, origin: str) -> object:
-            return service.add_action(
-                conn,
-                incident_id,
-                title=fields.text("title"),
-                owner=fields.text("owner"),
-                due=fields.day("due"),
-                actor=principal.actor,
-                now=get_services(request).clock.now(),
-                origin=origin,
-            )
-
-        return _act(request, principal, incident_id, "action", change)
-
-    @routes.post(PATHS[8])
+    @routes.post(ACTIONS["done"][0])
     def complete_action(
         incident_id: IdPath, action_id: IdPath, request: Request, principal: FormDep
     ) -> Response:
-        def change(conn: Connection, fields: Fields, origin: str) -> object:
-            # An action item of another incident is not this page's: 404, as an unknown one.
-            if service.get_action(conn, action_id).incident_id != incident_id:
-                raise NotFound(f"incident {incident_id} has no action item {action_id}")
-            return service.complete_action(
-                conn,
-                action_id,
-                actor=principal.actor,
-                now=get_services(request).clock.now(),
-                origin=origin,
-            )
-
-        return _act(request, principal, incident_id, "done", change)
+        return _act(request, principal, "done", incident_id=incident_id, action_id=action_id)
 
     return routes
