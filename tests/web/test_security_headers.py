@@ -1,11 +1,17 @@
-"""Every response carries the security headers; the UI's policy allows no inline script, and
-/docs gets the one relaxation Swagger UI needs (web/security.py)."""
+"""Every response carries the security headers, error answers included; the UI's policy allows
+no inline script, and /docs gets the one relaxation Swagger UI needs (web/security.py)."""
 
 from __future__ import annotations
 
-import pytest
-from fastapi.testclient import TestClient
+from collections.abc import Callable
+from typing import Any
 
+import pytest
+from fastapi import FastAPI
+from fastapi.testclient import TestClient
+from sqlalchemy import exc as sa_exc
+
+from opsbook.errors import NotFound
 from opsbook.web.security import DOCS_POLICY, PAGE_POLICY, policy_for
 
 COMMON = {
@@ -59,3 +65,53 @@ def test_a_header_the_route_set_is_kept(client: TestClient) -> None:
     response = client.get("/setup/anything")
     assert response.headers["referrer-policy"] == "no-referrer"
     assert len(response.headers.get_list("referrer-policy")) == 1
+
+
+def assert_secured(response: Any) -> None:
+    for name, value in COMMON.items():
+        assert response.headers.get(name) == value, (response.status_code, name)
+    assert response.headers.get("content-security-policy") == PAGE_POLICY
+
+
+@pytest.fixture
+def failing(make_app: Callable[..., FastAPI], sqlite_url: str) -> TestClient:
+    # The headers do not depend on the backend; one store is enough.
+    app = make_app(sqlite_url)
+
+    @app.get("/fail/{kind}")
+    def fail(kind: str) -> None:
+        if kind == "bug":
+            raise RuntimeError("a bug")
+        if kind == "store":
+            raise sa_exc.TimeoutError("pool exhausted")
+        raise NotFound("no such thing", field="kind")
+
+    # The server's error middleware re-raises after answering; the client must not.
+    return TestClient(app, raise_server_exceptions=False)
+
+
+@pytest.mark.parametrize("accept", ["application/json", "text/html"])
+def test_an_unexpected_error_is_a_500_with_the_headers(failing: TestClient, accept: str) -> None:
+    response = failing.get("/fail/bug", headers={"Accept": accept})
+    assert response.status_code == 500
+    assert response.json()["error"]["message"] == "internal error; see the server log"
+    assert_secured(response)
+
+
+def test_a_store_outage_is_a_503_with_the_headers(failing: TestClient) -> None:
+    response = failing.get("/fail/store")
+    assert response.status_code == 503 and response.headers["retry-after"]
+    assert_secured(response)
+
+
+@pytest.mark.parametrize(
+    ("accept", "content_type"),
+    [("application/json", "application/json"), ("text/html", "text/html; charset=utf-8")],
+)
+def test_an_error_the_handlers_map_carries_the_headers_as_json_or_page(
+    failing: TestClient, accept: str, content_type: str
+) -> None:
+    response = failing.get("/fail/missing", headers={"Accept": accept})
+    assert response.status_code == 404
+    assert response.headers["content-type"] == content_type
+    assert_secured(response)

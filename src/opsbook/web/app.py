@@ -43,7 +43,7 @@ from opsbook.web.memory import LargeBodyGate
 from opsbook.web.metrics import Metrics
 from opsbook.web.middleware import RequestObserver
 from opsbook.web.runner import Runner
-from opsbook.web.security import SecurityHeaders
+from opsbook.web.security import SecuredApp
 
 log = structlog.get_logger(__name__)
 
@@ -142,7 +142,8 @@ def create_app(
                 await asyncio.to_thread(engine.dispose)
 
     # /docs is served from the package (web/docs.py): FastAPI's own loads Swagger UI from a CDN.
-    app = FastAPI(
+    # SecuredApp adds the security headers outside everything, the 500 handler included.
+    app = SecuredApp(
         title="opsbook", version=__version__, lifespan=lifespan, docs_url=None, redoc_url=None
     )
     app.state.services = services
@@ -167,8 +168,6 @@ def create_app(
     app.add_middleware(LargeBodyGate)
     app.add_middleware(BodyLimit)
     app.add_middleware(RequestObserver, metrics=metrics, clock=clock, router=app.router)
-    # Outermost of ours, so every answer carries the headers (web/security.py).
-    app.add_middleware(SecurityHeaders)
     return app
 
 

@@ -9,10 +9,14 @@ gets ``'unsafe-inline'`` for those two and nothing else; the files it loads are 
 (web/docs.py), and it shows only the API document.
 
 A header the route already set is left alone (a route that needs another policy says so).
+
+``SecuredApp`` puts the middleware outside Starlette's ``ServerErrorMiddleware``, so the answers
+of the ``Exception`` handler (the 500, and the 503 of a store outage) carry the headers too.
 """
 
 from __future__ import annotations
 
+from fastapi import FastAPI
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 PAGE_POLICY = (
@@ -68,3 +72,16 @@ class SecurityHeaders:
             await send(message)
 
         await self.app(scope, receive, send_with_headers)
+
+
+class SecuredApp(FastAPI):
+    """A FastAPI app whose outermost layer is ``SecurityHeaders``.
+
+    Starlette always builds ``ServerErrorMiddleware`` (which sends the response of the handler
+    registered for ``Exception``) outside every middleware added with ``add_middleware``: a
+    headers middleware added that way never sees an unexpected error's 500. Wrapping the built
+    stack covers every answer, the 500 and Starlette's own plain-text fallback included.
+    """
+
+    def build_middleware_stack(self) -> ASGIApp:
+        return SecurityHeaders(super().build_middleware_stack())
