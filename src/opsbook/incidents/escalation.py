@@ -27,6 +27,7 @@ from opsbook.incidents.models import (
     Page,
 )
 from opsbook.incidents.notices import linked_alerts, person_channels, recipient
+from opsbook.incidents.overrides import schedule_overrides
 from opsbook.incidents.records import add_event, row_to_incident
 from opsbook.incidents.tables import escalation, incident, incident_event
 from opsbook.oncall import Level, escalation_levels, who
@@ -221,7 +222,9 @@ def _advance(
     exhausted = False
     while step < len(levels) and due <= now:
         level = levels[step]
-        paged = _page(config, esc, found, alerts, level, step=step, due=due, now=now, seen=seen)
+        paged = _page(
+            conn, config, esc, found, alerts, level, step=step, due=due, now=now, seen=seen
+        )
         notices += paged
         _record_page(conn, esc, level, paged, now=now)
         step += 1
@@ -241,6 +244,7 @@ def _advance(
 
 
 def _page(
+    conn: Connection,
     config: Config,
     esc: Escalation,
     found: Incident,
@@ -254,8 +258,9 @@ def _page(
     tag: str = "",
 ) -> list[IncidentNotice]:
     """The notices for one level: each person by each of their channels, each channel target
-    once; schedules resolve to whoever is on call at the level's due time. ``tag`` sets apart
-    the keys of a page sent early (``escalate_after``) from the timer's page of that step."""
+    once; schedules resolve to whoever is on call at the level's due time, stored overrides
+    included (``overrides.py``). ``tag`` sets apart the keys of a page sent early
+    (``escalate_after``) from the timer's page of that step."""
     out: list[IncidentNotice] = []
     for target in level.notify:
         via = str(target)
@@ -265,7 +270,8 @@ def _page(
             pairs = [(None, target.name)]
         else:
             if target.kind == "schedule":
-                person = who(config, target.name, due).person
+                stored = schedule_overrides(conn, target.name, after=due)
+                person = who(config, target.name, due, overrides=stored).person
             else:
                 person = target.name
             pairs = [(person, channel) for channel in person_channels(config, person)]
@@ -435,7 +441,17 @@ def _escalate_now(
     level = levels[step]
     alerts = linked_alerts(conn, found.id)
     paged = _page(
-        config, esc, found, alerts, level, step=step, due=now, now=now, seen=set(), tag=":early"
+        conn,
+        config,
+        esc,
+        found,
+        alerts,
+        level,
+        step=step,
+        due=now,
+        now=now,
+        seen=set(),
+        tag=":early",
     )
     _record_page(conn, esc, level, paged, now=now, why=why)
     add_event(

@@ -15,7 +15,7 @@ from datetime import UTC, date, datetime, time
 from zoneinfo import ZoneInfo
 
 from opsbook.config import Config
-from opsbook.config.oncall import DAY, WEEKDAYS, Layer, Restriction, Schedule
+from opsbook.config.oncall import DAY, WEEKDAYS, Layer, Override, Restriction, Schedule
 from opsbook.errors import NotFound
 
 OVERRIDE = "override"
@@ -57,29 +57,42 @@ def schedule_timezone(config: Config, name: str) -> ZoneInfo:
     return ZoneInfo(get_schedule(config, name).timezone or config.timezone)
 
 
-def who(config: Config, schedule: str, at: datetime) -> Shift:
+def who(
+    config: Config, schedule: str, at: datetime, *, overrides: Sequence[Override] = ()
+) -> Shift:
     """The shift that covers ``at`` (timezone-aware). The first layer is never restricted, so
-    someone is always on call. Raises ``NotFound`` for an unknown schedule."""
+    someone is always on call. ``overrides``: as in ``shifts``. Raises ``NotFound`` for an
+    unknown schedule."""
     _aware(at)
     found = get_schedule(config, schedule)
     # Wide enough to hold the whole of any turn or override around ``at``.
     longest = max(
-        [layer.length for layer in found.layers] + [o.end - o.start for o in found.overrides]
+        [layer.length for layer in found.layers]
+        + [o.end - o.start for o in (*found.overrides, *overrides)]
     )
     span = longest + 2 * DAY
-    for shift in shifts(config, schedule, at - span, at + span):
+    for shift in shifts(config, schedule, at - span, at + span, overrides=overrides):
         if shift.start <= at < shift.end:
             return shift
     raise AssertionError("the base layer covers every instant")  # pragma: no cover
 
 
-def shifts(config: Config, schedule: str, start: datetime, end: datetime) -> list[Shift]:
+def shifts(
+    config: Config,
+    schedule: str,
+    start: datetime,
+    end: datetime,
+    *,
+    overrides: Sequence[Override] = (),
+) -> list[Shift]:
     """Who is on call from ``start`` to ``end`` (both timezone-aware), in order, contiguous, the
-    first and last clipped to the range.
+    first and last clipped to the range. ``overrides``: more overrides of this schedule (the
+    ones added at run time and stored), above the configured ones, a later one above an earlier
+    one.
 
     1. Each layer yields its turns in the range, cut to its ``restrict`` windows.
     2. At every instant the last layer with someone wins; overrides win over every layer, and a
-       later override over an earlier one.
+       later override over an earlier one (the configured ones first, then ``overrides``).
     3. Adjacent pieces of the same turn (or override) join into one shift; two turns of the same
        person stay two shifts.
 
@@ -100,7 +113,7 @@ def shifts(config: Config, schedule: str, start: datetime, end: datetime) -> lis
             pieces = _within(pieces, _windows(layer.restrict, zone, start, end))
         tiers.append(pieces)
         labels.append(layer.name or f"layer {i + 1}")
-    for j, override in enumerate(found.overrides):
+    for j, override in enumerate((*found.overrides, *overrides)):
         begin, finish = _utc(override.start, zone), _utc(override.end, zone)
         if begin < end and finish > start:
             key = (len(found.layers) + j, 0)

@@ -40,6 +40,7 @@ from opsbook.checks.tables import check_result, check_rollup, check_state
 from opsbook.clock import Clock
 from opsbook.config import Config
 from opsbook.incidents import Incident
+from opsbook.incidents.overrides import overrides_by_schedule
 from opsbook.incidents.records import list_incidents
 from opsbook.incidents.tables import incident_event
 from opsbook.oncall import who
@@ -287,10 +288,11 @@ def read_version(conn: Connection) -> tuple[str, int]:
     return f"{stamp}.{n_states}.{alert_id or 0}.{incident_id or 0}", int(result_id or 0)
 
 
-def _oncall(config: Config, now: datetime) -> list[OnCallRow]:
+def _oncall(conn: Connection, config: Config, now: datetime) -> list[OnCallRow]:
     found = []
+    stored = overrides_by_schedule(conn, schedules=config.oncall.schedules, after=now)
     for name in config.oncall.schedules:
-        shift = who(config, name, now)
+        shift = who(config, name, now, overrides=stored[name])
         person = config.oncall.people.get(shift.person)
         found.append(
             OnCallRow(
@@ -359,7 +361,7 @@ def count_states(rows: Sequence[CheckRow]) -> dict[str, int]:
 
 def read_overview(conn: Connection, *, config: Config, now: datetime) -> Overview:
     """Everything on the overview but the checks: alerts firing, open incidents and who is on
-    call, in three queries."""
+    call (stored overrides included), in four queries."""
     firing_total = count_by_status(conn)[AlertStatus.FIRING]
     firing = list_alerts(conn, statuses={AlertStatus.FIRING}, limit=LIST_LIMIT)
     incidents = list_incidents(conn, limit=LIST_LIMIT)
@@ -368,7 +370,7 @@ def read_overview(conn: Connection, *, config: Config, now: datetime) -> Overvie
         firing=firing,
         firing_total=firing_total,
         incidents=incidents,
-        oncall=_oncall(config, now),
+        oncall=_oncall(conn, config, now),
     )
 
 
