@@ -41,7 +41,10 @@ TOKEN = "am-token-0123456789abcdef"
 CONFIG: dict[str, Any] = {
     "service": "t",
     "integrations": {"prometheus": {"alertmanager": {"token": TOKEN}}},
-    "oncall": {"people": {"ana": {"name": "Ana"}}},
+    "oncall": {
+        "people": {"ana": {"name": "Ana"}},
+        "schedules": {"primary": {"rotation": "weekly", "people": ["ana"]}},
+    },
 }
 SKIPPED_TAGS = {"ingest"}
 WRITES = {"post", "put", "patch", "delete"}
@@ -85,6 +88,11 @@ VALID: dict[tuple[str, str], dict[str, Any]] = {
     ("post", "/api/v1/users"): {"person": "ana", "role": "responder"},
     ("patch", "/api/v1/users/{person}"): {"role": "viewer"},
     ("post", "/api/v1/tokens"): {"name": "ci", "role": "viewer"},
+    ("post", "/api/v1/oncall/overrides"): {
+        "schedule": "primary",
+        "person": "ana",
+        "duration": "1h",
+    },
 }
 # Routes that read their body themselves (to word its errors) leave it out of the spec; these
 # are the models they parse it with.
