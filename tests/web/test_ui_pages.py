@@ -1,6 +1,8 @@
 """The alerts, silences, on-call, notifications, audit and check pages (issue 12): each renders
 for a viewer; each form works for a responder, is 403 for a viewer and needs its CSRF token;
-``/audit`` is for admins only. Both stores; the clock is frozen at ``ui_helpers.NOW``."""
+``/audit`` is for admins only; the alerts, silences, notifications and check pages are live
+(``/ui/events`` markers and ``data-live`` parts). Both stores; the clock is frozen at
+``ui_helpers.NOW``."""
 
 from __future__ import annotations
 
@@ -9,7 +11,8 @@ import html
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
+from html.parser import HTMLParser
 from typing import Any
 
 import pytest
@@ -22,6 +25,7 @@ from alert_helpers import open_rule_alert
 from opsbook.accounts import Role
 from opsbook.accounts import service as accounts
 from opsbook.alerts import silences
+from opsbook.alerts.dispatch import dispatch
 from opsbook.alerts.models import Matcher
 from opsbook.checks import service as checks_service
 from opsbook.checks.models import ProbeResult, State
@@ -34,6 +38,7 @@ from opsbook.web import create_app
 from opsbook.web.auth import SESSION_COOKIE
 from opsbook.web.docs import STATIC_DIR
 from opsbook.web.ui.check_series import WINDOWS, grid
+from opsbook.web.ui.overview_data import read_version
 
 PEOPLE = {"vic": Role.VIEWER, "rea": Role.RESPONDER, "ada": Role.ADMIN}
 PAGES_CONFIG: dict[str, Any] = {
@@ -397,3 +402,156 @@ def test_the_vendored_uplot_matches_its_manifest() -> None:
     assert {"uPlot.iife.min.js", "uPlot.min.css", "LICENSE"} <= set(sums)
     for name, digest in sums.items():
         assert hashlib.sha256((folder / name).read_bytes()).hexdigest() == digest, name
+
+
+LIVE_PAGES = ["/alerts", "/silences", "/notifications", "/checks/api"]
+VOID = {"area", "base", "br", "col", "embed", "hr", "img", "input", "link", "meta", "source", "wbr"}
+
+
+class LiveParts(HTMLParser):
+    """The ``data-live`` elements of a page (their ids, in order), the ids of the elements
+    inside each, and whether one sits inside another (live.js would swap it twice)."""
+
+    def __init__(self, page: str) -> None:
+        super().__init__()
+        self.parts: list[str] = []
+        self.inside: dict[str, list[str]] = {}
+        self.nested = False
+        self._open: list[tuple[str, str | None]] = []
+        self.feed(page)
+        self.close()
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        found = dict(attrs)
+        element_id = found.get("id") or ""
+        around = [part for _, part in self._open if part is not None]
+        for part in around if element_id else ():
+            self.inside[part].append(element_id)
+        live = "data-live" in found
+        if live:
+            self.nested = self.nested or bool(around)
+            self.parts.append(element_id)
+            self.inside[element_id] = []
+        if tag not in VOID:
+            self._open.append((tag, element_id if live else None))
+
+    def handle_startendtag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        self.handle_starttag(tag, attrs)
+        if tag not in VOID:
+            self._open.pop()
+
+    def handle_endtag(self, tag: str) -> None:
+        while self._open:
+            if self._open.pop()[0] == tag:
+                break
+
+
+def rendered_markers(page: str) -> tuple[str, str]:
+    found = re.search(
+        r'<div id="live-version" data-live data-version="([^"]*)" data-results="([^"]*)" hidden>',
+        page,
+    )
+    assert found is not None, "the page carries no live-version"
+    return html.unescape(found.group(1)), found.group(2)
+
+
+def result(at: datetime, state: State = State.UP) -> ProbeResult:
+    down = state is State.DOWN
+    return ProbeResult(
+        check_id="api",
+        started_at=at,
+        state=state,
+        latency_ms=2000.0 if down else 20.0,
+        error="status 500" if down else None,
+        status=500 if down else 200,
+    )
+
+
+def stored_markers(engine: Engine) -> tuple[str, str]:
+    with engine.begin() as conn:
+        version, results = read_version(conn)
+    return version, str(results)
+
+
+@pytest.mark.parametrize("path", LIVE_PAGES)
+def test_a_live_page_carries_the_stores_markers_live_js_and_ids_on_its_live_parts(
+    site: Site, path: str
+) -> None:
+    fire(site.engine, "api-down", service="api", ago=timedelta(minutes=5))
+    record(site.engine, [result(NOW)])
+    page = site.clients["vic"].get(path).text
+    assert rendered_markers(page) == stored_markers(site.engine)
+    assert '<script src="/static/ui/live.js?v=' in page
+    live = LiveParts(page)
+    assert live.parts[0] == "live-version" and len(live.parts) >= 2
+    assert all(live.parts) and len(set(live.parts)) == len(live.parts), live.parts
+    assert not live.nested
+
+
+def test_the_alerts_page_moves_its_markers_when_an_alert_fires(site: Site) -> None:
+    client = site.clients["vic"]
+    before = rendered_markers(client.get("/alerts").text)
+    api = fire(site.engine, "api-down", service="api", ago=timedelta(minutes=1))
+    page = client.get("/alerts").text
+    assert rendered_markers(page) != before
+    assert f"alert-{api}" in LiveParts(page).inside["live-alert-list"]
+    # The filter box is outside the swapped part, so typing in it survives a refresh.
+    assert "filter" not in LiveParts(page).inside["live-alert-list"]
+
+
+def test_a_refused_filter_renders_no_markers(site: Site) -> None:
+    answer = site.clients["vic"].get("/alerts", params={"filter": "a=~(("})
+    assert answer.status_code == 400
+    assert 'id="live-version"' not in answer.text
+
+
+def test_the_silences_page_moves_its_markers_when_a_silence_mutes_an_alert(site: Site) -> None:
+    fire(site.engine, "api-down", service="api", ago=timedelta(minutes=5))
+    client = site.clients["vic"]
+    before = rendered_markers(client.get("/silences").text)
+    site.form(
+        "rea",
+        "/silences/new",
+        "/silences/new",
+        {"matchers": 'service="api"', "duration": "1h", "comment": "deploying"},
+    )
+    [silence_id] = silence_ids(site.engine)
+    # The alert engine's pass marks the alert silenced and writes its "silenced" event.
+    with site.engine.begin() as conn:
+        dispatch(conn, config=Config.model_validate(PAGES_CONFIG), now=NOW, emit=None)
+    page = client.get("/silences").text
+    assert rendered_markers(page) != before
+    assert f"silence-{silence_id}" in LiveParts(page).inside["live-silences"]
+
+
+def test_the_notifications_page_moves_its_markers_with_alert_events(site: Site) -> None:
+    row = dead_letter(site.engine, reason="answered 410 Gone")
+    client = site.clients["vic"]
+    before = rendered_markers(client.get("/notifications").text)
+    fire(site.engine, "api-down", service="api", ago=timedelta(minutes=1))
+    page = client.get("/notifications").text
+    assert rendered_markers(page) != before
+    assert f"notification-{row}" in LiveParts(page).inside["live-dead-letters"]
+
+
+def test_the_check_page_moves_its_markers_with_results_and_keeps_the_chart_unswapped(
+    site: Site,
+) -> None:
+    client = site.clients["vic"]
+    record(site.engine, [result(NOW - timedelta(seconds=60))])
+    first = rendered_markers(client.get("/checks/api").text)
+    record(site.engine, [result(NOW - timedelta(seconds=30))])
+    more = rendered_markers(client.get("/checks/api").text)
+    # A result alone moves only the results marker (live.js refreshes at most every 30 s).
+    assert more[0] == first[0] and more[1] != first[1]
+    record(site.engine, [result(NOW, State.DOWN)])
+    page = client.get("/checks/api").text
+    assert rendered_markers(page)[0] != more[0]
+    live = LiveParts(page)
+    assert {"live-check-state", "live-figures", "live-availability", "live-failures"} <= set(
+        live.parts
+    )
+    assert 'class="state-word">down<' in page
+    # uPlot draws into #latency-chart once; a swapped-in box would be an empty one.
+    assert 'id="latency-chart"' in page
+    assert all("latency-chart" not in ids for ids in live.inside.values())

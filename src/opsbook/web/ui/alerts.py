@@ -1,6 +1,7 @@
 """``/alerts``: the alerts firing now, filtered by label matchers typed as amtool takes them
 (``service="api", severity=~"sev[12]"``), each with a link that opens the silence form
-prefilled with its labels."""
+prefilled with its labels. The list refreshes in place when an alert event is written
+(``/ui/events``, static/ui/live.js); the filter box is outside the refreshed part."""
 
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ from opsbook.alerts import service, silences
 from opsbook.alerts.models import Alert, AlertStatus, Matcher
 from opsbook.errors import InputError
 from opsbook.web.deps import ClockDep, EngineDep
+from opsbook.web.ui.overview_data import read_version
 from opsbook.web.ui.session import PageDep
 from opsbook.web.ui.templating import Pages
 
@@ -65,6 +67,7 @@ def router(pages: Pages) -> APIRouter:
             error = exc.message
         with engine.begin() as conn:
             firing = service.list_alerts(conn, statuses={AlertStatus.FIRING}, limit=SHOWN)
+            version, results = read_version(conn)
         shown: list[Alert] = [a for a in firing if silences.matches(matchers, a.labels)]
         if not matchers:
             shown = [] if error else firing
@@ -80,6 +83,9 @@ def router(pages: Pages) -> APIRouter:
                 "error": error,
                 "silence_link": silence_link,
                 "mute_reason": service.mute_reason,
+                # Not "version": that is the package's, which the footer shows.
+                "live_version": version,
+                "results_version": results,
             },
             principal=principal,
             status_code=400 if error else 200,

@@ -2,7 +2,13 @@
 p50/p95/p99 as a uPlot chart (fed from a ``data-series`` attribute by ``static/ui/check-chart.js``;
 the figures for the whole window are in a table, readable without JavaScript), availability bars
 drawn server-side as SVG, recent failures with the condition that failed, and the maintenance
-windows that cover the check now or in the next 7 days."""
+windows that cover the check now or in the next 7 days.
+
+The state, figures, bars, failures and windows refresh in place (``/ui/events``,
+static/ui/live.js): at once on a state change, at most every 30 s for new results alone. The
+chart is outside the refreshed parts: check-chart.js draws into its box once (and observes that
+box's size), so a swapped-in box would hold only the no-JavaScript text; it shows the window as
+loaded."""
 
 from __future__ import annotations
 
@@ -24,6 +30,7 @@ from opsbook.config import CheckSpec, Config
 from opsbook.errors import InputError, NotFound
 from opsbook.web.deps import ClockDep, ConfigDep, EngineDep
 from opsbook.web.ui.check_series import WINDOWS, Point, chart_json, read_points
+from opsbook.web.ui.overview_data import read_version
 from opsbook.web.ui.session import PageDep
 from opsbook.web.ui.templating import Pages, static_url
 
@@ -142,6 +149,7 @@ def router(pages: Pages) -> APIRouter:
             stats = service.window(conn, check_id=check_id, start=now - chosen.length, end=now)
             found = read_points(conn, check_id=check_id, spec=chosen, now=now)
             failures = recent_failures(conn, check_id=check_id, limit=FAILURES_SHOWN)
+            version, results = read_version(conn)
         target = spec.slo.availability or DEFAULT_AVAILABILITY_TARGET
         fmt = "%H:%M" if chosen.length <= timedelta(days=1) else "%d %b %H:%M"
         zone = ZoneInfo(config.timezone)
@@ -173,6 +181,8 @@ def router(pages: Pages) -> APIRouter:
                 "uplot_css": "/static/vendor/uplot/uPlot.min.css",
                 "chart_js": static_url("check-chart.js"),
                 "bars_width": BARS_WIDTH,
+                "live_version": version,
+                "results_version": results,
             },
             principal=principal,
         )

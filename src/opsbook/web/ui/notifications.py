@@ -1,6 +1,10 @@
 """``/notifications``: dead letters (notifications the outbox gave up on) with the reason, and a
 retry button that queues one again (``notify.outbox.requeue``: due now, a fresh attempt count,
-audited as ``notification.retry``). Retrying needs the responder role."""
+audited as ``notification.retry``). Retrying needs the responder role.
+
+The list carries the change markers of ``/ui/events``; they move with alert and incident events,
+not with a delivery dying, so a letter that dies while nothing else happens shows on the next
+such event or reload."""
 
 from __future__ import annotations
 
@@ -11,6 +15,7 @@ from opsbook.accounts import Role
 from opsbook.notify import list_dead_letters, requeue
 from opsbook.web.deps import ClockDep, EngineDep, IdPath
 from opsbook.web.ui.actions import back_to, ui_origin
+from opsbook.web.ui.overview_data import read_version
 from opsbook.web.ui.session import FormDep, PageDep, needs_role
 from opsbook.web.ui.templating import Pages
 
@@ -26,6 +31,7 @@ def router(pages: Pages) -> APIRouter:
     ) -> Response:
         with engine.begin() as conn:
             dead = list_dead_letters(conn, limit=SHOWN)
+            version, results = read_version(conn)
         return pages.render(
             request,
             "notifications.html",
@@ -35,6 +41,8 @@ def router(pages: Pages) -> APIRouter:
                 "dead": dead,
                 "shown": SHOWN,
                 "can_write": principal.role.allows(Role.RESPONDER),
+                "live_version": version,
+                "results_version": results,
             },
             principal=principal,
         )

@@ -1,7 +1,11 @@
 """``/silences``: active, pending and recently expired silences; ``/silences/new``, the form that
 creates one (``?matchers=`` prefills it, as the alerts page's "Silence" link does); and expiring
 one. Writes need the responder role, as ``POST``/``DELETE /api/v1/silences`` do, and are audited
-with origin ``ui <address>``; the silence's ``created_by`` is the person logged in."""
+with origin ``ui <address>``; the silence's ``created_by`` is the person logged in.
+
+The list carries the change markers of ``/ui/events``. They move when a silence starts or stops
+muting a firing alert (the alert engine writes a ``silenced``/``unsilenced`` event), not when a
+silence that mutes nothing is created or expired, nor when one starts or ends by the clock."""
 
 from __future__ import annotations
 
@@ -21,6 +25,7 @@ from opsbook.web.api.params import silence_in_path
 from opsbook.web.deps import ClockDep, ConfigDep, EngineDep
 from opsbook.web.ui.actions import back_to, ui_origin
 from opsbook.web.ui.alerts import split_matchers
+from opsbook.web.ui.overview_data import read_version
 from opsbook.web.ui.session import FormDep, PageDep, needs_role
 from opsbook.web.ui.templating import Pages
 
@@ -92,6 +97,7 @@ def router(pages: Pages) -> APIRouter:
         now = clock.now()
         with engine.begin() as conn:
             found = silences.list_silences(conn, now=now, include_expired=True)
+            version, results = read_version(conn)
         by_state: dict[str, list[Silence]] = {"active": [], "pending": [], "expired": []}
         for item in found:
             by_state[item.state(now)].append(item)
@@ -107,6 +113,8 @@ def router(pages: Pages) -> APIRouter:
                 "expired": expired[:EXPIRED_SHOWN],
                 "expired_total": len(expired),
                 "can_write": principal.role.allows(Role.RESPONDER),
+                "live_version": version,
+                "results_version": results,
             },
             principal=principal,
         )
