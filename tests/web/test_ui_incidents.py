@@ -1,7 +1,8 @@
 """``/incidents`` and ``/incidents/{id}``: the list, the detail with its timeline, each form for a
 responder (303 back to the page, the change made), 403 for a viewer and without the CSRF
 token (nothing changed), errors shown on the page without what was typed, the postmortem, and
-the HTML error pages of UI paths (issue 12). Both stores."""
+the HTML error pages of UI paths (issue 12); the merge form (to the incident merged into, its
+errors naming ``into``). Both stores."""
 
 from __future__ import annotations
 
@@ -36,14 +37,20 @@ class Store:
         finally:
             engine.dispose()
 
-    def declare(self, title: str = "Checkout down", *, severity: str = "SEV2") -> int:
+    def declare(
+        self,
+        title: str = "Checkout down",
+        *,
+        severity: str = "SEV2",
+        alert_ids: list[int] | None = None,
+    ) -> int:
         created: Incident = self.run(
             lambda conn: service.declare(
                 conn,
                 title=title,
                 severity=severity,
                 summary="500s on /checkout",
-                alert_ids=[],
+                alert_ids=alert_ids or [],
                 actor="user:ana",
                 now=NOW - timedelta(minutes=30),
                 origin="test",
@@ -345,3 +352,105 @@ def test_an_anonymous_visitor_is_sent_to_log_in_and_back(store: Store) -> None:
         posted = client.post(f"/incidents/{incident_id}/ack", data={}, headers=HTML)
         assert posted.status_code == 303 and posted.headers["location"].startswith("/login")
     assert store.kinds(incident_id) == ["declared"]
+
+
+def test_a_merge_goes_to_the_incident_merged_into_and_the_source_shows_merged(
+    responder: TestClient, store: Store
+) -> None:
+    target, source = store.declare("API down"), store.declare("DB down")
+    page = responder.get(f"/incidents/{source}").text
+    assert 'id="form-merge"' in page and f'<option value="{target}">' in page
+    assert f'<option value="{source}">' not in page  # not offered into itself
+    answer = post_form(responder, source, "merge", {"into": f" {target} "})
+    assert answer.status_code == 303
+    assert answer.headers["location"] == f"/incidents/{target}"
+    found = store.incident(source)
+    assert found.merged_into == target and found.status is IncidentStatus.RESOLVED
+    assert store.kinds(source)[-1] == "merged" and store.kinds(target)[-1] == "merged_from"
+    events = store.run(lambda conn: service.timeline(conn, target))
+    assert events[-1].actor == "user:ana"
+    shown = responder.get(f"/incidents/{source}").text
+    assert f'Merged into <a href="/incidents/{target}">incident #{target}</a>' in shown
+    assert 'id="form-merge"' not in shown and f'action="/incidents/{source}/merge"' not in shown
+
+
+def test_a_viewer_cannot_merge(viewer: TestClient, store: Store) -> None:
+    target, source = store.declare("API down"), store.declare("DB down")
+    token = csrf_of(viewer.get(f"/incidents/{source}").text)
+    answer = viewer.post(
+        f"/incidents/{source}/merge", data={"csrf_token": token, "into": str(target)}, headers=HTML
+    )
+    assert answer.status_code == 403 and "needs the responder role" in answer.text
+    assert store.incident(source).merged_into is None
+    assert store.kinds(source) == ["declared"] and store.kinds(target) == ["declared"]
+
+
+def test_a_merge_needs_the_sessions_csrf_token(responder: TestClient, store: Store) -> None:
+    target, source = store.declare("API down"), store.declare("DB down")
+    for token in (None, "", "forged-token"):
+        data = {"into": str(target)} | ({} if token is None else {"csrf_token": token})
+        answer = responder.post(f"/incidents/{source}/merge", data=data)
+        assert answer.status_code == 403, token
+        assert "out of date or came from another site" in answer.json()["error"]["message"]
+    assert store.incident(source).merged_into is None
+    assert store.kinds(source) == ["declared"] and store.kinds(target) == ["declared"]
+
+
+BAD_INTO: list[tuple[str | None, str]] = [
+    (None, "into: is required"),
+    ("", "into: not an incident id (use its number, e.g. 42)"),
+    (SECRET, "into: not an incident id (use its number, e.g. 42)"),
+    ("-3", "into: not an incident id"),
+    ("0", "into: not an incident id"),
+    ("1.5", "into: not an incident id"),
+    ("9" * 5000, "into: not an incident id"),
+    ("{source}", "into: incident {source} cannot be merged into itself"),
+    ("999", "into: no incident with id 999"),
+    ("{resolved}", "into: incident {resolved} is resolved; reopen it before merging into it"),
+    ("{merged}", "into: incident {merged} was merged into incident {target}; change incident"),
+]
+
+
+def test_a_bad_into_is_shown_at_the_merge_form_naming_it_and_changes_nothing(
+    responder: TestClient, store: Store
+) -> None:
+    target, resolved, merged = store.declare("T"), store.declare("R"), store.declare("M")
+    store.resolve(resolved)
+    assert post_form(responder, merged, "merge", {"into": str(target)}).status_code == 303
+    for typed, expected in BAD_INTO:
+        source = store.declare()
+        ids = {"source": source, "resolved": resolved, "merged": merged, "target": target}
+        fields = {} if typed is None else {"into": typed.format(**ids)}
+        before = {i: store.kinds(i) for i in ids.values()}
+        answer = post_form(responder, source, "merge", fields)
+        assert answer.status_code == 303, typed
+        location = answer.headers["location"]
+        assert location.startswith(f"/incidents/{source}?") and location.endswith("#form-merge")
+        assert SECRET not in location
+        page = responder.get(location).text
+        shown = re.search(r'<p class="error" role="alert" id="merge-error">([^<]*)</p>', page)
+        assert shown is not None and expected.format(**ids) in shown.group(1), (typed, page)
+        assert 'aria-describedby="merge-help merge-error"' in page
+        assert SECRET not in page and page.count('class="error"') == 1
+        assert store.incident(source).merged_into is None
+        assert {i: store.kinds(i) for i in ids.values()} == before, typed
+
+
+def test_merging_a_merged_incident_is_refused_at_the_top_of_its_page(
+    responder: TestClient, store: Store
+) -> None:
+    target, source, other = store.declare("T"), store.declare("S"), store.declare("O")
+    post_form(responder, source, "merge", {"into": str(target)})
+    answer = post_form(responder, source, "merge", {"into": str(other)})
+    page = responder.get(answer.headers["location"]).text
+    shown = re.search(r'<p class="error" role="alert" id="merge-error">([^<]*)</p>', page)
+    assert shown is not None
+    assert shown.group(1) == (
+        f"incident {source} was merged into incident {target}; change incident {target} instead"
+    )
+    assert store.kinds(other) == ["declared"]
+    token = csrf_of(page)
+    unknown = responder.post(
+        "/incidents/999/merge", data={"csrf_token": token, "into": str(target)}, headers=HTML
+    )
+    assert unknown.status_code == 404 and "no incident with id 999" in unknown.text

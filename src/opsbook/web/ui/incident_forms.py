@@ -1,8 +1,9 @@
 """The incident page's forms: acknowledge, status update, resolve, note, severity, role, reopen,
-add an action item, mark one done. Each posts to ``/incidents/{id}/<action>`` with the
-session's CSRF token (``FormDep``), needs the responder role (403 otherwise), calls the domain
-as the API does (who acts is who is logged in; the incidents task is woken after the commit)
-and answers 303 back to the page (post/redirect/get).
+add an action item, mark one done, merge into another incident. Each posts to
+``/incidents/{id}/<action>`` with the session's CSRF token (``FormDep``), needs the responder
+role (403 otherwise), calls the domain as the API does (who acts is who is logged in; the
+incidents task is woken after the commit) and answers 303 back to the page (post/redirect/get),
+or, after a merge, to the incident merged into.
 
 A refused change (a missing field, an illegal status move) redirects too, with the domain's
 message in the query: it names the field and what it accepts, never what was typed. The
@@ -29,7 +30,7 @@ from opsbook.errors import Conflict, InputError, NotFound
 from opsbook.incidents import IncidentStatus, Role, service
 from opsbook.incidents.models import UPDATE_FIELDS
 from opsbook.web.auth import client_address
-from opsbook.web.deps import IdPath, Services, get_services
+from opsbook.web.deps import ID_MAX, IdPath, Services, get_services
 from opsbook.web.ui.session import FormDep, needs_role
 
 
@@ -86,6 +87,14 @@ class Fields:
             raise InputError(f"{name}: choose one of {', '.join(allowed)}", field=name)
         return value
 
+    def incident_id(self, name: str) -> int:
+        value = self.text(name).strip()
+        # The length first: int() refuses a string of over 4300 digits with a ValueError.
+        is_id = len(value) <= 19 and value.isascii() and value.isdigit()
+        if not (is_id and 1 <= int(value) <= ID_MAX):
+            raise InputError(f"{name}: not an incident id (use its number, e.g. 42)", field=name)
+        return int(value)
+
     def day(self, name: str) -> date | None:
         value = self.form.get(name, "").strip()
         if not value:
@@ -113,23 +122,22 @@ class Act:
     action_id: int = 0
 
 
-Change = Callable[[Connection, Act], object]
-"""Makes the form's change in the transaction; raises ``InputError`` or ``Conflict`` to refuse."""
+Change = Callable[[Connection, Act], int | None]
+"""Makes the form's change in the transaction and returns the incident to show next (None: this
+one); raises ``InputError`` or ``Conflict`` to refuse."""
 
 STATUSES = tuple(s.value for s in IncidentStatus)
 ROLES = tuple(r.value for r in Role)
 
 
-def _acknowledge(conn: Connection, act: Act) -> object:
-    return service.acknowledge(
-        conn, act.incident_id, actor=act.actor, now=act.now, origin=act.origin
-    )
+def _acknowledge(conn: Connection, act: Act) -> None:
+    service.acknowledge(conn, act.incident_id, actor=act.actor, now=act.now, origin=act.origin)
 
 
 def _status_update(status: IncidentStatus | None) -> Change:
-    def change(conn: Connection, act: Act) -> object:
+    def change(conn: Connection, act: Act) -> None:
         chosen = status or IncidentStatus(act.fields.choice("status", STATUSES))
-        return service.update(
+        service.update(
             conn,
             act.incident_id,
             status=chosen,
@@ -143,15 +151,15 @@ def _status_update(status: IncidentStatus | None) -> Change:
     return change
 
 
-def _add_note(conn: Connection, act: Act) -> object:
+def _add_note(conn: Connection, act: Act) -> None:
     message = act.fields.text("message")
-    return service.add_note(
+    service.add_note(
         conn, act.incident_id, message=message, actor=act.actor, now=act.now, origin=act.origin
     )
 
 
-def _change_severity(conn: Connection, act: Act) -> object:
-    return service.change_severity(
+def _change_severity(conn: Connection, act: Act) -> None:
+    service.change_severity(
         conn,
         act.incident_id,
         severity=act.fields.text("severity"),
@@ -162,8 +170,8 @@ def _change_severity(conn: Connection, act: Act) -> object:
     )
 
 
-def _set_role(conn: Connection, act: Act) -> object:
-    return service.set_role(
+def _set_role(conn: Connection, act: Act) -> None:
+    service.set_role(
         conn,
         act.incident_id,
         role=Role(act.fields.choice("role", ROLES)),
@@ -174,15 +182,15 @@ def _set_role(conn: Connection, act: Act) -> object:
     )
 
 
-def _reopen(conn: Connection, act: Act) -> object:
+def _reopen(conn: Connection, act: Act) -> None:
     message = act.fields.text("message")
-    return service.reopen(
+    service.reopen(
         conn, act.incident_id, message=message, actor=act.actor, now=act.now, origin=act.origin
     )
 
 
-def _add_action(conn: Connection, act: Act) -> object:
-    return service.add_action(
+def _add_action(conn: Connection, act: Act) -> None:
+    service.add_action(
         conn,
         act.incident_id,
         title=act.fields.text("title"),
@@ -194,13 +202,28 @@ def _add_action(conn: Connection, act: Act) -> object:
     )
 
 
-def _complete_action(conn: Connection, act: Act) -> object:
+def _complete_action(conn: Connection, act: Act) -> None:
     # An action item of another incident is not this page's: 404, as an unknown one.
     if service.get_action(conn, act.action_id).incident_id != act.incident_id:
         raise NotFound(f"incident {act.incident_id} has no action item {act.action_id}")
-    return service.complete_action(
-        conn, act.action_id, actor=act.actor, now=act.now, origin=act.origin
-    )
+    service.complete_action(conn, act.action_id, actor=act.actor, now=act.now, origin=act.origin)
+
+
+def _merge(conn: Connection, act: Act) -> int:
+    into = act.fields.incident_id("into")
+    # Read first (an unknown one is the 404 page, a merged one is refused as it is): whatever
+    # the merge then refuses is about the incident typed in, so the message names the field.
+    is_changeable = service.get_incident(conn, act.incident_id).merged_into is None
+    try:
+        target = service.merge(
+            conn, act.incident_id, into=into, actor=act.actor, now=act.now, origin=act.origin
+        )
+    except (NotFound, Conflict) as exc:
+        if not is_changeable:
+            raise
+        message = exc.message if exc.message.startswith("into: ") else f"into: {exc.message}"
+        raise InputError(message, field="into") from None
+    return target.id
 
 
 ACTIONS: dict[str, tuple[str, Change]] = {
@@ -213,6 +236,7 @@ ACTIONS: dict[str, tuple[str, Change]] = {
     "reopen": ("/incidents/{incident_id}/reopen", _reopen),
     "action": ("/incidents/{incident_id}/actions", _add_action),
     "done": ("/incidents/{incident_id}/actions/{action_id}/done", _complete_action),
+    "merge": ("/incidents/{incident_id}/merge", _merge),
 }
 """Each form (its ``#form-<name>`` on the page): where it posts and the change it makes."""
 
@@ -238,13 +262,13 @@ def _act(request: Request, principal: Principal, form: str, **ids: int) -> Respo
                 origin=f"ui {client_address(request)}",
                 **ids,
             )
-            change(conn, act)
+            shown_next = change(conn, act)
     except (InputError, Conflict) as exc:
         # An unknown incident or action item (NotFound: the path's ids) is the 404 page instead.
         return RedirectResponse(error_location(request, incident_id, form, str(exc)), 303)
     if services.incidents is not None:
         services.incidents.wake()
-    return RedirectResponse(f"/incidents/{incident_id}", status_code=303)
+    return RedirectResponse(f"/incidents/{shown_next or incident_id}", status_code=303)
 
 
 def _post(form: str) -> Callable[..., Response]:

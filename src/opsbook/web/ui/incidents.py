@@ -111,12 +111,13 @@ def read_detail(conn: Connection, incident_id: int, *, config: Config, now: date
 
 def shown_forms(found: Incident, *, can_act: bool) -> frozenset[str]:
     """The forms the page offers (``incident_forms.FORMS`` names): none to a viewer, and only
-    those that can succeed in the incident's state (a merged one takes notes and action items)."""
+    those that can succeed in the incident's state (a merged one takes notes and action items,
+    and is not merged again)."""
     if not can_act:
         return frozenset()
     forms = {"note", "action", "done"}
     if found.merged_into is None:
-        forms |= {"severity", "role"}
+        forms |= {"severity", "role", "merge"}
         if found.is_open:
             forms |= {"update", "resolve"} | ({"ack"} if found.acknowledged_at is None else set())
         else:
@@ -169,10 +170,16 @@ def router(pages: Pages) -> APIRouter:
         clock: ClockDep,
     ) -> Response:
         now = clock.now()
+        can_act = principal.role.allows(AccountRole.RESPONDER)
         with engine.begin() as conn:
             detail = read_detail(conn, incident_id, config=config, now=now)
-        can_act = principal.role.allows(AccountRole.RESPONDER)
-        forms = shown_forms(detail.incident, can_act=can_act)
+            forms = shown_forms(detail.incident, can_act=can_act)
+            # The merge form suggests the open incidents (a merged one is resolved).
+            targets = (
+                service.list_incidents(conn, include_resolved=False, limit=LIST_LIMIT)
+                if "merge" in forms
+                else []
+            )
         error = incident_forms.shown_error(request, incident_id)
         return pages.render(
             request,
@@ -192,6 +199,7 @@ def router(pages: Pages) -> APIRouter:
                 "roles": [r.value for r in Role],
                 "severities": list(config.severities),
                 "people": sorted(config.oncall.people),
+                "merge_targets": [t for t in targets if t.id != incident_id],
                 "update_fields": [(key, FIELD_LABELS[key]) for key in UPDATE_FIELDS],
             },
             principal=principal,
