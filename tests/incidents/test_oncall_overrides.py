@@ -9,9 +9,19 @@ from typing import Any
 
 import pytest
 import sqlalchemy as sa
-from paging_helpers import NOW, Recorder, declare, make_config, messages, minutes, passes
+from paging_helpers import (
+    NOW,
+    Recorder,
+    config_body,
+    declare,
+    make_config,
+    messages,
+    minutes,
+    passes,
+)
 from sqlalchemy.engine import Engine
 
+from opsbook.config import Config
 from opsbook.errors import InputError, NotFound
 from opsbook.incidents import overrides
 from opsbook.incidents.overrides import oncall_override
@@ -235,3 +245,28 @@ def test_reading_overrides_goes_through_the_schedule_end_index(engine: Engine) -
             )
             assert "ix_oncall_override_schedule_end_at" in plan, plan
             assert "Seq Scan" not in plan, plan
+
+
+def test_a_person_who_cannot_be_paged_cannot_cover_a_paged_schedule(engine: Engine) -> None:
+    body = config_body()
+    body["oncall"]["people"]["dee"] = {"name": "Dee"}  # no notify channels
+    config = Config.model_validate(body)
+    with engine.begin() as conn, pytest.raises(InputError) as caught:
+        overrides.add_override(
+            conn,
+            config,
+            schedule="l1",
+            person="dee",
+            start=NOW,
+            end=NOW + HOUR,
+            reason=None,
+            actor="user:ana",
+            origin="cli",
+            now=NOW,
+        )
+    assert caught.value.field == "person"
+    assert caught.value.message == (
+        "person: has no notify channels, and this schedule is paged (escalation policy "
+        "'default'); add notify: [CHANNEL, ...] to the person first"
+    )
+    assert count(engine) == 0

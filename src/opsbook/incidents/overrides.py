@@ -85,6 +85,20 @@ def check_override(
             "person: not one of oncall.people; add the person to opsbook.yaml first",
             field="person",
         )
+    if not config.oncall.people[person].notify:
+        # The config refuses such a person on a paged schedule at load (oncall_problems);
+        # an override must not let a page go to nobody either.
+        paging = [
+            name
+            for name, policy in config.oncall.escalation.items()
+            if any(f"schedule:{schedule}" in level.notify for level in policy.levels)
+        ]
+        if paging:
+            raise InputError(
+                f"person: has no notify channels, and this schedule is paged (escalation "
+                f"policy {paging[0]!r}); add notify: [CHANNEL, ...] to the person first",
+                field="person",
+            )
     if end <= start:
         raise InputError("end: must be after start", field="end")
     if end <= now:
