@@ -2,20 +2,23 @@
 responder (303 back to the page, the change made), 403 for a viewer and without the CSRF
 token (nothing changed), errors shown on the page without what was typed, the postmortem, and
 the HTML error pages of UI paths (issue 12); the merge form (to the incident merged into, its
-errors naming ``into``). Both stores."""
+errors naming ``into``); the linked alerts' links to /alerts and their checks. Both stores."""
 
 from __future__ import annotations
 
+import html
 import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
+from urllib.parse import quote_plus
 
 import pytest
 from fastapi.testclient import TestClient
 from ui_helpers import CONFIG, NOW, csrf_of, log_in, migrate, ui_client
 
+from alert_helpers import open_rule_alert
 from opsbook.accounts import Role as AccountRole
 from opsbook.incidents import Incident, IncidentStatus, service
 from opsbook.store import create_engine
@@ -454,3 +457,25 @@ def test_merging_a_merged_incident_is_refused_at_the_top_of_its_page(
         "/incidents/999/merge", data={"csrf_token": token, "into": str(target)}, headers=HTML
     )
     assert unknown.status_code == 404 and "no incident with id 999" in unknown.text
+
+
+def test_each_linked_alert_links_to_the_alerts_page_filtered_to_it_and_to_its_check(
+    responder: TestClient, store: Store
+) -> None:
+    # A name with every character the filter has to quote or escape, and HTML.
+    name = 'Site "down", <b>x\\y</b> & more'
+    fired = store.run(lambda conn: open_rule_alert(conn, name, check="api", now=NOW))
+    other = store.run(lambda conn: open_rule_alert(conn, "db-down", check="db", now=NOW))
+    incident_id = store.declare(alert_ids=[fired])
+    page = responder.get(f"/incidents/{incident_id}").text
+    links = re.findall(r'<span class="name"><a href="([^"]*)">([^<]*)</a></span>', page)
+    assert len(links) == 1
+    href, text = (html.unescape(part) for part in links[0])
+    assert text == name
+    assert href == "/alerts?filter=" + quote_plus(
+        'alertname="Site \\"down\\", <b>x\\\\y</b> & more"'
+    )
+    assert '<a href="/checks/api">check api</a>' in page
+    filtered = responder.get(href)
+    assert filtered.status_code == 200 and 'class="error"' not in filtered.text
+    assert f'id="alert-{fired}"' in filtered.text and f'id="alert-{other}"' not in filtered.text

@@ -12,6 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Annotated, Literal
+from urllib.parse import quote, urlencode
 from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, Query, Request
@@ -40,7 +41,7 @@ from opsbook.incidents.models import UPDATE_FIELDS
 from opsbook.incidents.models import Response as Target
 from opsbook.types import JSONValue
 from opsbook.web.deps import ClockDep, ConfigDep, EngineDep, IdPath
-from opsbook.web.ui import incident_forms
+from opsbook.web.ui import alerts, incident_forms
 from opsbook.web.ui.overview_data import read_version
 from opsbook.web.ui.session import PageDep
 from opsbook.web.ui.templating import Pages
@@ -57,6 +58,9 @@ FIELD_LABELS = {
     "fix": "Fix",
 }
 """The update fields (``UPDATE_FIELDS``) as the seeds' templates title them."""
+
+_QUOTED = {"\\": "\\\\", '"': '\\"', "\n": "\\n", "\t": "\\t"}
+"""A matcher value's escapes in amtool's quoted form (``alerts.silences._unquote`` reads them)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -107,6 +111,23 @@ def read_detail(conn: Connection, incident_id: int, *, config: Config, now: date
         version=version,
         results_version=results,
     )
+
+
+def alert_link(found: Alert) -> str | None:
+    """``/alerts`` filtered to the alert's name (``alertname="..."``, quoted and escaped as the
+    filter box parses it), or None when it has no name or the filter would be too long."""
+    name = found.labels.get("alertname")
+    if name is None:
+        return None
+    quoted = "".join(_QUOTED.get(char, char) for char in name)
+    matcher = f'alertname="{quoted}"'
+    if len(matcher) > alerts.FILTER_MAX_CHARS:
+        return None
+    return "/alerts?" + urlencode({"filter": matcher})
+
+
+def check_link(check_id: str) -> str:
+    return f"/checks/{quote(check_id, safe='')}"
 
 
 def shown_forms(found: Incident, *, can_act: bool) -> frozenset[str]:
@@ -200,6 +221,8 @@ def router(pages: Pages) -> APIRouter:
                 "severities": list(config.severities),
                 "people": sorted(config.oncall.people),
                 "merge_targets": [t for t in targets if t.id != incident_id],
+                "alert_link": alert_link,
+                "check_link": check_link,
                 "update_fields": [(key, FIELD_LABELS[key]) for key in UPDATE_FIELDS],
             },
             principal=principal,
