@@ -267,6 +267,6 @@ def test_a_person_who_cannot_be_paged_cannot_cover_a_paged_schedule(engine: Engi
     assert caught.value.field == "person"
     assert caught.value.message == (
         "person: has no notify channels, and this schedule is paged (escalation policy "
-        "'default'); add notify: [CHANNEL, ...] to the person first"
+        "default); add notify: [CHANNEL, ...] to the person first"
     )
     assert count(engine) == 0

@@ -96,7 +96,7 @@ def check_override(
         if paging:
             raise InputError(
                 f"person: has no notify channels, and this schedule is paged (escalation "
-                f"policy {paging[0]!r}); add notify: [CHANNEL, ...] to the person first",
+                f"policy {paging[0]}); add notify: [CHANNEL, ...] to the person first",
                 field="person",
             )
     if end <= start:
