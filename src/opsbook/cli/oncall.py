@@ -193,8 +193,9 @@ def override_add(
     reason: Annotated[str | None, typer.Option("--reason", "-m", help="Why (optional).")] = None,
     config: ConfigOption = None,
 ) -> None:
-    """PERSON covers SCHEDULE from --start (default now) to --end, or --for a while; prints
-    the new override's id. It wins over the layers and the configured overrides."""
+    """PERSON covers SCHEDULE from --start (default now) to --end, or --for a while.
+
+    Prints the new override's id. It wins over the layers and the configured overrides."""
     cli = get_context(ctx)
     if (end is None) == (length is None):
         raise InputError("--end: give --end or --for (one of them)", field="--end")
