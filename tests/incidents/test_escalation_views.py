@@ -52,6 +52,7 @@ def test_the_api_shows_an_incident_escalations(client: TestClient, engine: Engin
         "state": "active",
         "step": 2,
         "levels": 4,
+        "levels_per_round": 2,
         "next_level": 1,
         "next_round": 2,
         "next_at": "2026-11-23T12:15:00Z",
@@ -96,6 +97,7 @@ def cli(run_cli: Any, client: TestClient, tmp_path: Path, monkeypatch: pytest.Mo
     def run(*args: str, at: datetime = NOW) -> Any:
         return run_cli(*args, "--config", str(path), clock=FrozenClock(at), transport=transport)
 
+    run.transport = transport  # type: ignore[attr-defined]
     return run
 
 
@@ -170,3 +172,31 @@ def test_incident_message_refuses_an_unknown_template_or_channel(cli: Any, engin
     assert "--channel: no channel named 'nope' (known: email, ops-room, pager, status)" in (
         channel.stderr
     )
+
+
+def test_level_of_n_comes_from_the_server_not_the_local_config(
+    cli: Any, client: TestClient, engine: Engine, run_cli: Any, tmp_path: Path
+) -> None:
+    """The CLI's own config may name no policy at all (a laptop's copy, an old one): "of 2" is
+    what the server runs, sent as ``levels_per_round``."""
+    active = declare(engine)
+    passes(engine, CONFIG, Recorder(), NOW)
+    passes(engine, CONFIG, Recorder(), minutes(5))
+    authorize(client)
+    body = client.get(f"/api/v1/incidents/{active}").json()
+    assert [e["levels_per_round"] for e in body["escalations"]] == [2]
+    bare = tmp_path / "bare" / "opsbook.yaml"
+    bare.parent.mkdir()
+    bare.write_text("service: laptop\n", encoding="utf-8")
+    assert cli("incident", "show", str(active), at=minutes(6)).exit_code == 0
+    shown = run_cli(
+        "incident",
+        "show",
+        str(active),
+        "--config",
+        str(bare),
+        clock=FrozenClock(minutes(6)),
+        transport=cli.transport,
+    )
+    assert shown.exit_code == 0, shown.stderr
+    assert "escalation default: level 1 of 2 (round 2) due 12:15:00 (in 9m)" in shown.stdout

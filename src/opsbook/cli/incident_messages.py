@@ -23,7 +23,6 @@ from opsbook.config import Config, format_duration, load
 from opsbook.config.templates import SHIPPED_INCIDENT_MESSAGES
 from opsbook.config.units import format_elapsed
 from opsbook.errors import InputError
-from opsbook.incidents import policy_levels
 
 TEMPLATE_WORDS = ", ".join(SHIPPED_INCIDENT_MESSAGES)
 
@@ -86,15 +85,8 @@ def _elapsed(delta: timedelta) -> str:
     return format_elapsed(max(delta, timedelta(seconds=1)))
 
 
-def _per_round(config: Config | None, policy: str) -> int | None:
-    """How many levels one round of ``policy`` has, from the config (the API gives the total
-    with repeats unrolled); None when this config does not name the policy."""
-    levels = policy_levels(config, policy) if config is not None else None
-    return max(level.number for level in levels) if levels else None
-
-
 def escalation_lines(
-    runs: Sequence[Mapping[str, Any]], *, config: Config | None, zone: ZoneInfo, now: datetime
+    runs: Sequence[Mapping[str, Any]], *, zone: ZoneInfo, now: datetime
 ) -> list[str]:
     """One line per escalation (the API's ``escalations``): what it pages next and when, or
     how it ended."""
@@ -103,7 +95,7 @@ def escalation_lines(
         head = f"escalation {run['policy']}: "
         next_at = parse_at(run["next_at"])
         if run["state"] == "active" and next_at is not None and run["next_level"] is not None:
-            per_round = _per_round(config, run["policy"])
+            per_round = run.get("levels_per_round")
             of = f" of {per_round}" if per_round is not None else ""
             rounds = f" (round {run['next_round']})" if run["next_round"] > 1 else ""
             left = format_elapsed(next_at - now)

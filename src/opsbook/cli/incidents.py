@@ -232,7 +232,7 @@ def show(
         lines.insert(1, found["summary"])
     lines.append(incident_messages.response_line(found, now=now))
     lines += incident_messages.escalation_lines(
-        found["escalations"], config=connected.config, zone=zone, now=now
+        found["escalations"], zone=zone, now=now
     )
     for line in lines:
         _say(console, line)

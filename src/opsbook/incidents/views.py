@@ -85,7 +85,9 @@ def action_json(item: ActionItem) -> dict[str, JSONValue]:
 
 def escalation_json(item: Escalation, *, levels: Sequence[Level] | None) -> dict[str, JSONValue]:
     """``next_level``/``next_round`` (1-based) name the level ``next_at`` pages; None once it
-    ended or past the last level. ``levels`` is the policy's (None when it is gone)."""
+    ended or past the last level. ``levels`` is the policy's (None when it is gone), repeats
+    unrolled; ``levels_per_round`` is how many one round has, so a client says "level 2 of 3"
+    from what the server runs rather than from a config file of its own."""
     upcoming = levels[item.step] if levels is not None and item.step < len(levels) else None
     active = item.is_active and upcoming is not None
     return {
@@ -94,6 +96,7 @@ def escalation_json(item: Escalation, *, levels: Sequence[Level] | None) -> dict
         "state": item.state,
         "step": item.step,
         "levels": len(levels) if levels is not None else None,
+        "levels_per_round": max(level.number for level in levels) if levels else None,
         "next_level": upcoming.number if active and upcoming else None,
         "next_round": upcoming.round + 1 if active and upcoming else None,
         "next_at": iso(item.next_at),
