@@ -524,6 +524,23 @@ def test_the_silences_page_moves_its_markers_when_a_silence_mutes_an_alert(site:
     assert f"silence-{silence_id}" in LiveParts(page).inside["live-silences"]
 
 
+def test_a_silence_that_mutes_nothing_moves_the_markers_by_itself(site: Site) -> None:
+    """No alert event is written for it: the audited write is what moves the markers."""
+    client = site.clients["vic"]
+    before = rendered_markers(client.get("/silences").text)
+    site.form(
+        "rea",
+        "/silences/new",
+        "/silences/new",
+        {"matchers": 'service="nothing-fires"', "duration": "1h", "comment": "quiet"},
+    )
+    [silence_id] = silence_ids(site.engine)
+    page = client.get("/silences").text
+    assert rendered_markers(page) != before
+    assert rendered_markers(page) == stored_markers(site.engine)
+    assert f"silence-{silence_id}" in LiveParts(page).inside["live-silences"]
+
+
 def test_the_notifications_page_moves_its_markers_with_alert_events(site: Site) -> None:
     row = dead_letter(site.engine, reason="answered 410 Gone")
     client = site.clients["vic"]

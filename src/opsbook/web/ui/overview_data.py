@@ -44,6 +44,7 @@ from opsbook.incidents.overrides import overrides_by_schedule
 from opsbook.incidents.records import list_incidents
 from opsbook.incidents.tables import incident_event
 from opsbook.oncall import who
+from opsbook.store.audit import audit_event
 from opsbook.web.ui.sparkline import Sparkline, sparkline
 
 STATS_TTL_S = 60.0
@@ -247,6 +248,7 @@ _VERSION = sa.select(
     sa.select(sa.func.max(alert_event.c.id)).scalar_subquery(),
     sa.select(sa.func.max(incident_event.c.id)).scalar_subquery(),
     sa.select(sa.func.max(check_result.c.id)).scalar_subquery(),
+    sa.select(sa.func.max(audit_event.c.id)).scalar_subquery(),
 )
 
 
@@ -279,13 +281,16 @@ def _summed(rows: Sequence[RollupRow], *, start: datetime) -> RollupRow:
 def read_version(conn: Connection) -> tuple[str, int]:
     """Change markers in one round trip: (what the page shows changed, newest result id).
 
-    The first part moves when a check changes state or an alert or incident event is written
-    (every alert transition and every incident change writes one); the second with every result.
+    The first part moves when a check changes state, an alert or incident event is written
+    (every alert transition and every incident change writes one) or a person's write is
+    audited (a silence that mutes nothing yet, an on-call override, a retried notification);
+    the second with every result. Each is the max of a primary key or an indexed column.
     """
     row = conn.execute(_VERSION).one()
-    changed_at, n_states, alert_id, incident_id, result_id = row
+    changed_at, n_states, alert_id, incident_id, result_id, audit_id = row
     stamp = changed_at.isoformat() if changed_at is not None else "-"
-    return f"{stamp}.{n_states}.{alert_id or 0}.{incident_id or 0}", int(result_id or 0)
+    marks = f"{stamp}.{n_states}.{alert_id or 0}.{incident_id or 0}.{audit_id or 0}"
+    return marks, int(result_id or 0)
 
 
 def _oncall(conn: Connection, config: Config, now: datetime) -> list[OnCallRow]:
