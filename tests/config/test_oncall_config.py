@@ -213,6 +213,11 @@ def test_it_reads_handoffs(text: str, parsed: Handoff) -> None:
             "opsbook.yaml:9:15: oncall.schedules.Main: 'Main' is not a valid id (use lowercase "
             "letters, digits, '-' and '_', starting with a letter or digit)",
         ),
+        (
+            "schedules: {overrides: {rotation: daily, people: [ana]}}",
+            "opsbook.yaml:9:15: oncall.schedules.overrides: a schedule cannot be called "
+            "'overrides': /api/v1/oncall/overrides is another route; rename the schedule",
+        ),
     ],
 )
 def test_it_explains_each_mistake(text: str, problem: str) -> None:

@@ -311,10 +311,25 @@ class EscalationPolicy(_Model):
         return self
 
 
+# Path segments under /api/v1/oncall/ that are not schedules.
+RESERVED_SCHEDULE_NAMES = frozenset({"overrides"})
+
+
 class OncallConfig(_Model):
     people: dict[Slug, Person] = {}
     schedules: dict[Slug, Schedule] = {}
     escalation: dict[Slug, EscalationPolicy] = {}
+
+    @model_validator(mode="after")
+    def _reserved(self) -> OncallConfig:
+        for name in sorted(RESERVED_SCHEDULE_NAMES & self.schedules.keys()):
+            raise located_error(
+                f"a schedule cannot be called {name!r}: /api/v1/oncall/{name} is another route; "
+                "rename the schedule",
+                "schedules",
+                name,
+            )
+        return self
 
 
 def oncall_problems(
