@@ -36,6 +36,14 @@ ALLOWED: dict[str, tuple[str, ...]] = {
     ),
     "oncall": ("opsbook.config",),
     "accounts": ("opsbook.config", "opsbook.store"),
+    "runbooks": (
+        "opsbook.config",
+        "opsbook.store",
+        "opsbook.alerts",
+        "opsbook.incidents",
+        "opsbook.notify",
+        "opsbook.accounts",
+    ),
 }
 
 
