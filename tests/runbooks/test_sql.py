@@ -145,8 +145,8 @@ async def test_lock_timeout_is_set(dsn: str) -> None:
 async def _server_sleeps(dsn: str) -> int:
     async with await psycopg.AsyncConnection.connect(conninfo(dsn)) as conn:
         cur = await conn.execute(
-            "SELECT count(*) FROM pg_stat_activity WHERE query LIKE 'SELECT pg_sleep(%%'"
-            " AND pid <> pg_backend_pid() AND state = 'active'"
+            "SELECT count(*) FROM pg_stat_activity WHERE query LIKE 'SELECT pg_sleep(%'"
+            " AND datname = current_database() AND pid <> pg_backend_pid() AND state = 'active'"
         )
         row = await cur.fetchone()
         return int(row[0]) if row else 0

@@ -10,7 +10,6 @@ cancel the query. The DSN and its password are masked in everything returned.
 
 from __future__ import annotations
 
-import asyncio
 import re
 from collections.abc import Mapping
 from dataclasses import replace
@@ -137,29 +136,30 @@ async def _transaction(
     limit: timedelta,
 ) -> None:
     """BEGIN, limits, each statement (or its EXPLAIN), then COMMIT (ROLLBACK on a dry run).
-    Cancelled (timeout, cancel, shutdown): ask the server to cancel the query first."""
+
+    Cancelling this coroutine (timeout, cancel, shutdown) cancels the query on the server:
+    psycopg's async wait sends a cancel request when it is interrupted and waits for the
+    server to stop (``AsyncConnection.wait``), so no query runs on after the step gave up.
+    """
     settings = ctx.settings
-    try:
-        async with conn.cursor() as cur:
-            await cur.execute("BEGIN READ ONLY" if read_only else "BEGIN")
-            # SET takes no bound parameters; both numbers are ints we computed.
-            await cur.execute(f"SET LOCAL statement_timeout = {_ms(limit)}")
-            await cur.execute(f"SET LOCAL lock_timeout = {_ms(settings.lock_timeout)}")
-            for statement in statements:
-                params = {n: ctx.values[n] for n in statement.names}
-                sql = f"EXPLAIN {statement.sql}" if ctx.dry_run else statement.sql
-                await cur.execute(sql, params)
-                await _collect(cur, result, row_limit=settings.row_limit, ctx=ctx)
-            # On an error nothing is committed: the caller closes the connection, and the
-            # server rolls back a transaction whose session ended.
-            await cur.execute("ROLLBACK" if ctx.dry_run else "COMMIT")
-    except asyncio.CancelledError:
-        await asyncio.shield(conn.cancel_safe(timeout=2.0))
-        raise
+    async with conn.cursor() as cur:
+        await cur.execute("BEGIN READ ONLY" if read_only else "BEGIN")
+        # SET takes no bound parameters; both numbers are ints we computed.
+        await cur.execute(f"SET LOCAL statement_timeout = {_ms(limit)}")
+        await cur.execute(f"SET LOCAL lock_timeout = {_ms(settings.lock_timeout)}")
+        for statement in statements:
+            params = {n: ctx.values[n] for n in statement.names}
+            sql = f"EXPLAIN {statement.sql}" if ctx.dry_run else statement.sql
+            await cur.execute(sql, params)
+            await _collect(cur, result, row_limit=settings.row_limit, ctx=ctx)
+        # On an error nothing is committed: the caller closes the connection, and the
+        # server rolls back a transaction whose session ended.
+        await cur.execute("ROLLBACK" if ctx.dry_run else "COMMIT")
 
 
-async def _collect(cur: psycopg.AsyncCursor[Any], result: _Result, *, row_limit: int,
-                   ctx: StepContext) -> None:  # fmt: skip
+async def _collect(
+    cur: psycopg.AsyncCursor[Any], result: _Result, *, row_limit: int, ctx: StepContext
+) -> None:
     if cur.description is None:
         result.lines.append(cur.statusmessage or "")
         return
