@@ -16,18 +16,39 @@ from rich.text import Text
 from opsbook.cli.context import get_context
 from opsbook.config import CheckSpec, Config, format_duration, load
 from opsbook.config.alerts import AlertRule
+from opsbook.errors import ConfigError
+from opsbook.runbooks import Registry, Risk
+from opsbook.runbooks.registry import load_for_config
 
 
 def check(
     ctx: typer.Context,
     file: Path = typer.Argument(Path("opsbook.yaml"), help="The config file to validate."),
 ) -> None:
-    """Validate a config file and show the checks, components, severities and alerts it
-    defines."""
+    """Validate a config file and its runbooks, and show the checks, components, severities,
+    alerts and runbooks they define."""
     cli = get_context(ctx)
-    config = load(file, environ=cli.environ)
+    try:
+        config = load(file, environ=cli.environ)
+    except ConfigError as exc:
+        # The runbooks are checked too, so one run reports every mistake in both.
+        runbooks = load_for_config(file, None, environ=cli.environ)
+        raise ConfigError([*exc.problems, *runbooks.problems]) from None
+    runbooks = load_for_config(file, config, environ=cli.environ)
+    if runbooks.problems:
+        raise ConfigError(runbooks.problems)
     print_summary(cli.console, config)
+    if runbooks.folder is not None:
+        cli.console.print(Text(_runbook_counts(runbooks.registry), style="bold"))
     cli.console.print(Text(f"ok: {file} is valid", style="green"))
+
+
+def _runbook_counts(registry: Registry) -> str:
+    """``2 runbooks · 9 steps: 6 read, 2 write, 1 danger``."""
+    steps = [s for r in registry.runbooks.values() for s in r.steps]
+    by_risk = [f"{sum(s.risk is risk for s in steps)} {risk}" for risk in Risk]
+    runbooks = _count(len(registry.runbooks), "runbook", "runbooks")
+    return f"{runbooks} · {_count(len(steps), 'step', 'steps')}: {', '.join(by_risk)}"
 
 
 def _count(count: int, one: str, many: str) -> str:

@@ -24,6 +24,7 @@ from opsbook.config.located import UNKNOWN_CHECK, located_error
 from opsbook.config.oncall import OncallConfig, oncall_problems, severity_problems
 from opsbook.config.pings import PingsConfig
 from opsbook.config.references import check_references
+from opsbook.config.runbooks import RunbooksConfig
 from opsbook.config.structure import unknown_check_message
 from opsbook.config.units import Duration
 from opsbook.redaction import Secret
@@ -136,6 +137,7 @@ class Config(_Model):
     channels: dict[Slug, Channel] = {}
     oncall: OncallConfig = OncallConfig()
     incidents: IncidentsConfig = IncidentsConfig()
+    runbooks: RunbooksConfig = RunbooksConfig()
 
     @model_validator(mode="after")
     def _cross_references(self, info: ValidationInfo) -> Config:
