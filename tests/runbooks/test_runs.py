@@ -4,6 +4,7 @@ reach the store, a crash leaves runs marked interrupted, and the active runs are
 
 from __future__ import annotations
 
+import asyncio
 from datetime import timedelta
 
 import pytest
@@ -15,6 +16,7 @@ from opsbook.runbooks.models import Risk, StepKind
 from opsbook.runbooks.run_models import RunState, StepState, Trigger, TriggerKind
 from opsbook.runbooks.runner import execute_run
 from opsbook.runbooks.runs import (
+    cancel_run,
     confirm_step,
     get_run,
     list_active_runs,
@@ -309,3 +311,43 @@ def test_finding_active_runs_and_a_runbooks_runs_uses_an_index(engine: Engine) -
                 plan = " ".join(str(r[0]) for r in conn.exec_driver_sql(f"EXPLAIN {compiled}"))
                 assert index in plan, plan
                 assert "Seq Scan" not in plan, plan
+
+
+async def test_a_waiting_run_can_be_cancelled(engine: Engine) -> None:
+    rb = runbook(step("look", "echo looked"), step("kill", "echo x", risk=Risk.WRITE))
+    run_id = start(engine, rb)
+    await execute_run(engine, run_id, rb, settings=SETTINGS, clock=clock())
+    with engine.begin() as conn:
+        cancel_run(conn, run_id, actor="user:bo", now=T0)
+    stored = rows(engine, run_id)
+    assert stored["run"][0]["state"] == "cancelled"
+    assert [s["state"] for s in stored["steps"]] == ["ok", "skipped"]
+    assert ("user:bo", "runbook.run.cancel") in [(a["actor"], a["action"]) for a in stored["audit"]]
+    with engine.begin() as conn, pytest.raises(Conflict, match="is cancelled"):
+        cancel_run(conn, run_id, actor="user:bo", now=T0)
+
+
+async def test_cancelling_the_running_task_marks_the_step_and_the_run_cancelled(
+    engine: Engine,
+) -> None:
+    rb = runbook(step("wait", "echo started; sleep 30"), step("after", "echo after"))
+    run_id = start(engine, rb)
+    started = asyncio.Event()
+    task = asyncio.ensure_future(
+        execute_run(
+            engine,
+            run_id,
+            rb,
+            settings=SETTINGS,
+            clock=clock(),
+            on_output=lambda _chunk: started.set(),
+        )
+    )
+    await asyncio.wait_for(started.wait(), timeout=10)
+    assert rows(engine, run_id)["steps"][0]["state"] == "running"
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    stored = rows(engine, run_id)
+    assert stored["run"][0]["state"] == "cancelled"
+    assert [s["state"] for s in stored["steps"]] == ["cancelled", "skipped"]

@@ -238,6 +238,42 @@ def tick_step(
     _audit(conn, run, "runbook.step.tick", step_id, actor=actor, now=now, origin=origin)
 
 
+def cancel_run(
+    conn: Connection, run_id: int, *, actor: str, now: datetime, origin: str = "system"
+) -> None:
+    """Cancel a ``pending`` or ``waiting`` run: its open steps become ``skipped``. A run that
+    is ``running`` is stopped by cancelling its task instead. Raises ``NotFound``,
+    ``Conflict``."""
+    run = open_run_row(conn, run_id)
+    changed = conn.execute(
+        runbook_run.update()
+        .where(
+            runbook_run.c.id == run_id,
+            runbook_run.c.state.in_([RunState.PENDING.value, RunState.WAITING.value]),
+        )
+        .values(state=RunState.CANCELLED.value, ended_at=now)
+    )
+    if changed.rowcount != 1:
+        raise Conflict(f"run {run_id} is {run.state}; stop it where it runs")
+    conn.execute(
+        runbook_run_step.update()
+        .where(
+            runbook_run_step.c.run_id == run_id,
+            runbook_run_step.c.state.in_([s.value for s in StepState if s.is_open]),
+        )
+        .values(state=StepState.SKIPPED.value)
+    )
+    record_audit(
+        conn,
+        actor=actor,
+        action="runbook.run.cancel",
+        subject=f"runbook_run:{run_id}",
+        detail={"runbook": run.runbook},
+        origin=origin,
+        at=now,
+    )
+
+
 def mark_interrupted(conn: Connection, *, now: datetime) -> list[int]:
     """Mark every run still ``running`` (and its running step) ``interrupted``: called at server
     start, when no run can be running in this process. Returns the ids marked."""
