@@ -22,6 +22,7 @@ from opsbook.cli.stores import make_sqlite_folder, store_target
 from opsbook.config import load
 from opsbook.errors import OpsbookError
 from opsbook.redaction import secret_values
+from opsbook.runbooks.registry import load_for_config
 from opsbook.store import display_url
 from opsbook.web import create_app
 
@@ -81,7 +82,12 @@ def serve(
     )
     bind_host = host if host is not None else cfg.server.host
     check_bind(bind_host, url=store_url, prog=cli.prog)
-    app = create_app(cfg, environ=cli.environ)
+    # Loaded once: a runbook edited later is served after a restart. A broken one does not stop
+    # the server; its problems are logged here and listed by GET /api/v1/runbooks.
+    runbooks = load_for_config(config, loaded, environ=cli.environ)
+    for problem in runbooks.problems:
+        log.warning("runbook_problem", problem=str(problem))
+    app = create_app(cfg, environ=cli.environ, runbooks=runbooks)
     server = _Server(
         uvicorn.Config(
             app,

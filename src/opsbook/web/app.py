@@ -27,6 +27,7 @@ from opsbook.config import Config
 from opsbook.errors import StoreError
 from opsbook.incidents import IncidentsTask
 from opsbook.notify import Deliverer, IncidentEmitter, OutboxEmitter
+from opsbook.runbooks.registry import Loaded
 from opsbook.store import create_engine, current_revision, display_url, ping, resolve_url, upgrade
 from opsbook.web import ack, docs, errors, health, openapi, pings, ui
 from opsbook.web.api import checks_router
@@ -37,8 +38,9 @@ from opsbook.web.api.incidents import router as incidents_router
 from opsbook.web.api.ingest import router as ingest_router
 from opsbook.web.api.notifications import router as notifications_router
 from opsbook.web.api.oncall import router as oncall_router
+from opsbook.web.api.runbooks import router as runbooks_router
 from opsbook.web.body_limit import BodyLimit
-from opsbook.web.deps import Services
+from opsbook.web.deps import NO_RUNBOOKS, Services
 from opsbook.web.memory import LargeBodyGate
 from opsbook.web.metrics import Metrics
 from opsbook.web.middleware import RequestObserver
@@ -57,6 +59,7 @@ def create_app(
     clock: Clock = SYSTEM_CLOCK,
     environ: Mapping[str, str] | None = None,
     registry: CollectorRegistry | None = None,
+    runbooks: Loaded | None = None,
 ) -> FastAPI:
     """Build the app for ``config``. Nothing connects until the app starts.
 
@@ -66,6 +69,9 @@ def create_app(
 
     Start-up migrates the store to head. If the store is unreachable the app still starts,
     answers /ready with 503, and the runner retries the migration with backoff.
+
+    ``runbooks``: the config's runbooks folder as ``load_for_config`` loaded it (``opsbook
+    serve`` loads it once, before this); None serves no runbooks.
     """
     env = os.environ if environ is None else environ
     owns_engine = engine is None
@@ -121,6 +127,7 @@ def create_app(
         metrics=metrics,
         alerts=alerts,
         incidents=incidents,
+        runbooks=runbooks if runbooks is not None else NO_RUNBOOKS,
     )
     _add_probe_engine(
         runner, config, engine=engine, clock=clock, metrics=metrics, after_write=alerts.on_results
@@ -161,6 +168,7 @@ def create_app(
     app.include_router(alertmanager_router)
     app.include_router(incidents_router)
     app.include_router(oncall_router)
+    app.include_router(runbooks_router)
     app.include_router(notifications_router)
     ui.install(app)
     app.include_router(ack.router)

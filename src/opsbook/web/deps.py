@@ -13,8 +13,12 @@ from sqlalchemy.engine import Engine
 
 from opsbook.clock import Clock
 from opsbook.config import Config
+from opsbook.runbooks.models import Registry
+from opsbook.runbooks.registry import Loaded
 from opsbook.web.metrics import Metrics
 from opsbook.web.runner import Runner
+
+NO_RUNBOOKS = Loaded(Registry(), (), None)
 
 
 class Wakeable(Protocol):
@@ -29,6 +33,8 @@ class Services:
     after the commit so they are evaluated and dispatched now, not at the next tick.
     ``incidents`` is the incidents task: routes that change an incident wake it after the
     commit so escalations start or stop and updates go out now.
+    ``runbooks`` is the runbooks folder as loaded once at start: the runbooks that loaded and
+    the problems of those that did not (the server starts either way).
     """
 
     config: Config
@@ -38,6 +44,7 @@ class Services:
     metrics: Metrics
     alerts: Wakeable | None = None
     incidents: Wakeable | None = None
+    runbooks: Loaded = NO_RUNBOOKS
 
 
 def get_services(request: Request) -> Services:
@@ -59,6 +66,10 @@ def get_clock(request: Request) -> Clock:
     return get_services(request).clock
 
 
+def get_runbooks(request: Request) -> Loaded:
+    return get_services(request).runbooks
+
+
 ID_MAX = 2**63 - 1
 """The largest row id both stores hold (a signed 64-bit integer): a larger one in a request is
 refused as invalid input (400 naming it) rather than reaching the driver, where SQLite raises
@@ -77,3 +88,4 @@ ServicesDep = Annotated[Services, Depends(get_services)]
 ConfigDep = Annotated[Config, Depends(get_config)]
 EngineDep = Annotated[Engine, Depends(get_engine)]
 ClockDep = Annotated[Clock, Depends(get_clock)]
+RunbooksDep = Annotated[Loaded, Depends(get_runbooks)]
