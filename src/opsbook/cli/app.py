@@ -21,6 +21,7 @@ from opsbook import __version__
 from opsbook.cli import accounts as accounts_cli
 from opsbook.cli import alerts, check, db, demo, incidents, login, notify, oncall, serve, status
 from opsbook.cli import audit as audit_cli
+from opsbook.cli import runbook as runbook_cli
 from opsbook.cli.client import Transport
 from opsbook.cli.context import CliContext, invoked_as
 from opsbook.clock import SYSTEM_CLOCK, Clock
@@ -71,6 +72,7 @@ app.add_typer(alerts.app, name="alerts")
 app.add_typer(alerts.silence_app, name="silence")
 app.command("maintenance")(alerts.maintenance)
 app.add_typer(oncall.app, name="oncall")
+app.add_typer(runbook_cli.app, name="runbook")
 app.add_typer(incidents.list_app, name="incidents")
 app.add_typer(incidents.app, name="incident")
 app.add_typer(incidents.actions_app, name="actions")
