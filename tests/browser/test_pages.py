@@ -1,8 +1,9 @@
-"""The alerts, silences, on-call, notifications, audit and check pages in a real browser
-(issue 12): each is screenshotted at 1280 and 360 px into tests/browser/artifacts/ and checked
-with axe-core (no serious or critical violation) and for console errors (CSP included); a
-silence is made from an alert and expired, a dead letter retried, and the check page's uPlot
-chart draws under the page's CSP. One ``opsbook serve`` for the module (conftest.py)."""
+"""The alerts, silences, on-call, notifications, audit, check and runbook pages in a real
+browser (issues 12 and 13): each is screenshotted at 1280 and 360 px into
+tests/browser/artifacts/ and checked with axe-core (no serious or critical violation) and for
+console errors (CSP included); a silence is made from an alert and expired, a dead letter
+retried, and the check page's uPlot chart draws under the page's CSP. One ``opsbook serve``
+for the module (conftest.py), and one with a runbooks folder for the runbook pages."""
 
 from __future__ import annotations
 
@@ -15,9 +16,11 @@ import pytest
 from browser_helpers import ADMIN, PASSWORD, assert_accessible, screenshots
 
 from alert_helpers import open_rule_alert
+from opsbook.accounts import Role
+from opsbook.accounts import service as accounts
 from opsbook.notify import outbox
-from opsbook.store import create_engine
-from serving import Server
+from opsbook.store import create_engine, upgrade
+from serving import Server, serve_env
 
 WAIT_MS = 20_000
 REASON = "answered 410 Gone (the webhook was deleted)"
@@ -137,3 +140,77 @@ def test_the_check_page_draws_its_chart_under_the_csp(
     page.reload()
     page.locator("#latency-chart canvas").wait_for(timeout=WAIT_MS)
     check(page, "check-dark", axe_source)
+
+
+RUNBOOK = """\
+---
+title: Database pool exhausted
+tags: [db]
+parameters:
+  minutes: {type: int, default: 5, allowed: [5, 10], description: How far back}
+---
+# Database pool exhausted
+
+## Diagnose
+
+```sh {name=pool-usage timeout=10s}
+psql -c "SELECT count(*) FROM pg_stat_activity"
+```
+
+## Fix
+
+```sh {name=restart-api}
+kubectl rollout restart deployment/api
+```
+
+```sh {name=drop-sessions risk=danger}
+psql -c "TRUNCATE sessions"
+```
+
+- [ ] Tell the channel what was restarted
+"""
+
+
+@pytest.fixture(scope="module")
+def with_runbooks(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    """``opsbook serve`` with a runbooks folder beside its config: one runbook that loads and
+    one that does not (the list shows its error)."""
+    folder = tmp_path_factory.mktemp("serve-runbooks")
+    url = f"sqlite:///{folder / 'opsbook.db'}"
+    config = folder / "opsbook.yaml"
+    config.write_text("service: shop\n", encoding="utf-8")
+    runbooks = folder / "runbooks"
+    runbooks.mkdir()
+    (runbooks / "db-pool.md").write_text(RUNBOOK, encoding="utf-8")
+    (runbooks / "broken.md").write_text("```sh {name=x risk=maybe}\necho\n```\n")
+    engine = create_engine(url)
+    try:
+        upgrade(engine)
+        with engine.begin() as conn:
+            accounts.add_account(
+                conn,
+                person=ADMIN,
+                role=Role.ADMIN,
+                people=[ADMIN],
+                now=datetime.now(UTC),
+                password=PASSWORD,
+            )
+    finally:
+        engine.dispose()
+    running = Server(config, env=serve_env(url), log_path=folder / "serve.log")
+    try:
+        yield running
+    finally:
+        code = running.stop()
+        running.close()
+        assert code == 0, "".join(running.lines[-30:])
+
+
+def test_runbooks_list_and_one_runbook(page: Any, with_runbooks: Server, axe_source: str) -> None:
+    log_in(page, with_runbooks, "/runbooks")
+    assert "runbooks/broken.md:1:" in page.inner_text("#load-errors")
+    check(page, "runbooks", axe_source)
+    page.click('a[href="/runbooks/db-pool"]')
+    page.wait_for_url(with_runbooks.url + "/runbooks/db-pool")
+    assert "TRUNCATE sessions" in page.inner_text("#step-drop-sessions pre")
+    check(page, "runbook", axe_source)

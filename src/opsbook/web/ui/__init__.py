@@ -21,6 +21,7 @@ from opsbook.web.ui import (
     notifications,
     oncall,
     overview,
+    runbooks,
     silences,
 )
 from opsbook.web.ui.events import EventHub
@@ -44,6 +45,7 @@ def install(app: FastAPI) -> None:
     app.include_router(alerts.router(pages))
     app.include_router(silences.router(pages))
     app.include_router(oncall.router(pages))
+    app.include_router(runbooks.router(pages))
     app.include_router(notifications.router(pages))
     app.include_router(audit.router(pages))
     app.include_router(checks.router(pages))

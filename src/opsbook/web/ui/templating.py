@@ -29,6 +29,7 @@ NAV: tuple[tuple[str, str], ...] = (
     ("Alerts", "/alerts"),
     ("Silences", "/silences"),
     ("On-call", "/oncall"),
+    ("Runbooks", "/runbooks"),
     ("Notifications", "/notifications"),
     ("Audit", "/audit"),
 )
