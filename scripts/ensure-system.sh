@@ -12,6 +12,8 @@ command -v redis-server >/dev/null 2>&1 || need+=(redis-server)
 # its own (`unshare -n`, then `ip link set lo up`), so no port on the machine needs to be free.
 command -v unshare >/dev/null 2>&1 || need+=(util-linux)
 command -v ip >/dev/null 2>&1 || need+=(iproute2)
+# The demo's runbooks (examples/demo/runbooks) have shell steps that call curl.
+command -v curl >/dev/null 2>&1 || need+=(curl)
 # tests/browser drive Debian's chromium through Playwright (which never downloads a browser).
 command -v chromium >/dev/null 2>&1 || need+=(chromium)
 if [ ${#need[@]} -gt 0 ]; then
