@@ -44,6 +44,7 @@ INCIDENT_VARIABLES = frozenset(
         "external_url",
         "at",
         "ack_link",
+        "diagnosis",
     }
 )
 """What a channel's incident and page templates may use (see ``docs/notifications.md``)."""

@@ -65,6 +65,7 @@ class IncidentEmitter:
     def __call__(self, conn: Connection, notices: Sequence[IncidentNotice]) -> None:
         items: list[outbox.NewNotification] = []
         latest: dict[int, IncidentEvent | None] = {}
+        diagnoses: dict[int, str] = {}
         key: bytes | None = None
         for notice in notices:
             channel = self._config.channels.get(notice.channel)
@@ -74,6 +75,8 @@ class IncidentEmitter:
             incident_id = notice.incident.id
             if not is_update(notice.event) and incident_id not in latest:
                 latest[incident_id] = latest_update(conn, incident_id)
+            if notice.kind == "page" and incident_id not in diagnoses:
+                diagnoses[incident_id] = latest_diagnosis(conn, incident_id)
             link = ""
             person = notice.person
             if notice.kind == "page" and person is not None and external_url(self._config):
@@ -84,7 +87,11 @@ class IncidentEmitter:
                     channel=notice.channel,
                     kind=notice.kind,
                     payload=self.payload(
-                        channel, notice, latest=latest.get(incident_id), ack_link=link
+                        channel,
+                        notice,
+                        latest=latest.get(incident_id),
+                        ack_link=link,
+                        diagnosis=diagnoses.get(incident_id, ""),
                     ),
                     idempotency_key=incident_key(notice),
                     incident_id=incident_id,
@@ -111,13 +118,21 @@ class IncidentEmitter:
         *,
         latest: IncidentEvent | None = None,
         ack_link: str = "",
+        diagnosis: str = "",
     ) -> dict[str, JSONValue]:
-        """What is stored for ``channel``: the webhook's JSON body, or a rendered message
-        showing ``ack_link`` (the page's signed acknowledge link, "" when none)."""
+        """What is stored for ``channel``: the webhook's JSON body (with ``diagnosis`` when a
+        page has one), or a rendered message showing ``ack_link`` (the page's signed
+        acknowledge link, "" when none) and ``diagnosis`` (the auto-diagnosis's short form)."""
         if channel.webhook is not None:
-            return incident_payload(self._config, notice)
+            body = incident_payload(self._config, notice)
+            return {**body, "diagnosis": diagnosis} if diagnosis else body
         message = render_incident(
-            self._config, notice, now=self._clock.now(), latest=latest, ack_link=ack_link
+            self._config,
+            notice,
+            now=self._clock.now(),
+            latest=latest,
+            ack_link=ack_link,
+            diagnosis=diagnosis,
         )
         person = notice.person
         meta: JSONValue = {"id": person.id, "name": person.name} if person else None
@@ -143,3 +158,16 @@ def latest_update(conn: Connection, incident_id: int) -> IncidentEvent | None:
         .limit(1)
     ).one_or_none()
     return row_to_event(row) if row is not None else None
+
+
+def latest_diagnosis(conn: Connection, incident_id: int) -> str:
+    """The short form of the incident's latest auto-diagnosis (``runbooks.diagnostics``), ""
+    when none finished yet."""
+    t = incident_event
+    message = conn.execute(
+        sa.select(t.c.message)
+        .where(t.c.incident_id == incident_id, t.c.kind == "diagnosis")
+        .order_by(t.c.at.desc(), t.c.id.desc())
+        .limit(1)
+    ).scalar()
+    return str(message or "")

@@ -219,12 +219,14 @@ def variables(
     now: datetime,
     latest: IncidentEvent | None = None,
     ack_link: str = "",
+    diagnosis: str = "",
 ) -> dict[str, object]:
     """What an incident template may use (``INCIDENT_VARIABLES``; see docs/notifications.md).
 
     ``latest`` is the incident's latest status event, the ``update`` shown when the notice's
     own event is not a status update; ``now`` ends an open incident's ``duration``;
-    ``ack_link`` is the page's signed acknowledge link ("" when it has none).
+    ``ack_link`` is the page's signed acknowledge link ("" when it has none); ``diagnosis``
+    the short form of the incident's auto-diagnosis ("" when none finished yet).
     """
     page = notice.page
     person: Recipient | None = notice.person
@@ -241,6 +243,7 @@ def variables(
         "external_url": external_url(config),
         "at": format_time(notice.at or now),
         "ack_link": ack_link,
+        "diagnosis": diagnosis,
     }
 
 
@@ -277,6 +280,7 @@ def render_incident(
     now: datetime,
     latest: IncidentEvent | None = None,
     ack_link: str = "",
+    diagnosis: str = "",
 ) -> Message:
     """The subject and body of ``notice`` for its channel.
 
@@ -288,7 +292,9 @@ def render_incident(
     ``ack_link`` is the page's signed acknowledge link. Raises ``InputError`` for a
     ``template`` opsbook does not ship.
     """
-    values = variables(config, notice, now=now, latest=latest, ack_link=ack_link)
+    values = variables(
+        config, notice, now=now, latest=latest, ack_link=ack_link, diagnosis=diagnosis
+    )
     channel = config.channels.get(notice.channel)
     default = default_template(notice.kind, channel.kind if channel else None)
     if template is not None:

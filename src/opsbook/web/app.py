@@ -27,6 +27,7 @@ from opsbook.config import Config
 from opsbook.errors import StoreError
 from opsbook.incidents import IncidentsTask
 from opsbook.notify import Deliverer, IncidentEmitter, OutboxEmitter
+from opsbook.runbooks.diagnostics import DiagnosticsTask
 from opsbook.runbooks.registry import Loaded
 from opsbook.store import create_engine, current_revision, display_url, ping, resolve_url, upgrade
 from opsbook.web import ack, docs, errors, health, openapi, pings, ui
@@ -135,6 +136,18 @@ def create_app(
     runner.add("alerts", alerts.run)
     runner.add("delivery", deliverer.run)
     runner.add("incidents", incidents.run)
+    # An incident's alert whose rule names a runbook gets its read steps run, once (no task
+    # when no runbook loaded: there is nothing it could run).
+    if services.runbooks.registry.runbooks:
+        diagnostics = DiagnosticsTask(
+            engine,
+            config=config,
+            registry=services.runbooks.registry,
+            emit=IncidentEmitter(config, clock=clock),
+            clock=clock,
+            after_commit=deliverer.wake,
+        )
+        runner.add("diagnostics", diagnostics.run)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
