@@ -22,6 +22,7 @@ from opsbook.web import create_app
 from opsbook.web.api import accounts as accounts_api
 from opsbook.web.api import alerts as alerts_api
 from opsbook.web.api import incidents as incidents_api
+from opsbook.web.api import runs as runs_api
 
 CANARY = "SECRETVALUE123"
 # Each is invalid in some field: not a matcher, a label name or a severity, a regex that does not
@@ -93,6 +94,9 @@ VALID: dict[tuple[str, str], dict[str, Any]] = {
         "person": "ana",
         "duration": "1h",
     },
+    # No runbook is loaded here: each is refused (404, 400) without repeating a value.
+    ("post", "/api/v1/runbooks/{name}/runs"): {"steps": ["look"], "params": {}},
+    ("post", "/api/v1/runs/{run_id}/steps/{step}/tick"): {"note": "done"},
 }
 # Routes that read their body themselves (to word its errors) leave it out of the spec; these
 # are the models they parse it with.
@@ -111,8 +115,18 @@ MODELS: dict[tuple[str, str], type[BaseModel]] = {
     ("post", "/api/v1/users"): accounts_api.UserCreate,
     ("patch", "/api/v1/users/{person}"): accounts_api.UserUpdate,
     ("post", "/api/v1/tokens"): accounts_api.TokenCreate,
+    ("post", "/api/v1/runbooks/{name}/runs"): runs_api.RunCreate,
+    ("post", "/api/v1/runs/{run_id}/steps/{step}/tick"): runs_api.TickCreate,
+    ("post", "/api/v1/approvals/{approval_id}"): runs_api.ApprovalDecision,
 }
-PATH_IDS = {"{incident_id}": "1", "{action_id}": "1", "{person}": "ana"}
+PATH_IDS = {
+    "{incident_id}": "1",
+    "{action_id}": "1",
+    "{person}": "ana",
+    "{name}": "diag",
+    "{run_id}": "1",
+    "{step}": "look",
+}
 
 
 def _resolve(schema: dict[str, Any], defs: dict[str, Any]) -> dict[str, Any]:

@@ -40,11 +40,13 @@ from opsbook.web.api.ingest import router as ingest_router
 from opsbook.web.api.notifications import router as notifications_router
 from opsbook.web.api.oncall import router as oncall_router
 from opsbook.web.api.runbooks import router as runbooks_router
+from opsbook.web.api.runs import router as runs_router
 from opsbook.web.body_limit import BodyLimit
 from opsbook.web.deps import NO_RUNBOOKS, Services
 from opsbook.web.memory import LargeBodyGate
 from opsbook.web.metrics import Metrics
 from opsbook.web.middleware import RequestObserver
+from opsbook.web.run_tasks import RunTasks
 from opsbook.web.runner import Runner
 from opsbook.web.security import SecuredApp
 
@@ -148,15 +150,21 @@ def create_app(
             after_commit=deliverer.wake,
         )
         runner.add("diagnostics", diagnostics.run)
+    # Runbook runs started through the API run here; runs a killed process left "running"
+    # are marked interrupted before the first request.
+    run_tasks = RunTasks()
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        if not await _migrate(engine):
+        if await _migrate(engine):
+            await asyncio.to_thread(run_tasks.interrupt_stale, engine, clock)
+        else:
             runner.add("migrations", lambda: _migrate_until_done(engine))
         await runner.start()
         try:
             yield
         finally:
+            await run_tasks.stop()
             await runner.stop()
             if owns_engine:
                 await asyncio.to_thread(engine.dispose)
@@ -167,6 +175,7 @@ def create_app(
         title="opsbook", version=__version__, lifespan=lifespan, docs_url=None, redoc_url=None
     )
     app.state.services = services
+    app.state.run_tasks = run_tasks
     errors.install(app)
     docs.install(app)
     # The document says what the server answers (400, not FastAPI's 422) and the bodies the
@@ -182,6 +191,7 @@ def create_app(
     app.include_router(incidents_router)
     app.include_router(oncall_router)
     app.include_router(runbooks_router)
+    app.include_router(runs_router)
     app.include_router(notifications_router)
     ui.install(app)
     app.include_router(ack.router)
