@@ -22,12 +22,15 @@ from rich.text import Text
 
 from opsbook.cli.context import CliContext, get_context
 from opsbook.cli.remote import DEFAULT_CONFIG, ConfigOption, connect
+from opsbook.cli.runbook_runs import runs_app
 from opsbook.config import Config, load
 from opsbook.errors import Conflict, InputError, NotFound
 from opsbook.runbooks.importer import ImportResult, import_markdown, write_runbooks
 from opsbook.runbooks.registry import load_folder
 
-app = typer.Typer(help="Runbooks: list them, show one, import a markdown runbook.")
+app = typer.Typer(help="Runbooks: list, show, import; run one and move its runs on.")
+# run, runs, confirm, tick, request-approval, approve, cancel (cli/runbook_runs.py).
+app.registered_commands.extend(runs_app.registered_commands)
 
 DRAFT = "This is a first draft: review every runbook before running it."
 RISK_STYLE = {"read": "green", "write": "yellow", "danger": "bold red"}
