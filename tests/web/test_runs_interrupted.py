@@ -84,5 +84,30 @@ def test_a_run_cut_short_by_kill_9_is_interrupted_after_a_restart(
     assert status == 202, other
 
 
+def test_a_run_running_at_a_normal_stop_is_recorded_cancelled(
+    serve: Callable[..., Server], tmp_path: Path, nap_cleanup: None
+) -> None:
+    folder = tmp_path / "runbooks"
+    folder.mkdir()
+    (folder / "slow.md").write_text(
+        f"---\ntitle: Slow\n---\n```sh {{name=nap}}\nsleep {NAP}\n```\n"
+    )
+    url = f"sqlite:///{tmp_path / 'opsbook.db'}"
+    token = api_token(url, person="rea")
+    server = serve(CONFIG, database_url=url)
+    server.token = token
+    _, run = server.request_json("POST", "/api/v1/runbooks/slow/runs", {})
+    deadline = time.monotonic() + 15
+    while not naps():
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+    assert server.stop(signal.SIGTERM) == 0
+    assert naps() == []  # the step's process group was killed with it
+    again = serve(CONFIG, database_url=url)
+    again.token = token
+    _, after = again.request_json("GET", f"/api/v1/runs/{run['id']}")
+    assert (after["state"], _step(after, "nap")["state"]) == ("cancelled", "cancelled")
+
+
 def _step(run: dict[str, Any], step_id: str) -> dict[str, Any]:
     return next(s for s in run["steps"] if s["step_id"] == step_id)
