@@ -6,13 +6,17 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+from dataclasses import replace
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
+import pytest
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
+from structlog.testing import capture_logs
 
+import opsbook.runbooks.diagnostics as diagnostics
 from alert_helpers import open_rule_alert
 from incidents.paging_helpers import NOW, config_body, minutes
 from opsbook.clock import FrozenClock
@@ -24,6 +28,7 @@ from opsbook.notify.tables import notification
 from opsbook.runbooks.diagnostics import DiagnosticsTask, short_form
 from opsbook.runbooks.models import Parameter, Position, Registry, Risk, Runbook, Step, StepKind
 from opsbook.runbooks.runs import get_run, list_runs
+from opsbook.tasks import TaskFailures
 from runbook_helpers import SETTINGS
 
 
@@ -159,3 +164,37 @@ def test_short_form_keeps_five_steps_and_cuts_long_lines(engine: Engine, tmp_pat
     parts = short_form(view).split("; ")
     assert [p.split(":")[0] for p in parts] == ["s0", "s1", "s2", "s3", "s4"]
     assert all(len(p.split(": ", 1)[1]) == 120 for p in parts)
+
+
+def test_one_diagnosis_that_raises_does_not_stop_the_others(
+    engine: Engine, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A due diagnosis whose handling raises is logged and counted; the pass goes on and
+    writes the others."""
+    config, task, emit = _setup(engine, _runbook(tmp_path / "killed"))
+    [incident_id] = run_pass(engine, config=config, emit=emit, now=NOW).declared
+    failures = TaskFailures()
+    task._failures = failures
+    real_find = diagnostics.find_due
+    monkeypatch.setattr(
+        diagnostics,
+        "find_due",
+        lambda conn, **kw: (
+            [replace(d, alert_id=-1) for d in real_find(conn, **kw)] + real_find(conn, **kw)
+        ),
+    )
+    real_diagnose = task._diagnose
+
+    async def poisoned(due: Any) -> bool:
+        if due.alert_id == -1:
+            raise RuntimeError("a row the diagnosis trips on")
+        return await real_diagnose(due)
+
+    monkeypatch.setattr(task, "_diagnose", poisoned)
+    with capture_logs() as logs:
+        assert asyncio.run(task.run_once()) == [incident_id]
+    assert failures.snapshot()[1] == {"diagnostics": 1}
+    assert [e["event"] for e in logs if e["log_level"] == "error"] == ["diagnosis_failed"]
+    with engine.connect() as conn:
+        events = [e for e in records.timeline(conn, incident_id) if e.kind == "diagnosis"]
+    assert [e.message for e in events] == ["count: connections 97/100"]

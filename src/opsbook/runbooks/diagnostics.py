@@ -44,6 +44,7 @@ from opsbook.runbooks.runner import execute_run
 from opsbook.runbooks.runs import get_run, start_run
 from opsbook.runbooks.tables import runbook_run
 from opsbook.runbooks.values import check_values
+from opsbook.tasks import TaskFailures, describe_error
 
 log = structlog.get_logger(__name__)
 
@@ -154,8 +155,10 @@ class DiagnosticsTask:
         clock: Clock = SYSTEM_CLOCK,
         time_cap: timedelta = TIME_CAP,
         after_commit: Any = lambda: None,
+        failures: TaskFailures | None = None,
     ) -> None:
         self._engine = engine
+        self._failures = failures
         self._config = config
         self._registry = registry
         self._emit = emit
@@ -176,8 +179,25 @@ class DiagnosticsTask:
         """One pass: start and finish every due diagnosis. Returns the incidents written to."""
         with self._engine.begin() as conn:
             due = find_due(conn, config=self._config, registry=self._registry)
-        done = await asyncio.gather(*(self._diagnose(d) for d in due))
-        written = [d.incident_id for d, ok in zip(due, done, strict=True) if ok]
+        # One diagnosis that raises (a broken row, a runbook the executor trips on) is logged
+        # and counted; the others go on, and the next pass tries it again.
+        done = await asyncio.gather(*(self._diagnose(d) for d in due), return_exceptions=True)
+        written = []
+        for d, outcome in zip(due, done, strict=True):
+            if isinstance(outcome, BaseException):
+                if not isinstance(outcome, Exception):
+                    raise outcome  # cancellation: the server is stopping
+                log.error(
+                    "diagnosis_failed",
+                    alert_id=d.alert_id,
+                    incident_id=d.incident_id,
+                    runbook=d.runbook.name,
+                    reason=describe_error(outcome),
+                )
+                if self._failures is not None:
+                    self._failures.item_failed("diagnostics")
+            elif outcome:
+                written.append(d.incident_id)
         if written:
             self._after_commit()
         return written

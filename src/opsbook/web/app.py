@@ -148,6 +148,7 @@ def create_app(
             emit=IncidentEmitter(config, clock=clock),
             clock=clock,
             after_commit=deliverer.wake,
+            failures=runner.failures,
         )
         runner.add("diagnostics", diagnostics.run)
     # Runbook runs started through the API run here; runs a killed process left "running"
