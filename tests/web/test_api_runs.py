@@ -318,7 +318,8 @@ def test_errors_name_the_field_and_never_echo_values(
     no_run = call(client, tokens, "rea", "GET", "/api/v1/runs/999")
     assert no_run.status_code == 404
     assert "999" in no_run.json()["error"]["message"]
-    run = start(client, tokens, {"steps": ["look"], "params": {"token": "t"}})
+    run = start(client, tokens, {"steps": ["fix"]})
+    wait_for(client, tokens, run["id"], "waiting")
     no_step = call(client, tokens, "rea", "POST", f"/api/v1/runs/{run['id']}/steps/zz/confirm")
     assert no_step.status_code == 404
     no_incident = call(
