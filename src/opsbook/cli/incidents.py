@@ -231,9 +231,7 @@ def show(
     if found["summary"]:
         lines.insert(1, found["summary"])
     lines.append(incident_messages.response_line(found, now=now))
-    lines += incident_messages.escalation_lines(
-        found["escalations"], zone=zone, now=now
-    )
+    lines += incident_messages.escalation_lines(found["escalations"], zone=zone, now=now)
     for line in lines:
         _say(console, line)
     table = Table(box=box.SIMPLE_HEAD, pad_edge=False, show_edge=False, collapse_padding=True)
