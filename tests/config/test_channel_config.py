@@ -76,7 +76,8 @@ def _load(channel: str) -> object:
         (
             "{smtp: {to: a@b.c}, page_template: {body: '{{ names }}'}}",
             "channels.ops.page_template.body: unknown template variable names (use ack_link, "
-            "alerts, at, channel, event, external_url, incident, kind, level, person, update)",
+            "alerts, at, channel, diagnosis, event, external_url, incident, kind, level, person, "
+            "update)",
         ),
     ],
 )
