@@ -17,7 +17,7 @@ from opsbook.config import load
 from opsbook.runbooks.registry import load_for_config
 
 FIXTURES = Path(__file__).resolve().parents[1] / "runbooks" / "fixtures"
-SEED = Path(__file__).resolve().parents[3] / "shared" / "seeds" / "lilove-runbook.md"
+SEED = Path(__file__).resolve().parents[1] / "runbooks" / "seeds" / "lilove-runbook.md"
 DRAFT = "This is a first draft: review every runbook before running it."
 SECRET = "S3cretPw-9z"
 CONFIG = f"""\
@@ -218,8 +218,6 @@ def test_import_a_missing_file_is_a_usage_error_naming_it(
 
 
 def test_import_a_real_seed(run_cli: Run, tmp_path: Path) -> None:
-    if not SEED.exists():
-        pytest.skip(f"seed {SEED} is not in this checkout")
     source = tmp_path / SEED.name
     shutil.copy(SEED, source)
     result = import_into(run_cli, source, tmp_path / "made")

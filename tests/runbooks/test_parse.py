@@ -11,7 +11,8 @@ import pytest
 from opsbook.runbooks import ParamType, Position, Risk, StepKind
 from opsbook.runbooks.parse import parse_runbook, step_digest
 
-SEEDS = sorted(Path("/work/shared/seeds").glob("*.md"))
+SEEDS = sorted((Path(__file__).resolve().parent / "seeds").glob("*.md"))
+assert len(SEEDS) == 5, SEEDS
 FRONT = "---\nparameters:\n  user_id: {type: int}\n  env: {allowed: [prod, staging]}\n---\n"
 # The first fence of a document starting with FRONT is on line 6.
 
