@@ -2,12 +2,52 @@
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+
+from opsbook.accounts import Role
+from opsbook.accounts import service as accounts
+from opsbook.store import create_engine, upgrade
+from serving import Server, serve_env
 
 ARTIFACTS = Path(__file__).resolve().parent / "artifacts"
 ADMIN = "ana"
 PASSWORD = "browser-test-password"
+
+
+@contextlib.contextmanager
+def admin_server(folder: Path, config: str, *, store_url: str | None = None) -> Iterator[Server]:
+    """``opsbook serve`` of ``config`` (written to ``folder/opsbook.yaml``) on ``store_url``
+    (default: a SQLite file in ``folder``), migrated first with an admin account for ``ADMIN``;
+    stopped at the end, which must be clean (exit 0)."""
+    url = store_url or f"sqlite:///{folder / 'opsbook.db'}"
+    path = folder / "opsbook.yaml"
+    path.write_text(config, encoding="utf-8")
+    engine = create_engine(url)
+    try:
+        upgrade(engine)
+        with engine.begin() as conn:
+            accounts.add_account(
+                conn,
+                person=ADMIN,
+                role=Role.ADMIN,
+                people=[ADMIN],
+                now=datetime.now(UTC),
+                password=PASSWORD,
+            )
+    finally:
+        engine.dispose()
+    running = Server(path, env=serve_env(url), log_path=folder / "serve.log")
+    try:
+        yield running
+    finally:
+        # Pages may still listen to /ui/events: their streams end by themselves.
+        code = running.stop()
+        running.close()
+        assert code == 0, "".join(running.lines[-30:])
 
 
 def screenshots(page: Any, name: str) -> None:

@@ -18,18 +18,14 @@ import subprocess
 import tarfile
 import tempfile
 from collections.abc import Iterator
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
-from browser_helpers import ADMIN, PASSWORD
+from browser_helpers import admin_server
 
-from opsbook.accounts import Role
-from opsbook.accounts import service as accounts
-from opsbook.store import create_engine, upgrade
 from paging_servers import Target
-from serving import Server, serve_env
+from serving import Server
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu"]
@@ -109,9 +105,8 @@ def target() -> Iterator[Target]:
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory, target: Target) -> Iterator[Server]:
     folder = tmp_path_factory.mktemp("serve")
-    url = f"sqlite:///{folder / 'opsbook.db'}"
-    config = folder / "opsbook.yaml"
-    config.write_text(
+    with admin_server(
+        folder,
         f"""
 service: shop
 checks:
@@ -129,30 +124,8 @@ oncall:
   schedules:
     primary: {{layers: [{{rotation: weekly, people: [ana]}}]}}
 """,
-        encoding="utf-8",
-    )
-    engine = create_engine(url)
-    try:
-        upgrade(engine)
-        with engine.begin() as conn:
-            accounts.add_account(
-                conn,
-                person=ADMIN,
-                role=Role.ADMIN,
-                people=[ADMIN],
-                now=datetime.now(UTC),
-                password=PASSWORD,
-            )
-    finally:
-        engine.dispose()
-    running = Server(config, env=serve_env(url), log_path=folder / "serve.log")
-    try:
+    ) as running:
         yield running
-    finally:
-        # A clean stop with pages still listening to /ui/events: the streams end by themselves.
-        code = running.stop()
-        running.close()
-        assert code == 0, "".join(running.lines[-30:])
 
 
 @pytest.fixture

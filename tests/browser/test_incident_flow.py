@@ -17,14 +17,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from browser_helpers import ADMIN, PASSWORD, assert_accessible, screenshots
+from browser_helpers import ADMIN, PASSWORD, admin_server, assert_accessible, screenshots
 
-from opsbook.accounts import Role
-from opsbook.accounts import service as accounts
 from opsbook.incidents import service as incidents
-from opsbook.store import create_engine, upgrade
+from opsbook.store import create_engine
 from paging_servers import Pager, Target
-from serving import Server, serve_env
+from serving import Server
 
 WAIT_MS = 30_000
 TITLE = "The shop is down"
@@ -50,8 +48,8 @@ def server(store_url: str, target: Target, pager: Pager) -> Iterator[Server]:
     failures as SEV1, which declares an incident and starts the ``default`` escalation (which
     pages Ana through a webhook to ``pager``)."""
     folder = Path(store_url.removeprefix("sqlite:///")).parent
-    config = folder / "opsbook.yaml"
-    config.write_text(
+    with admin_server(
+        folder,
         f"""
 service: shop
 timezone: Europe/Lisbon
@@ -83,29 +81,9 @@ channels:
   pager:
     webhook: {{url: "{pager.url}"}}
 """,
-        encoding="utf-8",
-    )
-    engine = create_engine(store_url)
-    try:
-        upgrade(engine)
-        with engine.begin() as conn:
-            accounts.add_account(
-                conn,
-                person=ADMIN,
-                role=Role.ADMIN,
-                people=[ADMIN],
-                now=datetime.now(UTC),
-                password=PASSWORD,
-            )
-    finally:
-        engine.dispose()
-    running = Server(config, env=serve_env(store_url), log_path=folder / "serve.log")
-    try:
+        store_url=store_url,
+    ) as running:
         yield running
-    finally:
-        code = running.stop()
-        running.close()
-        assert code == 0, "".join(running.lines[-30:])
 
 
 def add_note_elsewhere(store_url: str, incident_id: int, message: str) -> None:

@@ -13,14 +13,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from browser_helpers import ADMIN, PASSWORD, assert_accessible, screenshots
+from browser_helpers import ADMIN, PASSWORD, admin_server, assert_accessible, screenshots
 
 from alert_helpers import open_rule_alert
-from opsbook.accounts import Role
-from opsbook.accounts import service as accounts
 from opsbook.notify import outbox
-from opsbook.store import create_engine, upgrade
-from serving import Server, serve_env
+from opsbook.store import create_engine
+from serving import Server
 
 WAIT_MS = 20_000
 REASON = "answered 410 Gone (the webhook was deleted)"
@@ -176,34 +174,12 @@ def with_runbooks(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     """``opsbook serve`` with a runbooks folder beside its config: one runbook that loads and
     one that does not (the list shows its error)."""
     folder = tmp_path_factory.mktemp("serve-runbooks")
-    url = f"sqlite:///{folder / 'opsbook.db'}"
-    config = folder / "opsbook.yaml"
-    config.write_text("service: shop\n", encoding="utf-8")
     runbooks = folder / "runbooks"
     runbooks.mkdir()
     (runbooks / "db-pool.md").write_text(RUNBOOK, encoding="utf-8")
     (runbooks / "broken.md").write_text("```sh {name=x risk=maybe}\necho\n```\n")
-    engine = create_engine(url)
-    try:
-        upgrade(engine)
-        with engine.begin() as conn:
-            accounts.add_account(
-                conn,
-                person=ADMIN,
-                role=Role.ADMIN,
-                people=[ADMIN],
-                now=datetime.now(UTC),
-                password=PASSWORD,
-            )
-    finally:
-        engine.dispose()
-    running = Server(config, env=serve_env(url), log_path=folder / "serve.log")
-    try:
+    with admin_server(folder, "service: shop\n") as running:
         yield running
-    finally:
-        code = running.stop()
-        running.close()
-        assert code == 0, "".join(running.lines[-30:])
 
 
 def test_runbooks_list_and_one_runbook(page: Any, with_runbooks: Server, axe_source: str) -> None:
