@@ -96,3 +96,18 @@ runbook_approval = sa.Table(
     sa.ForeignKeyConstraint(["run_id"], ["runbook_run.id"], ondelete="CASCADE"),
     sa.Index(None, "run_id", "step_id"),
 )
+
+# One row per (routine, due time) a run was opened for (``runbooks.routines``; created by the
+# 2026-12-06 routine runs migration). The primary key is what makes "one run per due time"
+# hold across restarts and between two processes: the insert that claims a due time commits
+# with the run it opens, and a second claim of the same due time inserts nothing.
+routine_run = sa.Table(
+    "routine_run",
+    metadata,
+    sa.Column("runbook", sa.String(200), primary_key=True),
+    sa.Column("due_at", UTCDateTime(), primary_key=True),
+    sa.Column("run_id", _ref(), nullable=True),
+    sa.Column("opened_at", UTCDateTime(), nullable=False),
+    # When the overdue reminder was queued; null until then (it is queued once).
+    sa.Column("overdue_at", UTCDateTime(), nullable=True),
+)
