@@ -36,6 +36,13 @@ ALLOWED: dict[str, tuple[str, ...]] = {
     ),
     "oncall": ("opsbook.config",),
     "accounts": ("opsbook.config", "opsbook.store"),
+    "statuspage": (
+        "opsbook.config",
+        "opsbook.store",
+        "opsbook.checks",
+        "opsbook.alerts",
+        "opsbook.incidents",
+    ),
     "runbooks": (
         "opsbook.config",
         "opsbook.store",

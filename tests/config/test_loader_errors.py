@@ -320,7 +320,7 @@ def test_it_rejects_an_unsupported_tag() -> None:
             "opsbook.yaml:2:1: a: unknown key 'a' (expected one of: "
             "service, timezone, server, store, severities, components, checks, "
             "scheduler, retention, pings, alerts, alerting, maintenance, integrations, channels, "
-            "oncall, incidents, runbooks)",
+            "oncall, incidents, runbooks, status_page)",
         ),
     ],
 )

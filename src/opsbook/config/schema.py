@@ -25,6 +25,7 @@ from opsbook.config.oncall import OncallConfig, oncall_problems, severity_proble
 from opsbook.config.pings import PingsConfig
 from opsbook.config.references import check_references
 from opsbook.config.runbooks import RunbooksConfig
+from opsbook.config.status_page import StatusPageConfig, status_page_problems
 from opsbook.config.structure import unknown_check_message
 from opsbook.config.units import Duration
 from opsbook.redaction import Secret
@@ -138,6 +139,7 @@ class Config(_Model):
     oncall: OncallConfig = OncallConfig()
     incidents: IncidentsConfig = IncidentsConfig()
     runbooks: RunbooksConfig = RunbooksConfig()
+    status_page: StatusPageConfig = StatusPageConfig()
 
     @model_validator(mode="after")
     def _cross_references(self, info: ValidationInfo) -> Config:
@@ -152,6 +154,11 @@ class Config(_Model):
             self.severities,
             policies=known(("oncall", "escalation"), self.oncall.escalation, broken),
             channels=channels,
+        )
+        problems += status_page_problems(
+            self.status_page,
+            components=known(("components",), self.components, broken),
+            severities=known(("severities",), self.severities, broken),
         )
         errors = [
             InitErrorDetails(type=located_error(message, *at), loc=(), input=None)
