@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 
 from opsbook.config.alert_expr import fraction_values, measured_values, resolve
 from opsbook.config.known import Known, known
+from opsbook.config.runbooks import approval_problems
 from opsbook.config.structure import Loc, unknown_check_message
 from opsbook.config.units import format_duration
 
@@ -97,6 +98,9 @@ def check_references(config: Config, *, broken: frozenset[Loc] = frozenset()) ->
                     _unknown("severity", severity, names.severities),
                 )
             )
+    problems += approval_problems(
+        config.runbooks.approvals, severities=names.severities, channels=names.channels
+    )
     problems += dependency_problems(config.checks, known_checks=names.checks)
     return References(alerts, problems)
 

@@ -18,7 +18,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 import sqlalchemy as sa
@@ -42,6 +42,7 @@ from opsbook.runbooks.registry import link_name
 from opsbook.runbooks.run_models import RunView, Trigger, TriggerKind
 from opsbook.runbooks.runner import execute_run
 from opsbook.runbooks.runs import get_run, start_run
+from opsbook.runbooks.settings import run_settings
 from opsbook.runbooks.tables import runbook_run
 from opsbook.runbooks.values import check_values
 from opsbook.tasks import TaskFailures, describe_error
@@ -165,20 +166,14 @@ class DiagnosticsTask:
         self._clock = clock
         self._time_cap = time_cap
         self._after_commit = after_commit
-        shell = config.runbooks.shell
-        self._settings = settings or RunSettings(
-            output_limit_bytes=shell.output_limit,
-            default_timeout=shell.timeout,
-            cwd=shell.cwd,
-            env=dict(shell.env),
-        )
+        self._settings = settings or run_settings(config, config_dir=None)
         self._mask = secret_values(config)
         self._dsns = {n: db.dsn.reveal() for n, db in config.runbooks.databases.items()}
 
     async def run_once(self) -> list[int]:
-        """One pass: start and finish every due diagnosis. Returns the incidents written to."""
-        with self._engine.begin() as conn:
-            due = find_due(conn, config=self._config, registry=self._registry)
+        """One pass: start and finish every due diagnosis. Returns the incidents written to.
+        Store work runs in worker threads (the engine is sync); only the steps run here."""
+        due = await asyncio.to_thread(self._find_due)
         # One diagnosis that raises (a broken row, a runbook the executor trips on) is logged
         # and counted; the others go on, and the next pass tries it again.
         done = await asyncio.gather(*(self._diagnose(d) for d in due), return_exceptions=True)
@@ -225,21 +220,9 @@ class DiagnosticsTask:
                     reason = f"runbook {runbook.name} cannot run by itself: {exc}"
             if reason:
                 log.warning("diagnosis_skipped", alert_id=due.alert_id, reason=reason)
-                with self._engine.begin() as conn:
-                    self._write(conn, due, None, message=f"diagnosis skipped: {reason}")
+                await asyncio.to_thread(self._write_skipped, due, reason)
                 return True
-            with self._engine.begin() as conn:
-                run_id = start_run(
-                    conn,
-                    runbook,
-                    step_ids=[s.id for s in steps],
-                    params={},
-                    trigger=Trigger(TriggerKind.ALERT, str(due.alert_id)),
-                    actor=ACTOR,
-                    now=now,
-                    incident_id=due.incident_id,
-                    origin=ORIGIN,
-                )
+            run_id = await asyncio.to_thread(self._start, due, steps, now)
             try:
                 await asyncio.wait_for(
                     execute_run(
@@ -255,6 +238,31 @@ class DiagnosticsTask:
                 )
             except TimeoutError:
                 log.warning("diagnosis_timed_out", run_id=run_id, cap_s=self._time_cap.seconds)
+        return await asyncio.to_thread(self._write_ended, due, run_id)
+
+    def _find_due(self) -> list[Due]:
+        with self._engine.begin() as conn:
+            return find_due(conn, config=self._config, registry=self._registry)
+
+    def _write_skipped(self, due: Due, reason: str) -> None:
+        with self._engine.begin() as conn:
+            self._write(conn, due, None, message=f"diagnosis skipped: {reason}")
+
+    def _start(self, due: Due, steps: Sequence[Step], now: datetime) -> int:
+        with self._engine.begin() as conn:
+            return start_run(
+                conn,
+                due.runbook,
+                step_ids=[s.id for s in steps],
+                params={},
+                trigger=Trigger(TriggerKind.ALERT, str(due.alert_id)),
+                actor=ACTOR,
+                now=now,
+                incident_id=due.incident_id,
+                origin=ORIGIN,
+            )
+
+    def _write_ended(self, due: Due, run_id: int) -> bool:
         with self._engine.begin() as conn:
             view = get_run(conn, run_id)
             if not view.run.state.is_ended:

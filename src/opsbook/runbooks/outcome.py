@@ -83,7 +83,10 @@ class StepOutcome:
 @dataclass(frozen=True)
 class RunSettings:
     """Limits and places from config. ``base_env`` is the shell's minimal environment; ``None``
-    takes ``PATH`` and ``HOME`` from the server's own environment at run time."""
+    takes ``PATH`` and ``HOME`` from the server's own environment at run time. ``cwd`` is
+    where shell steps run (``None``: the server's own); ``root`` is the folder a step's
+    ``cwd=`` attribute is taken from, and may not leave, when ``cwd`` is unset (the config
+    file's folder)."""
 
     output_limit_bytes: int = 1_000_000
     row_limit: int = 200
@@ -92,6 +95,7 @@ class RunSettings:
     kill_grace: timedelta = timedelta(seconds=2)
     shell: str = "bash"
     cwd: str | None = None
+    root: str | None = None
     env: Mapping[str, str] = field(default_factory=dict)
     base_env: Mapping[str, str] | None = None
 

@@ -2,12 +2,14 @@
 
 The store is touched in short transactions between steps, never while a step runs, so a long
 shell step holds no connection and every finished step is committed before the next starts.
+Those transactions run in worker threads (``asyncio.to_thread``, as the API routes do): the
+engine is sync, and a slow store must never stall the event loop.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
@@ -28,9 +30,9 @@ from opsbook.runbooks.outcome import (
 )
 from opsbook.runbooks.policy import Gate, gate
 from opsbook.runbooks.run_models import RunState, StepState
-from opsbook.runbooks.runs import run_row, run_values
+from opsbook.runbooks.runs import run_row, run_values, writes_need_approval
 from opsbook.runbooks.tables import runbook_run, runbook_run_step
-from opsbook.runbooks.values import secret_values
+from opsbook.runbooks.values import Value, secret_values
 
 if TYPE_CHECKING:
     import aiohttp
@@ -50,6 +52,7 @@ async def execute_run(
     dsns: Mapping[str, str] | None = None,
     session: aiohttp.ClientSession | None = None,
     write_needs_approval: bool = False,
+    write_approval_during: Collection[str] = (),
     on_output: OutputCallback | None = None,
 ) -> RunState:
     """Run (or resume) run ``run_id`` of ``runbook`` and return the state it stopped in.
@@ -68,35 +71,33 @@ async def execute_run(
 
     ``secrets`` are the plaintext values of secret parameters (never stored; give them again
     on each resume); ``mask`` any other plaintext to keep out of what is stored (tokens);
-    ``dsns`` the resolved connection string of each ``db=`` name, masked too. Raises
+    ``dsns`` the resolved connection string of each ``db=`` name, masked too.
+    ``write_needs_approval`` makes ``write`` steps need an approval like ``danger`` ones;
+    ``write_approval_during`` (``runbooks.approvals.write_during``) does so for a run whose
+    incident has one of these severities when the step is reached. Every store call runs in a
+    worker thread (``asyncio.to_thread``), never on the loop. Raises
     ``NotFound``, ``Conflict``, ``InputError`` (a secret parameter missing) before changing
     anything. Cancelling the task marks the step and the run ``cancelled`` and re-raises.
     """
     dsns = dict(dsns or {})
-    with engine.begin() as conn:
-        run = run_row(conn, run_id)
-        if run.runbook != runbook.name:
-            raise InputError(
-                f"run {run_id} is of runbook {run.runbook}, not {runbook.name}", field="runbook"
-            )
-        values = run_values(runbook, run.params, secrets or {})
-        hidden = [*secret_values(runbook.parameters, values), *mask, *dsns.values()]
-        claimed = conn.execute(
-            runbook_run.update()
-            .where(
-                runbook_run.c.id == run_id,
-                runbook_run.c.state.in_([RunState.PENDING.value, RunState.WAITING.value]),
-            )
-            .values(
-                state=RunState.RUNNING.value,
-                started_at=sa.func.coalesce(runbook_run.c.started_at, clock.now()),
-            )
+    # Every store call runs in a worker thread: the engine is sync (SQLAlchemy Core), and a
+    # slow store must not stall the loop that also runs probes, deliveries and other runs.
+    run, values, hidden = await asyncio.to_thread(
+        _claim, engine, run_id, runbook, clock, secrets or {}, [*mask, *dsns.values()]
+    )
+    during = frozenset(write_approval_during)
+    for position in await asyncio.to_thread(_positions, engine, run_id):
+        ready = await asyncio.to_thread(
+            _ready_tx,
+            engine,
+            run_id,
+            position,
+            runbook,
+            run,
+            clock,
+            write_needs_approval,
+            during,
         )
-        if claimed.rowcount != 1:
-            raise Conflict(f"run {run_id} is {run.state}; only a pending or waiting run can run")
-    for position in _positions(engine, run_id):
-        with engine.begin() as conn:
-            ready = _ready(conn, run_id, position, runbook, run.params, clock, write_needs_approval)
         if ready is None:
             continue
         if isinstance(ready, RunState):
@@ -113,7 +114,9 @@ async def execute_run(
         try:
             outcome = await run_step(ready, ctx)
         except asyncio.CancelledError:
-            _finish(
+            # Recorded even if the task is cancelled again meanwhile: the thread finishes.
+            await asyncio.to_thread(
+                _finish,
                 engine,
                 run_id,
                 position,
@@ -124,9 +127,12 @@ async def execute_run(
             )
             raise
         except InputError as exc:
-            return _finish(engine, run_id, position, clock, StepState.FAILED, str(exc), hidden)
+            return await asyncio.to_thread(
+                _finish, engine, run_id, position, clock, StepState.FAILED, str(exc), hidden
+            )
         except Exception as exc:
-            _finish(
+            await asyncio.to_thread(
+                _finish,
                 engine,
                 run_id,
                 position,
@@ -136,11 +142,72 @@ async def execute_run(
                 hidden,
             )
             raise
-        with engine.begin() as conn:
-            _store(conn, run_id, position, outcome, hidden, settings)
+        await asyncio.to_thread(_store_tx, engine, run_id, position, outcome, hidden, settings)
         if not outcome.is_ok:
-            return _end(engine, run_id, clock, RunState.FAILED)
-    return _end(engine, run_id, clock, RunState.SUCCEEDED)
+            return await asyncio.to_thread(_end, engine, run_id, clock, RunState.FAILED)
+    return await asyncio.to_thread(_end, engine, run_id, clock, RunState.SUCCEEDED)
+
+
+def _claim(
+    engine: Engine,
+    run_id: int,
+    runbook: Runbook,
+    clock: Clock,
+    secrets: Mapping[str, str],
+    mask: Sequence[str],
+) -> tuple[Any, dict[str, Value], list[str]]:
+    """Step 1: the run's row, its values and what to mask, once it is ours (``running``)."""
+    with engine.begin() as conn:
+        run = run_row(conn, run_id)
+        if run.runbook != runbook.name:
+            raise InputError(
+                f"run {run_id} is of runbook {run.runbook}, not {runbook.name}", field="runbook"
+            )
+        values = run_values(runbook, run.params, secrets)
+        hidden = [*secret_values(runbook.parameters, values), *mask]
+        claimed = conn.execute(
+            runbook_run.update()
+            .where(
+                runbook_run.c.id == run_id,
+                runbook_run.c.state.in_([RunState.PENDING.value, RunState.WAITING.value]),
+            )
+            .values(
+                state=RunState.RUNNING.value,
+                started_at=sa.func.coalesce(runbook_run.c.started_at, clock.now()),
+            )
+        )
+        if claimed.rowcount != 1:
+            raise Conflict(f"run {run_id} is {run.state}; only a pending or waiting run can run")
+    return run, values, hidden
+
+
+def _ready_tx(
+    engine: Engine,
+    run_id: int,
+    position: int,
+    runbook: Runbook,
+    run: Any,
+    clock: Clock,
+    write_needs_approval: bool,
+    during: frozenset[str],
+) -> Step | RunState | None:
+    with engine.begin() as conn:
+        # Read at each gate, not once: an incident raised to SEV1 mid-run counts from then.
+        if not write_needs_approval:
+            write_needs_approval = writes_need_approval(conn, run.incident_id, during=during)
+        return _ready(conn, run_id, position, runbook, run.params, clock, write_needs_approval)
+
+
+def _store_tx(
+    engine: Engine,
+    run_id: int,
+    position: int,
+    outcome: StepOutcome,
+    hidden: Sequence[str],
+    settings: RunSettings,
+) -> None:
+    with engine.begin() as conn:
+        _store(conn, run_id, position, outcome, hidden, settings)
 
 
 def _positions(engine: Engine, run_id: int) -> list[int]:

@@ -6,7 +6,7 @@ are ``approvals``; who must say yes to what is ``policy``.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -14,6 +14,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from opsbook.errors import Conflict, InputError, NotFound
+from opsbook.incidents.tables import incident
 from opsbook.redaction import MASK
 from opsbook.runbooks.models import Risk, Runbook, Step, StepKind
 from opsbook.runbooks.run_models import (
@@ -339,6 +340,23 @@ def list_active_runs(conn: Connection) -> list[RunSummary]:
         .order_by(runbook_run.c.id)
     )
     return [summary_from_row(r) for r in conn.execute(query)]
+
+
+def incident_severity(conn: Connection, incident_id: int) -> str | None:
+    """The incident's severity now, ``None`` when there is no such incident."""
+    found = conn.execute(sa.select(incident.c.severity).where(incident.c.id == incident_id))
+    value = found.scalar()
+    return None if value is None else str(value)
+
+
+def writes_need_approval(
+    conn: Connection, incident_id: int | None, *, during: Collection[str]
+) -> bool:
+    """Whether ``write`` steps of a run for ``incident_id`` need an approval by another person
+    (``runbooks.approvals.write_during``), not only a confirmation."""
+    if incident_id is None or not during:
+        return False
+    return incident_severity(conn, incident_id) in during
 
 
 def run_row(conn: Connection, run_id: int) -> Any:

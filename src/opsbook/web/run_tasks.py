@@ -27,6 +27,7 @@ from opsbook.runbooks.outcome import RunSettings
 from opsbook.runbooks.registry import Loaded
 from opsbook.runbooks.runner import execute_run
 from opsbook.runbooks.runs import mark_interrupted
+from opsbook.runbooks.settings import run_settings as settings_from_config
 
 log = structlog.get_logger(__name__)
 
@@ -35,21 +36,14 @@ Event = dict[str, Any]
 
 
 def run_settings(config: Config, loaded: Loaded) -> RunSettings:
-    """Executor settings from ``runbooks.shell``; ``cwd`` is relative to the config's folder
-    (the runbooks folder minus ``runbooks.path``)."""
-    shell = config.runbooks.shell
-    cwd = shell.cwd
-    if cwd is not None and loaded.folder is not None and not Path(cwd).is_absolute():
-        base = loaded.folder
+    """Executor settings from ``runbooks.shell`` (``runbooks.settings``); the config's folder
+    is the runbooks folder minus ``runbooks.path``."""
+    config_dir = None
+    if loaded.folder is not None:
+        config_dir = loaded.folder
         for _ in Path(config.runbooks.path).parts:
-            base = base.parent
-        cwd = str(base / cwd)
-    return RunSettings(
-        output_limit_bytes=shell.output_limit,
-        default_timeout=shell.timeout,
-        cwd=cwd,
-        env=dict(shell.env),
-    )
+            config_dir = config_dir.parent
+    return settings_from_config(config, config_dir=config_dir)
 
 
 def database_dsns(config: Config) -> dict[str, str]:
@@ -100,6 +94,7 @@ class RunTasks:
             previous=previous,
             settings=run_settings(config, loaded),
             dsns=database_dsns(config),
+            write_during=list(config.runbooks.approvals.write_during),
             engine=engine,
             clock=clock,
             mask=mask,
@@ -117,6 +112,7 @@ class RunTasks:
         engine: Engine,
         clock: Clock,
         mask: list[str],
+        write_during: list[str],
     ) -> None:
         if previous is not None and not previous.done():
             await asyncio.wait([previous])
@@ -131,6 +127,7 @@ class RunTasks:
                 secrets=self._secrets.get(run_id),
                 mask=mask,
                 dsns=dsns,
+                write_approval_during=write_during,
                 on_output=lambda chunk: self.publish(run_id, {"output": chunk}),
             )
         except Conflict as exc:  # ended, or resumed by another request first
