@@ -98,6 +98,21 @@ SHELL = [
     ("find /tmp -name '*.tmp' -delete", D, "find -delete"),
     ("cat x | tee copy", W, "tee"),
     ("FOO=1 ./scripts/fix.sh", W, "./scripts/fix.sh is not known to be read-only"),
+    # Levqor's kill switches: as written they set the service's flags, not look at anything
+    (
+        "# Disable rate limiting temporarily\nexport RATELIMIT_ENABLED=false\n"
+        "# Restart application",
+        W,
+        "only sets environment variables (a setting of the service)",
+    ),
+    (
+        "export A=false\nexport B=false",
+        W,
+        "only sets environment variables (a setting of the service)",
+    ),
+    ("GUNICORN_WORKERS=1", W, "only sets environment variables (a setting of the service)"),
+    ("export PGHOST=db; psql -c 'SELECT 1'", R, "export"),
+    ("export PGHOST", R, "export"),
     ("# only a comment\n\n", R, "no command"),
     ("echo '; rm -rf /' # quoted, not run", R, "echo"),
 ]

@@ -329,10 +329,17 @@ def _commands(tokens: list[str]) -> list[tuple[list[str], list[str]]]:
 
 
 def classify_shell(text: str) -> Finding:
-    """Risk of a shell step: the worst of its commands (pipelines, sequences, substitutions)."""
+    """Risk of a shell step: the worst of its commands (pipelines, sequences, substitutions).
+
+    A step that only sets variables (``export RATELIMIT_ENABLED=false``) changes nothing in
+    the shell that runs it; as written it is a setting of the service (a kill switch): a write,
+    uncertain, so a fence may still say ``risk=read``."""
     tokens, inner = _shell_tokens(text)
+    commands = _commands(tokens)
+    if commands and not inner and all(_sets_only(w) and not t for w, t in commands):
+        return _write("only sets environment variables (a setting of the service)", certain=False)
     findings: list[Finding] = []
-    for words, targets in _commands(tokens):
+    for words, targets in commands:
         for target in targets:
             if target not in ("/dev/null", "/dev/stdout", "/dev/stderr"):
                 findings.append(
@@ -342,6 +349,12 @@ def classify_shell(text: str) -> Finding:
             findings.append(_command(words))
     findings += [classify_shell(body) for body in inner if body.strip()]
     return _worst(findings, "no command")
+
+
+def _sets_only(words: list[str]) -> bool:
+    if words[:1] == ["export"]:
+        words = words[1:]
+    return bool(words) and all(_ASSIGNMENT.match(w) for w in words)
 
 
 _WRAPPERS = {"sudo", "time", "nohup", "nice", "env", "command", "exec", "timeout", "watch", "npx"}
