@@ -54,6 +54,11 @@ _PLAYBOOK = re.compile(
     r"[:.\-\u2013\u2014]\s*\S|scenario\b|\d{1,3}[.)]\s+\S|if\b.+\bthen\b)",
     re.I,
 )
+# A parameter named like a credential is declared ``secret: true``, so its value is masked in
+# every output (Lift's `echo $NEXTAUTH_SECRET` would print it otherwise). A DSN holds a password.
+_SECRET_NAME = re.compile(
+    r"secret|passw|token|api_?key|(?:^|_)key$|credential|private|dsn|database_url|webhook_url", re.I
+)
 _LABEL = re.compile(r"^\s*\*\*([^*\n]{1,80}?)\s*:?\s*\*\*\s*:?\s*$")
 _LIST_ITEM = re.compile(r"^(\s*)([-*+]|\d{1,3}[.)])\s+(.*)$")
 _CHECKBOX = re.compile(r"^(?:\[[ xX]\]|✅|✔️?|☐|☑️?|⬜)\s*")
@@ -280,14 +285,16 @@ class _Renderer:
         )
 
     def _front_matter(self, title: str) -> str:
-        parameters: dict[str, dict[str, str]] = {}
+        parameters: dict[str, dict[str, str | bool]] = {}
         for name, original in self.params.found.items():
-            spec = {
+            spec: dict[str, str | bool] = {
                 "type": "string",
                 "description": f"Was {original!r} in the imported text; set it before running.",
             }
             if self.params.defaults.get(name):
                 spec["default"] = self.params.defaults[name]
+            if _SECRET_NAME.search(name):
+                spec["secret"] = True
             parameters[name] = spec
         meta: dict[str, object] = {"title": title, "tags": ["imported", "draft", self.stem]}
         if parameters:
