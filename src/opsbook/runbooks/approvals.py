@@ -9,15 +9,21 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 
 import sqlalchemy as sa
+import structlog
 from sqlalchemy.engine import Connection
 
+from opsbook.config import Config
 from opsbook.errors import Conflict, Forbidden, InputError, NotFound
+from opsbook.runbooks.approval_notice import ApprovalRequest, enqueue_approval_notice
 from opsbook.runbooks.models import Risk, StepKind
 from opsbook.runbooks.policy import Grant, grant_problem, params_digest, self_approval_problem
 from opsbook.runbooks.run_models import ApprovalView, StepState, approval_from_row
 from opsbook.runbooks.runs import open_run_row, step_row
 from opsbook.runbooks.tables import runbook_approval
 from opsbook.store.audit import record_audit
+from opsbook.types import JSONValue
+
+log = structlog.get_logger(__name__)
 
 MAX_TTL = timedelta(days=1)
 
@@ -31,9 +37,12 @@ def request_approval(
     now: datetime,
     ttl: timedelta,
     origin: str = "system",
+    config: Config | None = None,
 ) -> int:
     """Ask for another person's approval of a step; returns the approval's id. It binds the
-    step digest and parameters the run holds now and expires ``ttl`` from ``now``. Raises
+    step digest and parameters the run holds now and expires ``ttl`` from ``now``. With
+    ``config``, the request is announced in the same transaction: one outbox row per channel
+    (``approval_notice``); the channels told, or why none, go in the audit detail. Raises
     ``NotFound``, ``InputError`` (a read or manual step, a bad ``ttl``), ``Conflict`` (an
     ended run, a step no longer waiting)."""
     if not timedelta(0) < ttl <= MAX_TTL:
@@ -63,17 +72,37 @@ def request_approval(
     if key is None or key[0] is None:  # pragma: no cover - both backends return the id
         raise RuntimeError("the store did not return the new runbook_approval id")
     approval_id = int(key[0])
+    detail: dict[str, JSONValue] = {
+        "run_id": run_id,
+        "runbook": run.runbook,
+        "step": step_id,
+        "ttl_s": ttl.total_seconds(),
+    }
+    if config is not None:
+        notice = ApprovalRequest(
+            approval_id=approval_id,
+            run_id=run_id,
+            runbook=run.runbook,
+            step_id=step_id,
+            kind=row.kind,
+            risk=row.risk,
+            step_digest=row.step_digest,
+            params=run.params,
+            requested_by=actor,
+            expires_at=now + ttl,
+            incident_id=run.incident_id,
+        )
+        channels, note = enqueue_approval_notice(conn, config, notice, now=now)
+        detail["notified"] = list(channels)
+        if note:
+            detail["note"] = note
+            log.info("runbook_approval_not_announced", approval_id=approval_id, reason=note)
     record_audit(
         conn,
         actor=actor,
         action="runbook.approval.request",
         subject=f"runbook_approval:{approval_id}",
-        detail={
-            "run_id": run_id,
-            "runbook": run.runbook,
-            "step": step_id,
-            "ttl_s": ttl.total_seconds(),
-        },
+        detail=detail,
         origin=origin,
         at=now,
     )

@@ -13,7 +13,7 @@ import asyncio
 import json
 from collections.abc import AsyncIterator, Callable
 from dataclasses import asdict
-from datetime import datetime, timedelta
+from datetime import datetime
 from enum import Enum
 from typing import Annotated, Any, TypeVar
 
@@ -54,7 +54,6 @@ router = APIRouter(prefix="/api/v1", tags=["runbooks"], dependencies=[Depends(AL
 Model = TypeVar("Model", bound=BaseModel)
 BodyDep = Annotated[Any, Body()]
 StepPath = Annotated[str, Path(max_length=200, pattern=NO_NUL, description="A step id of the run.")]
-APPROVAL_TTL = timedelta(hours=1)
 POLL_S = 0.5
 CONFLICT: dict[int | str, dict[str, Any]] = {
     409: error_response("The run or step is not in a state that takes this")
@@ -343,7 +342,8 @@ async def tick(
 def ask_approval(
     run_id: IdPath, step: StepPath, request: Request, principal: ResponderDep
 ) -> dict[str, Any]:
-    """Ask another person to approve a step; answers the run, with the new approval."""
+    """Ask another person to approve a step (open for ``runbooks.approvals.ttl``), announced
+    to the approval channels; answers the run, with the new approval."""
     services = get_services(request)
     with services.engine.begin() as conn:
         request_approval(
@@ -352,8 +352,9 @@ def ask_approval(
             step,
             actor=principal.actor,
             now=services.clock.now(),
-            ttl=APPROVAL_TTL,
+            ttl=services.config.runbooks.approvals.ttl,
             origin=_origin(request),
+            config=services.config,
         )
     return _read(services, run_id)
 
