@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import re
 import shlex
 from collections.abc import Callable, Iterator
+from dataclasses import replace
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
+import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
 from alert_helpers import open_rule_alert
@@ -23,6 +26,12 @@ from opsbook.checks.models import ProbeResult, State
 from opsbook.cli import app as cli_app
 from opsbook.cli.context import invoked_as
 from opsbook.cli.status import status
+from opsbook.clock import FrozenClock
+from opsbook.runbooks.models import Registry
+from opsbook.runbooks.parse import parse_runbook
+from opsbook.runbooks.registry import Loaded
+from opsbook.runbooks.routine_task import RoutineTask
+from runbook_helpers import SETTINGS
 from unreachable import closed_port
 
 SECRET = "S3cretPw-9z"
@@ -105,6 +114,7 @@ def test_it_shows_each_check_against_its_slo(seeded: Any, config_file: Path) -> 
     assert [path.split("?")[0] for _, path in seeded.requests] == [
         "/api/v1/checks",
         "/api/v1/alerts",
+        "/api/v1/routines",
         "/api/v1/checks/api",
         "/api/v1/checks/slow",
     ]
@@ -232,3 +242,48 @@ def test_it_says_when_nothing_fires(seeded: Any, config_file: Path) -> None:
     result = seeded.run("status", "--config", str(config_file))
     assert result.exit_code == 0, result.stderr
     assert result.stdout.rstrip().endswith("no alerts firing")
+
+
+ROUTINE = """\
+---
+title: Daily checks
+schedule: "0 9 * * *"
+---
+# Daily checks
+
+```sh {name=disk}
+echo "disk 41%"
+```
+
+- [ ] Look at the error dashboard
+- [ ] Check the backup ran
+"""
+
+
+def test_opsbook_status_lists_the_overdue_routine(
+    cli_api: Any, tmp_path: Path, store_url: str
+) -> None:
+    config = tmp_path / "opsbook.yaml"
+    config.write_text("service: shop\n")
+    api = cli_api(config, environ={"OPSBOOK_DATABASE_URL": store_url})
+    runbook = parse_runbook(ROUTINE, name="daily-checks", file="daily-checks.md")[0]
+    assert runbook is not None
+    registry = Registry({runbook.name: runbook})
+    services = api.client.app.state.services
+    api.client.app.state.services = replace(
+        services, runbooks=Loaded(registry=registry, problems=(), folder=tmp_path)
+    )
+    clock = FrozenClock(CLI_NOW - timedelta(hours=3))  # due 09:00, now 12:00
+    asyncio.run(
+        RoutineTask(api.engine, registry=registry, settings=SETTINGS, clock=clock).run_once()
+    )
+    result = api.run("status", "--config", str(config))
+    assert result.exit_code == 0, result.stderr
+    assert "1 routines overdue:" in result.stdout
+    line = next(x for x in result.stdout.splitlines() if "routine daily-checks" in x)
+    assert line.strip().startswith("routine daily-checks due 09:00 UTC, open 3h, 1/3 ticked")
+    # On time, it is a count.
+    with api.engine.begin() as conn:
+        conn.execute(sa.text("UPDATE runbook_run SET state='succeeded'"))
+    result = api.run("status", "--config", str(config))
+    assert "1 routines, none overdue" in result.stdout

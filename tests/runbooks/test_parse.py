@@ -241,7 +241,7 @@ def test_it_reports_every_mistake_of_a_file_at_once() -> None:
     ("front", "message"),
     [
         ("---\ntitel: x\n---\n", "rb.md:2:1: unknown front matter key 'titel' (use title, "
-         "description, tags, parameters, alerts, schedule, timezone)"),
+         "description, tags, parameters, alerts, schedule, timezone, channels, grace)"),
         ("---\nschedule: every day\n---\n", "rb.md:2:11: schedule: 'every day' is not a cron "
          "schedule (use 5 fields: minute hour day month weekday, e.g. '0 9 * * 1')"),
         ("---\nschedule: '61 * * * *'\n---\n", "rb.md:2:11: schedule: '61 * * * *' is not a "
@@ -281,7 +281,7 @@ def test_it_rejects_bad_front_matter(front: str, message: str) -> None:
 def test_front_matter_becomes_the_runbooks_values() -> None:
     text = (
         "---\ntitle: Database connections\ndescription: Pool exhausted\ntags: [db, sev2]\n"
-        "alerts: [db-pool]\nschedule: '0 9 * * 1'\ntimezone: Europe/Berlin\nparameters:\n"
+        "alerts: [db-pool]\ntimezone: Europe/Berlin\nparameters:\n"
         "  limit: {type: int, default: 10, allowed: [10, 50], description: rows}\n"
         "  token: {secret: true}\n  ratio: {type: float, default: 1}\n"
         "  wait: {type: duration, default: 5m}\n  dry: {type: bool, default: false}\n---\n"
@@ -295,7 +295,8 @@ def test_front_matter_becomes_the_runbooks_values() -> None:
         "db.md",
     )
     assert runbook.tags == ("db", "sev2") and runbook.alerts == ("db-pool",)
-    assert (runbook.schedule, runbook.timezone) == ("0 9 * * 1", "Europe/Berlin")
+    # A routine (its schedule needs no required parameter): tests/runbooks/test_routines.py.
+    assert (runbook.schedule, runbook.timezone) == (None, "Europe/Berlin")
     limit, token, ratio, wait, dry = runbook.parameters
     assert (limit.type, limit.default, limit.allowed, limit.required) == (
         ParamType.INT,

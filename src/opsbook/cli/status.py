@@ -1,6 +1,6 @@
 """``opsbook status``: every check's state, latency and availability against its SLO, and what
-fires, as the server sees them (``GET /api/v1/checks``, ``/api/v1/checks/{id}`` and
-``/api/v1/alerts``).
+fires, and which routines are overdue, as the server sees them (``GET /api/v1/checks``,
+``/api/v1/checks/{id}``, ``/api/v1/alerts`` and ``/api/v1/routines``).
 """
 
 from __future__ import annotations
@@ -86,8 +86,10 @@ def status(ctx: typer.Context, config: ConfigOption = None) -> None:
     remote = connect(cli, config)
     checks = remote.api.get("/api/v1/checks")["checks"]
     firing = remote.api.get("/api/v1/alerts", status="firing", limit=1000)["alerts"]
+    routines = remote.api.get("/api/v1/routines")["routines"]
     if not checks:
         cli.console.print("the server has no checks in its config", highlight=False)
+        _print_routines(cli.console, routines)
         return
     cells = BAR_HOURS if cli.console.width >= WIDE_CONSOLE else BAR_HOURS // 2
     service = remote.config.service if remote.config is not None else remote.api.base
@@ -105,6 +107,23 @@ def status(ctx: typer.Context, config: ConfigOption = None) -> None:
         highlight=False,
     )
     _print_firing(cli.console, firing, show=again(cli, remote, "alerts", "show", "{id}"))
+    _print_routines(cli.console, routines)
+
+
+def _print_routines(console: Console, routines: list[dict[str, Any]]) -> None:
+    """One line per overdue routine (``routine daily-checks due 09:00 UTC, open 3h, 2/7
+    ticked``, the run id after it); a count of the others when none is."""
+    if not routines:
+        return
+    late = [r for r in routines if r["overdue"]]
+    if not late:
+        console.print(f"{len(routines)} routines, none overdue", style="green", highlight=False)
+        return
+    console.print(f"{len(late)} routines overdue:", style="bold yellow", highlight=False)
+    for routine in late:
+        line = Text(f"  {routine['line']}")
+        line.append(f"  (run {routine['run_id']})", style="dim")
+        console.print(line, highlight=False, soft_wrap=True)
 
 
 def _print_firing(console: Console, firing: list[dict[str, Any]], *, show: str) -> None:

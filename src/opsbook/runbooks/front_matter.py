@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 
 import yaml
 from cronsim import CronSim, CronSimError
@@ -20,7 +20,17 @@ from opsbook.runbooks.models import Parameter, ParamType
 Loc = tuple[str | int, ...]
 Found = tuple[int, int, str]
 
-KEYS = ("title", "description", "tags", "parameters", "alerts", "schedule", "timezone")
+KEYS = (
+    "title",
+    "description",
+    "tags",
+    "parameters",
+    "alerts",
+    "schedule",
+    "timezone",
+    "channels",
+    "grace",
+)
 PARAMETER_KEYS = ("type", "default", "allowed", "description", "secret", "required")
 PARAMETER_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_-]*")
 # cronsim needs a start to validate an expression; any fixed instant does (no wall clock).
@@ -38,6 +48,10 @@ class FrontMatter:
     alerts_at: tuple[tuple[int, int], ...] = ()
     schedule: str | None = None
     timezone: str | None = None
+    # A routine's reminders: the channels told when a run opens and when it is overdue, and
+    # how long after its due time an unfinished run is overdue (None: ``routines.GRACE``).
+    channels: tuple[str, ...] = ()
+    grace: timedelta | None = None
     problems: list[Found] = field(default_factory=list)
 
 
@@ -99,7 +113,7 @@ class _Reader:
             if not isinstance(item, str):
                 self.fail((key, i), f"{key}[{i}]: must be a name, not {_kind(item)}")
                 continue
-            if key == "alerts":
+            if key in ("alerts", "channels"):
                 try:
                     check_slug(item)
                 except ValueError as exc:
@@ -168,8 +182,38 @@ def read(text: str) -> FrontMatter:
                 "day month weekday, e.g. '0 9 * * 1')",
             )
     out.parameters = _parameters(r, data.get("parameters"))
+    _routine(r, data, out)
     out.problems = r.problems
     return out
+
+
+def _routine(r: _Reader, data: dict[str, object], out: FrontMatter) -> None:
+    """``channels`` and ``grace`` (a routine's reminders), and what a routine cannot have: it
+    opens by itself, so nobody is there to give a required parameter."""
+    out.channels = r.names(data, "channels")
+    grace = data.get("grace")
+    if grace is not None:
+        try:
+            out.grace = parse_duration(grace)
+        except ValueError as exc:
+            r.fail(("grace",), f"grace: {exc}")
+        else:
+            if out.grace <= timedelta(0):
+                r.fail(("grace",), "grace: must be longer than 0s")
+                out.grace = None
+    if out.schedule is None:
+        for key in ("channels", "grace"):
+            if data.get(key) is not None:
+                r.fail((key,), f"{key}: only a routine has one (add schedule: too)", key=True)
+        return
+    for parameter in out.parameters:
+        if parameter.required and parameter.default is None:
+            r.fail(
+                ("parameters", parameter.name),
+                f"parameters.{parameter.name}: a routine opens by itself, so each parameter "
+                "needs a default (or required: false)",
+                key=True,
+            )
 
 
 def _parameters(r: _Reader, raw: object) -> tuple[Parameter, ...]:

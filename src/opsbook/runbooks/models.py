@@ -101,6 +101,10 @@ class Runbook:
     timezone: str | None = None
     description: str = ""
     digest: str = ""
+    # A routine's reminders (``routines``): channels told when a run opens or is overdue, and
+    # how long after its due time it is overdue (None: the default grace).
+    channels: tuple[str, ...] = ()
+    grace: timedelta | None = None
 
     def step(self, step_id: str) -> Step | None:
         return next((s for s in self.steps if s.id == step_id), None)

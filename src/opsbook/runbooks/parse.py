@@ -259,6 +259,8 @@ def parse_runbook(text: str, *, name: str, file: str) -> tuple[Runbook | None, l
         alerts=fm.alerts,
         schedule=fm.schedule,
         timezone=fm.timezone,
+        channels=fm.channels,
+        grace=fm.grace,
         description=fm.description,
         digest=digest,
     )

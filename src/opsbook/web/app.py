@@ -27,8 +27,11 @@ from opsbook.config import Config
 from opsbook.errors import StoreError
 from opsbook.incidents import IncidentsTask
 from opsbook.notify import Deliverer, IncidentEmitter, OutboxEmitter
+from opsbook.redaction import secret_values as config_secret_values
 from opsbook.runbooks.diagnostics import DiagnosticsTask
 from opsbook.runbooks.registry import Loaded
+from opsbook.runbooks.routine_notify import RoutineEmitter
+from opsbook.runbooks.routine_task import RoutineTask
 from opsbook.store import create_engine, current_revision, display_url, ping, resolve_url, upgrade
 from opsbook.web import ack, docs, errors, health, openapi, pings, ui
 from opsbook.web.api import checks_router
@@ -39,6 +42,7 @@ from opsbook.web.api.incidents import router as incidents_router
 from opsbook.web.api.ingest import router as ingest_router
 from opsbook.web.api.notifications import router as notifications_router
 from opsbook.web.api.oncall import router as oncall_router
+from opsbook.web.api.routines import router as routines_router
 from opsbook.web.api.runbooks import router as runbooks_router
 from opsbook.web.api.runs import router as runs_router
 from opsbook.web.body_limit import BodyLimit
@@ -46,7 +50,8 @@ from opsbook.web.deps import NO_RUNBOOKS, Services
 from opsbook.web.memory import LargeBodyGate
 from opsbook.web.metrics import Metrics
 from opsbook.web.middleware import RequestObserver
-from opsbook.web.run_tasks import RunTasks
+from opsbook.web.routine_metrics import RoutineCollector, store_states
+from opsbook.web.run_tasks import RunTasks, database_dsns, run_settings
 from opsbook.web.runner import Runner
 from opsbook.web.security import SecuredApp
 
@@ -151,6 +156,29 @@ def create_app(
             failures=runner.failures,
         )
         runner.add("diagnostics", diagnostics.run)
+    # A runbook with a schedule (a routine) opens a run at each due time and reminds its
+    # channels; /metrics says which routines are overdue.
+    if any(rb.schedule for rb in services.runbooks.registry.runbooks.values()):
+        routines = RoutineTask(
+            engine,
+            registry=services.runbooks.registry,
+            timezone=config.timezone,
+            emit=RoutineEmitter(config, clock=clock),
+            settings=run_settings(config, services.runbooks),
+            clock=clock,
+            mask=config_secret_values(config),
+            dsns=database_dsns(config),
+            after_commit=deliverer.wake,
+            failures=runner.failures,
+        )
+        runner.add("routines", routines.run)
+        metrics.registry.register(
+            RoutineCollector(
+                store_states(
+                    engine, services.runbooks.registry, timezone=config.timezone, clock=clock
+                )
+            )
+        )
     # Runbook runs started through the API run here; runs a killed process left "running"
     # are marked interrupted before the first request.
     run_tasks = RunTasks()
@@ -193,6 +221,7 @@ def create_app(
     app.include_router(oncall_router)
     app.include_router(runbooks_router)
     app.include_router(runs_router)
+    app.include_router(routines_router)
     app.include_router(notifications_router)
     ui.install(app)
     app.include_router(ack.router)
