@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import structlog.testing
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
@@ -20,11 +21,12 @@ from opsbook.runbooks.registry import Loaded, load_folder
 
 CANARY = "CanaryPw-7q2x"
 TOKEN_CANARY = "TokCanary-88aa"
+ENV_CANARY = "EnvCanary-5d3e"
 CONFIG: dict[str, Any] = {
     "service": "t",
     "runbooks": {
         "databases": {"main": {"dsn": f"postgresql://app:{CANARY}@127.0.0.1:1/app"}},
-        "shell": {"timeout": "20s"},
+        "shell": {"timeout": "20s", "env": {"API_TOKEN": ENV_CANARY}},
     },
 }
 DIAG = f"""\
@@ -39,6 +41,7 @@ parameters:
 ```sh {{name=look}}
 echo "looked at {{{{ env }}}}"
 echo "pw {CANARY} token {{{{ token }}}}"
+echo "env $API_TOKEN"
 ```
 
 ```sh {{name=fix risk=write}}
@@ -347,3 +350,17 @@ def test_a_dry_run_records_nothing(
     assert "not run" in steps["fix"]["output"]
     assert call(client, tokens, "rea", "GET", "/api/v1/runs").json()["runs"] == []
     assert all(CANARY not in a and TOKEN_CANARY not in a for a in answers)
+
+
+def test_a_shell_env_secret_is_masked_in_output_answers_and_logs(
+    served: tuple[TestClient, dict[str, str], Answers],
+) -> None:
+    client, tokens, answers = served
+    with structlog.testing.capture_logs() as logs:
+        started = start(client, tokens, {"steps": ["look"], "params": {"token": TOKEN_CANARY}})
+        run = wait_for(client, tokens, started["id"], "succeeded")
+        shown = call(client, tokens, "rea", "GET", f"/api/v1/runs/{started['id']}")
+    assert "env ***\n" in steps_of(run)["look"]["output"]
+    assert ENV_CANARY not in shown.text
+    assert not [a for a in answers if ENV_CANARY in a]
+    assert ENV_CANARY not in repr(logs)

@@ -158,6 +158,11 @@ def _attribute_problem(key: str, value: str) -> str:
             return f"timeout: {exc}"
     if key == "write" and value not in ("true", "false"):
         return f"write={value!r} must be true or false"
+    if key == "cwd" and (value.startswith("/") or ".." in value.split("/")):
+        return (
+            f"cwd={value!r} must be a folder inside runbooks.shell.cwd (or the config's "
+            "folder): no leading / and no '..'"
+        )
     if key == "db" and not STEP_ID.fullmatch(value):
         return f"db={value!r} is not a database name (a key under runbooks.databases)"
     return ""

@@ -11,12 +11,20 @@ import os
 import re
 import signal
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
 
 from opsbook.config.units import format_duration
 from opsbook.errors import InputError
 from opsbook.runbooks.models import Step
-from opsbook.runbooks.outcome import Capture, Status, StepContext, StepOutcome, Stopwatch
+from opsbook.runbooks.outcome import (
+    Capture,
+    RunSettings,
+    Status,
+    StepContext,
+    StepOutcome,
+    Stopwatch,
+)
 from opsbook.runbooks.values import Value, render_value
 
 PLACEHOLDER = re.compile(r"\{\{\s*([A-Za-z_][A-Za-z0-9_.-]*)\s*\}\}")
@@ -92,6 +100,29 @@ def step_env(
     return env
 
 
+def step_cwd(step: Step, settings: RunSettings) -> str | None:
+    """Where ``step`` runs: its ``cwd=`` attribute taken from ``runbooks.shell.cwd`` (else the
+    config's folder, else the server's working directory), or that base itself without one.
+
+    The attribute may not leave its base: an absolute path, or one whose ``..`` or symlinks
+    resolve outside it, raises ``InputError`` naming ``cwd``, as does a folder that is not
+    there. A runbook names folders of the service it runs for, never the server's others."""
+    given = step.attr("cwd")
+    if given is None:
+        return settings.cwd
+    base = Path(settings.cwd or settings.root or Path.cwd())
+    if Path(given).is_absolute():
+        raise InputError(
+            f"cwd={given!r}: must be relative to {base} (absolute paths are refused)", field="cwd"
+        )
+    target = (base / given).resolve()
+    if not target.is_relative_to(base.resolve()):
+        raise InputError(f"cwd={given!r}: leaves {base}", field="cwd")
+    if not target.is_dir():
+        raise InputError(f"cwd={given!r}: no such folder under {base}", field="cwd")
+    return str(target)
+
+
 async def run_shell(step: Step, ctx: StepContext) -> StepOutcome:
     """Run ``step``. Returns its outcome (``ok`` on exit 0, ``failed`` otherwise, ``timeout``,
     ``cancelled``); raises ``InputError`` for a missing parameter value. Cancelling the calling
@@ -101,6 +132,7 @@ async def run_shell(step: Step, ctx: StepContext) -> StepOutcome:
     env = step_env(names, ctx.values, base=settings.base_env, configured=settings.env)
     watch = Stopwatch(step, ctx)
     rendered = ctx.mask(script)
+    cwd = step_cwd(step, settings)
     if ctx.dry_run:
         return watch.outcome(Status.OK, rendered=rendered, output="(dry run: not run)")
     capture = Capture(
@@ -112,7 +144,7 @@ async def run_shell(step: Step, ctx: StepContext) -> StepOutcome:
             stdin=asyncio.subprocess.DEVNULL,
             stdout=asyncio.subprocess.PIPE,
             stderr=asyncio.subprocess.STDOUT,
-            cwd=settings.cwd,
+            cwd=cwd,
             env=env,
             start_new_session=True,
         )  # fmt: skip
