@@ -71,8 +71,8 @@ def _errors(body: str, *, front: str = FRONT) -> list[str]:
             {"kind": StepKind.HTTP, "risk": Risk.READ, "timeout": timedelta(seconds=5)},
         ),
         (
-            '```sh {name=logs cwd="/var/log/my app"}\ntail -n 100 app.log\n```\n',
-            {"attrs": (("name", "logs"), ("cwd", "/var/log/my app"))},
+            '```sh {name=logs cwd="logs/my app"}\ntail -n 100 app.log\n```\n',
+            {"attrs": (("name", "logs"), ("cwd", "logs/my app"))},
         ),
         (
             "```sql {name=user}\nSELECT * FROM users WHERE id = {{ user_id }};\n```\n",
