@@ -50,6 +50,8 @@ INDICATOR_OF: dict[ComponentStatus, Indicator] = {
 }
 IMPACT_OF: dict[str, Impact] = {
     "none": "none",
+    "operational": "none",
+    "under_maintenance": "none",
     "degraded_performance": "minor",
     "partial_outage": "major",
     "major_outage": "critical",

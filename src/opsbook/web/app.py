@@ -45,6 +45,7 @@ from opsbook.web.api.oncall import router as oncall_router
 from opsbook.web.api.routines import router as routines_router
 from opsbook.web.api.runbooks import router as runbooks_router
 from opsbook.web.api.runs import router as runs_router
+from opsbook.web.api.statuspage import router as statuspage_router
 from opsbook.web.body_limit import BodyLimit
 from opsbook.web.deps import NO_RUNBOOKS, Services
 from opsbook.web.memory import LargeBodyGate
@@ -223,6 +224,7 @@ def create_app(
     app.include_router(runs_router)
     app.include_router(routines_router)
     app.include_router(notifications_router)
+    app.include_router(statuspage_router)
     ui.install(app)
     app.include_router(ack.router)
     app.include_router(accounts_router)

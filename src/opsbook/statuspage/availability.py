@@ -1,0 +1,126 @@
+"""Daily availability per component for the uptime bars, from the checks' rollups.
+
+A day is a calendar day in the page's timezone. Rollup rows are bucketed by their start in
+that timezone: day rows when every day of the range starts at UTC midnight there (UTC and its
+aliases), else hour rows (``retention.rollups_hour``, 400 days by default, outlives the 90
+days shown; zones offset by a half hour put each boundary hour in the day it starts in).
+
+A component's day is as available as its least available check that had data that day; a
+day no check saw is None (no data), never up.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, time, timedelta
+from zoneinfo import ZoneInfo
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+
+from opsbook.checks.tables import check_rollup
+from opsbook.statuspage.snapshot import AVAILABILITY_DAYS, DayAvailability
+
+
+@dataclass
+class _Day:
+    ok_seconds: float = 0.0
+    down_seconds: float = 0.0
+
+
+@dataclass(frozen=True)
+class Days:
+    """The range of days shown, oldest first, and where it starts in UTC."""
+
+    days: tuple[date, ...]
+    start: datetime
+    zone: ZoneInfo = field(repr=False)
+
+
+def day_range(now: datetime, zone: ZoneInfo, *, n: int = AVAILABILITY_DAYS) -> Days:
+    today = now.astimezone(zone).date()
+    days = tuple(today - timedelta(days=n - 1 - i) for i in range(n))
+    start = datetime.combine(days[0], time(), tzinfo=zone).astimezone(UTC)
+    return Days(days=days, start=start, zone=zone)
+
+
+def _utc_aligned(days: Days) -> bool:
+    return all(
+        datetime.combine(d, time(), tzinfo=days.zone).utcoffset() == timedelta()
+        for d in (*days.days, days.days[-1] + timedelta(days=1))
+    )
+
+
+def read_days(
+    conn: Connection, *, check_ids: Iterable[str], days: Days, now: datetime
+) -> dict[str, dict[date, tuple[float, float]]]:
+    """check id -> local day -> (up or degraded seconds, down seconds), in one query."""
+    wanted = sorted(set(check_ids))
+    if not wanted:
+        return {}
+    t = check_rollup.c
+    resolution = "day" if _utc_aligned(days) else "hour"
+    rows = conn.execute(
+        sa.select(
+            t.check_id, t.bucket_start, t.up_seconds, t.degraded_seconds, t.down_seconds
+        ).where(
+            t.check_id.in_(wanted),
+            t.resolution == resolution,
+            t.bucket_start >= days.start,
+            t.bucket_start <= now,
+        )
+    )
+    found: dict[str, dict[date, _Day]] = {}
+    for row in rows:
+        day = row.bucket_start.astimezone(days.zone).date()
+        cell = found.setdefault(row.check_id, {}).setdefault(day, _Day())
+        cell.ok_seconds += row.up_seconds + row.degraded_seconds
+        cell.down_seconds += row.down_seconds
+    return {
+        check_id: {d: (c.ok_seconds, c.down_seconds) for d, c in per_day.items()}
+        for check_id, per_day in found.items()
+    }
+
+
+def component_days(
+    checks: Sequence[str],
+    *,
+    measured: Mapping[str, Mapping[date, tuple[float, float]]],
+    days: Days,
+    incidents: Mapping[date, tuple[str, ...]],
+) -> tuple[DayAvailability, ...]:
+    """One entry per day of ``days`` for a component with ``checks``."""
+    out = []
+    for day in days.days:
+        percents: list[float] = []
+        down = 0.0
+        for check_id in checks:
+            ok, bad = measured.get(check_id, {}).get(day, (0.0, 0.0))
+            if ok + bad > 0:
+                percents.append(100.0 * ok / (ok + bad))
+                down = max(down, bad)
+        out.append(
+            DayAvailability(
+                day=day,
+                availability=min(percents) if percents else None,
+                down_seconds=down,
+                incidents=incidents.get(day, ()),
+            )
+        )
+    return tuple(out)
+
+
+def incident_days(
+    spans: Iterable[tuple[str, datetime, datetime]], *, days: Days
+) -> dict[date, tuple[str, ...]]:
+    """Local day -> ids of the incidents open some time that day, from (id, start, end)."""
+    found: dict[date, list[str]] = {}
+    first, last = days.days[0], days.days[-1]
+    for incident_id, start, end in spans:
+        day = max(start.astimezone(days.zone).date(), first)
+        stop = min(end.astimezone(days.zone).date(), last)
+        while day <= stop:
+            found.setdefault(day, []).append(incident_id)
+            day += timedelta(days=1)
+    return {d: tuple(ids) for d, ids in found.items()}

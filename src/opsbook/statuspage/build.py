@@ -1,0 +1,324 @@
+"""``build_snapshot``: the status page at one instant, read from the store and the config.
+
+Nothing here is stored: every status is derived from check states, incidents and their
+timeline, and the config's maintenance windows (STYLE.md R20). About a dozen queries whatever
+the number of components; callers cache the result (web/api/statuspage.py).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, replace
+from datetime import date, datetime
+from zoneinfo import ZoneInfo
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection, Engine
+
+from opsbook.checks.service import CheckStatus, current_states
+from opsbook.checks.tables import check_rollup, opsbook_run
+from opsbook.clock import Clock
+from opsbook.config import Config
+from opsbook.incidents.models import Incident, IncidentEvent
+from opsbook.incidents.records import row_to_event, row_to_incident
+from opsbook.incidents.tables import incident, incident_event
+from opsbook.statuspage import availability, rollup
+from opsbook.statuspage.maintenances import held_checks, maintenance_of, maintenances
+from opsbook.statuspage.snapshot import (
+    AVAILABILITY_DAYS,
+    ComponentGroup,
+    ComponentStatus,
+    ComponentView,
+    IncidentView,
+    Link,
+    PageInfo,
+    Snapshot,
+)
+from opsbook.statuspage.updates import PUBLIC_KINDS, Published, publish
+
+RECENT_INCIDENTS = 50
+"""``incidents.json`` lists this many; the snapshot holds at least these."""
+
+
+def public_components(config: Config) -> list[str]:
+    """The components the page shows, in page order."""
+    listed = config.status_page.components
+    return list(listed) if listed is not None else list(config.components)
+
+
+def page_timezone(config: Config) -> str:
+    return config.status_page.timezone or config.timezone
+
+
+def base_url(config: Config) -> str:
+    """Where the page is served: ``status_page.base_url``, else ``server.public_url``, else ""."""
+    found = config.status_page.base_url or config.server.public_url or ""
+    return found.rstrip("/")
+
+
+def impact_status(config: Config, severity: str) -> ComponentStatus:
+    """The component status a severity's ``status_impact`` sets ("operational" for none)."""
+    spec = config.severities.get(severity)
+    if spec is None or spec.status_impact == "none":
+        return "operational"
+    return spec.status_impact
+
+
+@dataclass(frozen=True)
+class _Read:
+    states: dict[str, CheckStatus]
+    incidents: list[Incident]
+    events: dict[int, list[IncidentEvent]]
+    first_run_at: datetime | None
+    first_data_at: dict[str, datetime]
+    measured: dict[str, dict[date, tuple[float, float]]]
+
+
+def _read(
+    conn: Connection,
+    config: Config,
+    *,
+    checks: Sequence[str],
+    days: availability.Days,
+    now: datetime,
+) -> _Read:
+    states = {s.check_id: s for s in current_states(conn, check_ids=checks)} if checks else {}
+    i = incident.c
+    recent = sa.select(i.id).order_by(i.declared_at.desc(), i.id.desc()).limit(RECENT_INCIDENTS)
+    rows = conn.execute(
+        sa.select(incident).where(
+            i.merged_into.is_(None),
+            sa.or_(
+                i.resolved_at.is_(None),
+                i.resolved_at >= days.start,
+                i.id.in_(sa.select(recent.subquery().c.id)),
+            ),
+        )
+    )
+    incidents = sorted(
+        (row_to_incident(r) for r in rows), key=lambda x: (x.declared_at, x.id), reverse=True
+    )
+    events: dict[int, list[IncidentEvent]] = {x.id: [] for x in incidents}
+    if incidents:
+        e = incident_event.c
+        for row in conn.execute(
+            sa.select(incident_event)
+            .where(e.incident_id.in_(list(events)), e.kind.in_(PUBLIC_KINDS))
+            .order_by(e.at, e.id)
+        ):
+            events[int(row.incident_id)].append(row_to_event(row))
+    first_run_at = conn.scalar(sa.select(sa.func.min(opsbook_run.c.started_at)))
+    first_data_at: dict[str, datetime] = {}
+    if checks:
+        r = check_rollup.c
+        for row in conn.execute(
+            sa.select(r.check_id, sa.func.min(r.bucket_start))
+            .where(r.check_id.in_(list(checks)))
+            .group_by(r.check_id)
+        ):
+            first_data_at[row[0]] = row[1]
+    measured = availability.read_days(conn, check_ids=checks, days=days, now=now)
+    return _Read(states, incidents, events, first_run_at, first_data_at, measured)
+
+
+def _is_published(config: Config, found: Incident, public: Mapping[str, str]) -> bool:
+    wanted = config.status_page.severities
+    if wanted is not None and found.severity not in wanted:
+        return False
+    return found.component is None or found.component in public
+
+
+def build_snapshot(engine: Engine, config: Config, clock: Clock) -> Snapshot:
+    """The page now. One read transaction; raises the store's errors as they come."""
+    now = clock.now()
+    with engine.begin() as conn:
+        return snapshot_from(conn, config, now=now)
+
+
+def snapshot_from(conn: Connection, config: Config, *, now: datetime) -> Snapshot:
+    """``build_snapshot`` on an open connection (the override write reads the statuses it
+    changes in its own transaction)."""
+    zone = ZoneInfo(page_timezone(config))
+    url = base_url(config)
+    public_ids = public_components(config)
+    names = {c: config.components[c].name for c in public_ids}
+    checks = sorted({check for c in public_ids for check in config.components[c].checks})
+    days = availability.day_range(now, zone, n=AVAILABILITY_DAYS)
+    read = _read(conn, config, checks=checks, days=days, now=now)
+
+    held = held_checks(config, now)
+    found_maintenances = maintenances(config, public=public_ids, now=now, base_url=url)
+    in_maintenance = maintenance_of(found_maintenances)
+
+    incidents: list[IncidentView] = []
+    shown: list[tuple[Incident, IncidentView]] = []
+    overrides: dict[str, rollup.Override] = {}
+    for found in read.incidents:
+        result = publish(
+            found,
+            read.events[found.id],
+            names=names,
+            impact_status=impact_status(config, found.severity),
+        )
+        for component_id, status, actor, at in result.overrides:
+            known = overrides.get(component_id)
+            if known is None or at > known.at:
+                overrides[component_id] = rollup.Override(status, found.id, actor, at)
+        if _is_published(config, found, names):
+            view = _incident_view(config, found, result, names=names, base_url=url)
+            incidents.append(view)
+            shown.append((found, view))
+
+    open_by_component: dict[str, list[tuple[int, str, str]]] = {}
+    spans: dict[str, list[tuple[str, datetime, datetime]]] = {}
+    for found, view in shown:
+        if found.component is None:
+            continue
+        spans.setdefault(found.component, []).append(
+            (view.id, found.declared_at, found.resolved_at or now)
+        )
+        if found.is_open:
+            severity = config.severities.get(found.severity)
+            open_by_component.setdefault(found.component, []).append(
+                (found.id, found.severity, severity.status_impact if severity else "none")
+            )
+
+    components: list[ComponentView] = []
+    for position, component_id in enumerate(public_ids, start=1):
+        spec = config.components[component_id]
+        inputs = rollup.Inputs(
+            checks=[
+                (c, read.states[c].state.value)
+                for c in spec.checks
+                if c in read.states and c not in held
+            ],
+            incidents=open_by_component.get(component_id, ()),
+            maintenance=in_maintenance.get(component_id),
+            override=overrides.get(component_id),
+        )
+        status, cause = rollup.component_status(inputs)
+        changes = [read.states[c].changed_at for c in spec.checks if c in read.states]
+        changes += [
+            u.created_at for x in incidents if component_id in x.components for u in x.updates[:1]
+        ]
+        changes += [
+            m.updates[0].created_at
+            for m in found_maintenances
+            if component_id in m.components and m.status != "scheduled"
+        ]
+        first = [read.first_data_at[c] for c in spec.checks if c in read.first_data_at]
+        created_at = min(first) if first else (read.first_run_at or now)
+        components.append(
+            ComponentView(
+                id=component_id,
+                name=spec.name,
+                description=spec.description,
+                group_id=None,
+                position=position,
+                status=status,
+                cause=cause,
+                created_at=created_at,
+                updated_at=max([created_at, *(c for c in changes if c <= now)]),
+                availability=availability.component_days(
+                    spec.checks,
+                    measured=read.measured,
+                    days=days,
+                    incidents=availability.incident_days(spans.get(component_id, ()), days=days),
+                ),
+            )
+        )
+    components, groups = _grouped(config, components)
+    unresolved = [x.impact for x in incidents if x.is_unresolved]
+    overall = rollup.overall_status([c.status for c in components], incident_impacts=unresolved)
+    stamps = [c.updated_at for c in components] + [x.updated_at for x in incidents]
+    stamps += [m.updated_at for m in found_maintenances if m.updated_at <= now]
+    page = PageInfo(
+        id=config.service,
+        title=config.status_page.title or config.service,
+        base_url=url,
+        timezone=page_timezone(config),
+        links=tuple(Link(label=x.label, url=x.url) for x in config.status_page.links),
+        logo=config.status_page.logo,
+        updated_at=max(stamps, default=read.first_run_at or now),
+    )
+    return Snapshot(
+        at=now,
+        page=page,
+        status=overall,
+        components=tuple(components),
+        groups=tuple(groups),
+        incidents=tuple(incidents),
+        maintenances=tuple(found_maintenances),
+    )
+
+
+def _incident_view(
+    config: Config,
+    found: Incident,
+    result: Published,
+    *,
+    names: Mapping[str, str],
+    base_url: str,
+) -> IncidentView:
+    impacts = [rollup.IMPACT_OF[impact_status(config, found.severity)]]
+    impacts += [rollup.IMPACT_OF.get(status, "none") for _, status, _, _ in result.overrides]
+    return IncidentView(
+        id=str(found.id),
+        name=found.title,
+        status=found.status.value,
+        impact=rollup.worst_impact(impacts),
+        created_at=found.declared_at,
+        updated_at=result.updates[0].created_at,
+        started_at=found.declared_at,
+        monitoring_at=result.monitoring_at,
+        resolved_at=found.resolved_at,
+        shortlink=f"{base_url}/incidents/{found.id}",
+        components=(found.component,)
+        if found.component is not None and found.component in names
+        else (),
+        updates=result.updates,
+    )
+
+
+def group_id(name: str, taken: set[str]) -> str:
+    """A stable id for a group named ``name`` that no component id shares."""
+    slug = "".join(ch if ch.isalnum() else "-" for ch in name.lower()).strip("-") or "group"
+    candidate, n = f"group-{slug}", 1
+    while candidate in taken:
+        n += 1
+        candidate = f"group-{slug}-{n}"
+    return candidate
+
+
+def _grouped(
+    config: Config, components: list[ComponentView]
+) -> tuple[list[ComponentView], list[ComponentGroup]]:
+    """Components with their ``group_id`` set, and the groups in order of first member."""
+    taken = {c.id for c in components}
+    ids: dict[str, str] = {}
+    members: dict[str, list[ComponentView]] = {}
+    out = []
+    for view in components:
+        name = config.components[view.id].group
+        if name is None:
+            out.append(view)
+            continue
+        if name not in ids:
+            ids[name] = group_id(name, taken)
+            taken.add(ids[name])
+        placed = replace(view, group_id=ids[name])
+        members.setdefault(name, []).append(placed)
+        out.append(placed)
+    groups = [
+        ComponentGroup(
+            id=ids[name],
+            name=name,
+            position=views[0].position,
+            status=rollup.worst(v.status for v in views),
+            components=tuple(v.id for v in views),
+            created_at=min(v.created_at for v in views),
+            updated_at=max(v.updated_at for v in views),
+        )
+        for name, views in members.items()
+    ]
+    return out, groups

@@ -1,0 +1,264 @@
+"""The status page's Statuspage-compatible JSON at ``/api/v2/<name>.json``, and a responder's
+component status override (``POST /api/v1/incidents/{id}/component-status``).
+
+The JSON routes are public and sit at the root, where consumers (Statuspage's widget, status
+aggregators, client libraries) look whatever base path they were given; their names end in
+``.json``, so they never meet the Alertmanager-compatible ``/api/v2/alerts`` and ``/status``.
+Browsers on other sites read them (``Access-Control-Allow-Origin: *``).
+
+One rendering serves every client until something it shows changes (``SnapshotCache``): the
+store's change markers (the UI's ``read_version``: check state changes, incident events, audited
+writes) are read at most every ``CHECK_EVERY_S``, and the open maintenance windows and the
+local day are part of the key, so a change shows within a second; new results alone (the
+uptime figures) refresh it every ``TTL_S``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import threading
+from dataclasses import dataclass
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Body, Request
+from fastapi.responses import Response
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from sqlalchemy.engine import Engine
+
+from opsbook.alerts.maintenance import open_windows
+from opsbook.clock import Clock
+from opsbook.config import Config
+from opsbook.errors import InputError, NotFound
+from opsbook.statuspage import render_json
+from opsbook.statuspage.build import build_snapshot
+from opsbook.statuspage.overrides import set_component_status
+from opsbook.web.auth import PUBLIC, ResponderDep
+from opsbook.web.deps import ClockDep, ConfigDep, EngineDep, IdPath, get_services
+from opsbook.web.ui.overview_data import read_version
+
+CHECK_EVERY_S = 0.5
+TTL_S = 30.0
+HEADERS = {
+    "Access-Control-Allow-Origin": "*",
+    # Pollers revalidate every time (a 304 when the ETag still holds): a status must never
+    # be answered from a cache after it changed.
+    "Cache-Control": "public, max-age=0, must-revalidate",
+}
+PREFLIGHT = {
+    "Access-Control-Allow-Origin": "*",
+    "Access-Control-Allow-Methods": "GET, HEAD, OPTIONS",
+    "Access-Control-Max-Age": "86400",
+}
+
+
+@dataclass(frozen=True)
+class Rendered:
+    documents: dict[str, bytes]
+    etags: dict[str, str]
+
+
+@dataclass(frozen=True)
+class _Entry:
+    rendered: Rendered
+    key: tuple[object, ...]
+    at_monotonic: float
+
+
+class SnapshotCache:
+    """The last rendering and the key it was made at (module docstring)."""
+
+    def __init__(self, engine: Engine, config: Config, clock: Clock) -> None:
+        self.engine = engine
+        self.config = config
+        self.clock = clock
+        self._lock = threading.Lock()
+        self._entry: _Entry | None = None
+        self._version: tuple[str, float] | None = None
+
+    def _marker(self) -> str:
+        mono = self.clock.monotonic()
+        seen = self._version
+        if seen is not None and mono - seen[1] < CHECK_EVERY_S:
+            return seen[0]
+        with self.engine.connect() as conn:
+            marker = read_version(conn)[0]
+        self._version = (marker, mono)
+        return marker
+
+    def _key(self) -> tuple[object, ...]:
+        now = self.clock.now()
+        windows = tuple((w.name, w.start) for w in open_windows(self.config, now))
+        return (self._marker(), windows, now.date())
+
+    def get(self) -> Rendered:
+        key = self._key()
+        seen = self._entry
+        if seen is not None and seen.key == key:
+            if self.clock.monotonic() - seen.at_monotonic < TTL_S:
+                return seen.rendered
+            if not self._lock.acquire(blocking=False):
+                return seen.rendered  # another request is rendering
+        else:
+            self._lock.acquire()
+        try:
+            entry = self._entry
+            if entry is None or entry is seen or entry.key != key:
+                documents = render_json.render(build_snapshot(self.engine, self.config, self.clock))
+                etags = {
+                    name: '"' + hashlib.sha256(body).hexdigest()[:32] + '"'
+                    for name, body in documents.items()
+                }
+                entry = _Entry(Rendered(documents, etags), key, self.clock.monotonic())
+                self._entry = entry
+            return entry.rendered
+        finally:
+            self._lock.release()
+
+    def invalidate(self) -> None:
+        """Forget the markers read, so the next request reads them (after a write here)."""
+        self._version = None
+
+
+_CACHE_LOCK = threading.Lock()
+
+
+def snapshot_cache(request: Request) -> SnapshotCache:
+    """The app's cache, made on first use (one per app)."""
+    state = request.app.state
+    found: SnapshotCache | None = getattr(state, "statuspage_cache", None)
+    if found is None:
+        with _CACHE_LOCK:
+            found = getattr(state, "statuspage_cache", None)
+            if found is None:
+                services = get_services(request)
+                found = SnapshotCache(services.engine, services.config, services.clock)
+                state.statuspage_cache = found
+    return found
+
+
+router = APIRouter(tags=["status page"])
+
+
+def _serve(request: Request, name: str) -> Response:
+    rendered = snapshot_cache(request).get()
+    etag = rendered.etags[name]
+    headers = {**HEADERS, "ETag": etag}
+    if request.headers.get("if-none-match") == etag:
+        return Response(status_code=304, headers=headers)
+    body = rendered.documents[name] if request.method != "HEAD" else b""
+    return Response(body, media_type="application/json", headers=headers)
+
+
+def _route(name: str) -> None:
+    path = f"/api/v2/{name}"
+
+    def serve(request: Request) -> Response:
+        return _serve(request, name)
+
+    def preflight() -> Response:
+        return Response(status_code=204, headers=PREFLIGHT)
+
+    summary = f"Statuspage v2 {name} (public, CORS)."
+    router.add_api_route(
+        path,
+        serve,
+        methods=["GET"],
+        dependencies=[PUBLIC],
+        summary=summary,
+        response_class=Response,
+        responses={200: {"content": {"application/json": {}}}},
+        name=f"statuspage_{name}",
+    )
+    router.add_api_route(
+        path,
+        serve,
+        methods=["HEAD"],
+        dependencies=[PUBLIC],
+        include_in_schema=False,
+        name=f"statuspage_{name}_head",
+    )
+    router.add_api_route(
+        path,
+        preflight,
+        methods=["OPTIONS"],
+        dependencies=[PUBLIC],
+        include_in_schema=False,
+        name=f"statuspage_{name}_preflight",
+    )
+
+
+for _name in render_json.NAMES:
+    _route(_name)
+
+
+class ComponentStatusUpdate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    component: str = Field(min_length=1, max_length=200)
+    status: str | None
+    message: str = ""
+
+
+def _parse(body: Any) -> ComponentStatusUpdate:
+    try:
+        return ComponentStatusUpdate.model_validate(body)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        path = "$" + "".join(
+            f"[{p}]" if isinstance(p, int) else f".{p}" for p in tuple(first["loc"])
+        )
+        message = {"missing": "is required", "extra_forbidden": "is not a known field"}.get(
+            first["type"], first["msg"]
+        )
+        raise InputError(f"{path}: {message}", field=path, location="body") from None
+
+
+@router.post(
+    "/api/v1/incidents/{incident_id}/component-status",
+    tags=["incidents"],
+    summary="Override a component's status on the status page while the incident is open.",
+)
+def override_component_status(
+    incident_id: IdPath,
+    request: Request,
+    engine: EngineDep,
+    config: ConfigDep,
+    clock: ClockDep,
+    principal: ResponderDep,
+    body: Annotated[Any, Body()],
+) -> dict[str, Any]:
+    """``{"component": "api", "status": "major_outage", "message": "..."}``; ``status`` null
+    gives the component back its derived status. Recorded on the incident's timeline."""
+    update_in = _parse(body)
+    origin = f"api {request.client.host}" if request.client else "api"
+    try:
+        with engine.begin() as conn:
+            event_id = set_component_status(
+                conn,
+                incident_id,
+                component=update_in.component,
+                status=update_in.status,
+                message=update_in.message,
+                config=config,
+                actor=principal.actor,
+                now=clock.now(),
+                origin=origin,
+            )
+    except (InputError, NotFound) as exc:
+        if exc.field in ("component", "status", "message"):
+            raise InputError(f"$.{exc.message}", field=f"$.{exc.field}", location="body") from None
+        raise
+    cache = snapshot_cache(request)
+    cache.invalidate()
+    shown = render_json.documents(build_snapshot(engine, config, clock))
+    component = next(
+        (c for c in shown["components.json"]["components"] if c["id"] == update_in.component),
+        None,
+    )
+    return {
+        "incident_id": incident_id,
+        "event_id": event_id,
+        "component": update_in.component,
+        "override": update_in.status,
+        "status": component["status"] if component is not None else None,
+    }
