@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -16,10 +17,11 @@ from sqlalchemy.engine import Engine
 
 from incidents.paging_helpers import config_body
 from opsbook.clock import FrozenClock
-from opsbook.config import Config
+from opsbook.config import Config, load
 from opsbook.notify.tables import notification
 from opsbook.runbooks.models import Registry, Runbook
 from opsbook.runbooks.parse import parse_runbook
+from opsbook.runbooks.registry import load_for_config
 from opsbook.runbooks.routine_notify import RoutineEmitter
 from opsbook.runbooks.routine_task import RoutineTask, routine_states
 from opsbook.runbooks.routines import GRACE, describe, latest_due, next_due
@@ -333,3 +335,17 @@ def test_metrics_say_which_routine_is_overdue(engine: Engine) -> None:
     assert (
         'opsbook_routine_overdue{routine="daily-checks"} 1.0' in generate_latest(metrics).decode()
     )
+
+
+def test_a_routine_naming_an_unknown_channel_is_an_error_at_its_place(tmp_path: Path) -> None:
+    (tmp_path / "runbooks").mkdir()
+    (tmp_path / "runbooks" / "daily-checks.md").write_text(DAILY)
+    config_file = tmp_path / "opsbook.yaml"
+    config_file.write_text(
+        "service: shop\nchannels:\n  pager: {webhook: {url: 'http://127.0.0.1:1/hook'}}\n"
+    )
+    loaded = load_for_config(config_file, load(config_file), environ={})
+    assert [str(p) for p in loaded.problems] == [
+        f"{tmp_path / 'runbooks' / 'daily-checks.md'}:4:19: channels: no channel named "
+        "'email' in the config; have: pager"
+    ]

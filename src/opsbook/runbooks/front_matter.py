@@ -51,6 +51,7 @@ class FrontMatter:
     # A routine's reminders: the channels told when a run opens and when it is overdue, and
     # how long after its due time an unfinished run is overdue (None: ``routines.GRACE``).
     channels: tuple[str, ...] = ()
+    channels_at: tuple[tuple[int, int], ...] = ()
     grace: timedelta | None = None
     problems: list[Found] = field(default_factory=list)
 
@@ -191,6 +192,7 @@ def _routine(r: _Reader, data: dict[str, object], out: FrontMatter) -> None:
     """``channels`` and ``grace`` (a routine's reminders), and what a routine cannot have: it
     opens by itself, so nobody is there to give a required parameter."""
     out.channels = r.names(data, "channels")
+    out.channels_at = tuple(r.at(("channels", i)) for i in range(len(out.channels)))
     grace = data.get("grace")
     if grace is not None:
         try:

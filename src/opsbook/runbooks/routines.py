@@ -9,14 +9,17 @@ overdue when it has not ended ``grace`` after its due time.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Literal
 from zoneinfo import ZoneInfo
 
 from cronsim import CronSim
 
+from opsbook.errors import Problem
+from opsbook.runbooks import front_matter
 from opsbook.runbooks.models import Registry, Runbook
 
 GRACE = timedelta(hours=1)
@@ -69,6 +72,36 @@ def next_due(schedule: str, timezone: str, now: datetime) -> datetime:
     zone = ZoneInfo(timezone)
     found: datetime = next(CronSim(schedule, now.astimezone(zone)))
     return found.astimezone(UTC)
+
+
+def channel_problems(registry: Registry, channels: Collection[str]) -> list[Problem]:
+    """A routine's ``channels:`` entry that names no configured channel, at FILE:LINE:COL
+    (``opsbook check`` and the server's load report it; the reminder would go nowhere)."""
+    out = []
+    for runbook in registry.runbooks.values():
+        if not any(c not in channels for c in runbook.channels):
+            continue
+        try:
+            text = Path(runbook.path).read_text(encoding="utf-8")
+        except OSError:
+            text = ""
+        fm_text, _ = front_matter.split(text)
+        positions = front_matter.read(fm_text).channels_at if fm_text is not None else ()
+        for i, name in enumerate(runbook.channels):
+            if name in channels:
+                continue
+            line, column = positions[i] if i < len(positions) else (0, 0)
+            have = f"; have: {', '.join(sorted(channels))}" if channels else ""
+            out.append(
+                Problem(
+                    runbook.path,
+                    line,
+                    column,
+                    "",
+                    f"channels: no channel named {name!r} in the config{have}",
+                )
+            )
+    return out
 
 
 @dataclass(frozen=True)
