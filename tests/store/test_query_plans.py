@@ -57,6 +57,18 @@ from opsbook.notify.emitter import OutboxEmitter
 from opsbook.notify.incident_emitter import IncidentEmitter
 from opsbook.notify.incident_outcome import record_outcome
 from opsbook.notify.tables import notification
+from opsbook.runbooks.approvals import approval_problem, request_approval
+from opsbook.runbooks.models import Position, Risk, Runbook, Step, StepKind
+from opsbook.runbooks.run_models import Trigger, TriggerKind
+from opsbook.runbooks.runs import (
+    confirm_step,
+    get_run,
+    list_active_runs,
+    list_runs,
+    start_run,
+    writes_need_approval,
+)
+from opsbook.runbooks.tables import runbook_run, runbook_run_step
 
 NOW = datetime(2026, 11, 22, 12, 0, 30, tzinfo=UTC)
 CHECKS = [f"c{i:03d}" for i in range(40)]
@@ -78,6 +90,9 @@ GROWING = frozenset(
         "notification",
         "audit_event",
         "opsbook_run",
+        "runbook_run",
+        "runbook_run_step",
+        "runbook_approval",
     }
 )
 """Tables that gain rows as time passes (history), as opposed to ``check_state`` (one row per
@@ -523,3 +538,117 @@ def test_retention_deletes_by_index(engine: Engine, captured: list[Captured]) ->
     pruned = prune(engine, retention=retention, now=NOW, batch=500)
     assert pruned.raw and pruned.rollups_minute
     _assert_no_scans(engine, captured)
+
+
+def _runbook_step(step_id: str, risk: Risk) -> Step:
+    return Step(
+        id=step_id,
+        kind=StepKind.SHELL,
+        risk=risk,
+        text=f"echo {step_id}",
+        section="Fix",
+        at=Position(1),
+        digest=step_id * 8,
+    )
+
+
+RUNBOOK = Runbook(
+    name="db-fix",
+    title="Fix",
+    path="db-fix.md",
+    steps=(_runbook_step("look", Risk.READ), _runbook_step("restart", Risk.WRITE)),
+    digest="r" * 64,
+)
+
+
+def test_runbook_runs_use_an_index(engine: Engine, captured: list[Captured]) -> None:
+    # 1,000 ended runs of several runbooks, some for incidents, some by alerts, two steps each.
+    start = NOW - timedelta(minutes=HISTORY_MINUTES)
+    with engine.begin() as conn:
+        conn.execute(
+            runbook_run.insert(),
+            [
+                {
+                    "runbook": f"rb{i % 7}",
+                    "runbook_digest": "r" * 64,
+                    "trigger_kind": "alert" if i % 2 else "person",
+                    "trigger_detail": str(i) if i % 2 else "user:ana",
+                    "incident_id": i % 50 or None,
+                    "params": {},
+                    "state": "succeeded",
+                    "created_at": start,
+                    "created_by": "user:ana",
+                }
+                for i in range(1, 1001)
+            ],
+        )
+        ids = list(conn.execute(sa.select(runbook_run.c.id)).scalars())
+        conn.execute(
+            runbook_run_step.insert(),
+            [
+                {
+                    "run_id": run,
+                    "position": p,
+                    "step_id": f"s{p}",
+                    "step_digest": "d" * 64,
+                    "kind": "shell",
+                    "risk": "read",
+                    "state": "ok",
+                    "output": "",
+                    "error": "",
+                    "truncated": False,
+                }
+                for run in ids
+                for p in range(2)
+            ],
+        )
+    captured.clear()
+    with engine.begin() as conn:
+        run_id = start_run(
+            conn,
+            RUNBOOK,
+            step_ids=None,
+            params={},
+            trigger=Trigger(TriggerKind.PERSON, "user:ana"),
+            actor="user:ana",
+            now=NOW,
+            incident_id=7,
+        )
+        confirm_step(conn, run_id, "restart", actor="user:ana", now=NOW)
+        request_approval(
+            conn, run_id, "restart", actor="user:ana", now=NOW, ttl=timedelta(minutes=5)
+        )
+        approval_problem(conn, run_id, "restart", step_digest="restart" * 8, params={}, now=NOW)
+        writes_need_approval(conn, 7, during=["SEV1"])
+        get_run(conn, run_id)
+        list_runs(conn, incident_id=7, limit=20)
+        list_runs(conn, runbook="rb3", limit=20)
+        list_active_runs(conn)
+        conn.execute(
+            sa.select(runbook_run.c.id).where(
+                runbook_run.c.trigger_kind == TriggerKind.ALERT.value,
+                runbook_run.c.trigger_detail == "5",
+            )
+        )
+    _assert_no_scans(engine, captured)
+
+
+def test_recent_runs_read_only_the_newest_rows(engine: Engine) -> None:
+    # No filter: the primary key read backwards, stopped by the LIMIT. The plan check above
+    # would call that a scan (it has no index condition), but it reads ``limit`` rows, never
+    # the history; what must not appear is a sort of the whole table.
+    query = sa.select(runbook_run).order_by(runbook_run.c.id.desc()).limit(20)
+    with engine.connect() as conn:
+        compiled = str(query.compile(conn, compile_kwargs={"literal_binds": True}))
+        if conn.dialect.name == "sqlite":
+            plan = " ".join(
+                str(r[3]) for r in conn.exec_driver_sql(f"EXPLAIN QUERY PLAN {compiled}")
+            )
+            assert "TEMP B-TREE" not in plan, plan
+        else:
+            conn.exec_driver_sql("SET enable_seqscan = off")
+            top = conn.exec_driver_sql(f"EXPLAIN (FORMAT JSON) {compiled}").scalar_one()
+            node = (top if isinstance(top, list) else json.loads(top))[0]["Plan"]
+            assert node["Node Type"] == "Limit", node
+            assert node["Plans"][0]["Node Type"] == "Index Scan", node
+            assert node["Plans"][0]["Scan Direction"] == "Backward", node

@@ -322,13 +322,22 @@ def get_run(conn: Connection, run_id: int) -> RunView:
     )
 
 
-def list_runs(conn: Connection, *, runbook: str | None = None, limit: int = 50) -> list[RunSummary]:
-    """The newest ``limit`` runs (of ``runbook`` if given), newest first."""
+def list_runs(
+    conn: Connection,
+    *,
+    runbook: str | None = None,
+    incident_id: int | None = None,
+    limit: int = 50,
+) -> list[RunSummary]:
+    """The newest ``limit`` runs (of ``runbook``, for ``incident_id``, if given), newest first;
+    each filter is served by an index."""
     if limit < 1:
         raise InputError(f"limit: must be at least 1, not {limit}", field="limit")
     query = sa.select(runbook_run).order_by(runbook_run.c.id.desc()).limit(limit)
     if runbook is not None:
         query = query.where(runbook_run.c.runbook == runbook)
+    if incident_id is not None:
+        query = query.where(runbook_run.c.incident_id == incident_id)
     return [summary_from_row(r) for r in conn.execute(query)]
 
 

@@ -42,6 +42,9 @@ runbook_run = sa.Table(
     sa.Index(None, "state"),
     # A runbook's recent runs, newest first.
     sa.Index(None, "runbook", "id"),
+    # An incident's runs, newest first; the run an alert's diagnosis started (each pass).
+    sa.Index(None, "incident_id", "id"),
+    sa.Index(None, "trigger_kind", "trigger_detail"),
 )
 
 runbook_run_step = sa.Table(
