@@ -5,6 +5,7 @@ and once when overdue; and shows in ``opsbook status`` (both store backends, fro
 from __future__ import annotations
 
 import asyncio
+import time
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -12,22 +13,26 @@ from typing import Any
 
 import pytest
 import sqlalchemy as sa
+from fastapi.testclient import TestClient
 from prometheus_client import CollectorRegistry, generate_latest
 from sqlalchemy.engine import Engine
 
+from auth_helpers import grant
 from incidents.paging_helpers import config_body
+from opsbook.accounts import Role
 from opsbook.clock import FrozenClock
 from opsbook.config import Config, load
 from opsbook.notify.tables import notification
 from opsbook.runbooks.models import Registry, Runbook
 from opsbook.runbooks.parse import parse_runbook
-from opsbook.runbooks.registry import load_for_config
+from opsbook.runbooks.registry import Loaded, load_for_config
 from opsbook.runbooks.routine_notify import RoutineEmitter
 from opsbook.runbooks.routine_task import RoutineTask, routine_states
 from opsbook.runbooks.routines import GRACE, describe, latest_due, next_due
 from opsbook.runbooks.run_models import RunState, StepState, TriggerKind
 from opsbook.runbooks.runs import get_run, list_runs, tick_step
 from opsbook.runbooks.tables import routine_run
+from opsbook.web import create_app
 from opsbook.web.routine_metrics import RoutineCollector, store_states
 from runbook_helpers import SETTINGS
 
@@ -81,14 +86,16 @@ def _task(engine: Engine, clock: FrozenClock, *runbooks: Runbook, **kw: Any) -> 
 
 def _routine_rows(engine: Engine) -> list[Any]:
     with engine.connect() as conn:
-        return conn.execute(sa.select(routine_run).order_by(routine_run.c.due_at)).all()
+        return list(conn.execute(sa.select(routine_run).order_by(routine_run.c.due_at)))
 
 
 def _notifications(engine: Engine) -> list[Any]:
     with engine.connect() as conn:
-        return conn.execute(
-            sa.select(notification).where(notification.c.kind == "routine").order_by("id")
-        ).all()
+        return list(
+            conn.execute(
+                sa.select(notification).where(notification.c.kind == "routine").order_by("id")
+            )
+        )
 
 
 # -- due times ---------------------------------------------------------------------------------
@@ -349,3 +356,34 @@ def test_a_routine_naming_an_unknown_channel_is_an_error_at_its_place(tmp_path: 
         f"{tmp_path / 'runbooks' / 'daily-checks.md'}:4:19: channels: no channel named "
         "'email' in the config; have: pager"
     ]
+
+
+def test_opsbook_serve_runs_the_routine_task(engine: Engine, tmp_path: Path) -> None:
+    # The app as ``opsbook serve`` builds it: the routines task opens the due run on its first
+    # pass, /api/v1/routines and /metrics report it.
+    config = Config.model_validate(config_body())
+    runbook = _runbook(DAILY.replace("grace: 2h\n", ""))
+    loaded = Loaded(Registry({runbook.name: runbook}), (), tmp_path)
+    clock = FrozenClock(T0 + timedelta(hours=1, minutes=5))
+    app = create_app(config, engine=engine, environ={}, clock=clock, runbooks=loaded)
+    with TestClient(app) as client:
+        token = grant(engine, Role.VIEWER)
+        headers = {"Authorization": f"Bearer {token}"}
+        deadline = time.monotonic() + 10
+        while not _routine_rows(engine) or _routine_rows(engine)[0].run_id is None:
+            assert time.monotonic() < deadline, "the routines task opened no run"
+            time.sleep(0.05)
+        while True:
+            (found,) = client.get("/api/v1/routines", headers=headers).json()["routines"]
+            if found["state"] == "waiting" or time.monotonic() > deadline:
+                break
+            time.sleep(0.05)
+        assert (found["name"], found["due_at"], found["state"], found["overdue"]) == (
+            "daily-checks",
+            T0.isoformat(),
+            "waiting",
+            True,
+        )
+        assert found["line"] == "routine daily-checks due 09:00 UTC, open 1h05m, 1/3 ticked"
+        metrics = client.get("/metrics").text
+        assert 'opsbook_routine_overdue{routine="daily-checks"} 1.0' in metrics
