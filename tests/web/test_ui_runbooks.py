@@ -117,7 +117,7 @@ def test_a_runbook_page_shows_parameters_and_steps_by_section(client: TestClient
     body = page.text
     assert "<h1>Database pool exhausted</h1>" in body
     headings = re.findall(r'<h2 id="[^"]+">([^<]+)</h2>', body)
-    assert headings == ["Parameters", "Diagnose", "Fix"]
+    assert headings == ["Run", "Recent runs", "Parameters", "Diagnose", "Fix"]
     step = re.search(r'<article class="step" id="step-kill-idle".*?</article>', body, re.S)
     assert step is not None
     assert '<code>kill-idle</code> <span class="badge">sql</span>' in step.group(0)

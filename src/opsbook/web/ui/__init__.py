@@ -22,6 +22,7 @@ from opsbook.web.ui import (
     oncall,
     overview,
     runbooks,
+    runs,
     silences,
 )
 from opsbook.web.ui.events import EventHub
@@ -46,6 +47,7 @@ def install(app: FastAPI) -> None:
     app.include_router(silences.router(pages))
     app.include_router(oncall.router(pages))
     app.include_router(runbooks.router(pages))
+    app.include_router(runs.router(pages))
     app.include_router(notifications.router(pages))
     app.include_router(audit.router(pages))
     app.include_router(checks.router(pages))

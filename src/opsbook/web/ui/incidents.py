@@ -39,6 +39,7 @@ from opsbook.incidents import (
 )
 from opsbook.incidents.models import UPDATE_FIELDS
 from opsbook.incidents.models import Response as Target
+from opsbook.runbooks.run_lists import find_runs
 from opsbook.types import JSONValue
 from opsbook.web.deps import ClockDep, ConfigDep, EngineDep, IdPath
 from opsbook.web.ui import alerts, incident_forms
@@ -48,6 +49,7 @@ from opsbook.web.ui.templating import Pages
 
 LIST_LIMIT = 200
 ALERTS_SHOWN = 50
+RUNS_SHOWN = 20
 
 FIELD_LABELS = {
     "impact": "Impact",
@@ -194,6 +196,7 @@ def router(pages: Pages) -> APIRouter:
         can_act = principal.role.allows(AccountRole.RESPONDER)
         with engine.begin() as conn:
             detail = read_detail(conn, incident_id, config=config, now=now)
+            runs = find_runs(conn, incident_id=incident_id, limit=RUNS_SHOWN)
             forms = shown_forms(detail.incident, can_act=can_act)
             # The merge form suggests the open incidents (a merged one is resolved).
             targets = (
@@ -224,6 +227,7 @@ def router(pages: Pages) -> APIRouter:
                 "alert_link": alert_link,
                 "check_link": check_link,
                 "update_fields": [(key, FIELD_LABELS[key]) for key in UPDATE_FIELDS],
+                "runs": runs,
             },
             principal=principal,
         )
