@@ -20,10 +20,13 @@ sent by browsers on their own, so they need none.
 from __future__ import annotations
 
 import hmac
+from datetime import datetime
 from typing import Annotated
 
 from fastapi import Depends, Request, Security
 from fastapi.security import APIKeyCookie, HTTPAuthorizationCredentials, HTTPBearer
+from fastapi.security.utils import get_authorization_scheme_param
+from sqlalchemy.engine import Connection
 
 from opsbook.accounts import Principal, Role
 from opsbook.accounts import service as accounts
@@ -61,20 +64,41 @@ def current_principal(
 ) -> Principal | None:
     """The principal the request's token or session names, or None. Resolved once per request
     (FastAPI caches it) and kept on ``request.state.principal`` for the access log."""
-    now = clock.now()
-    principal: Principal | None = None
     with engine.begin() as conn:
-        if bearer is not None:
-            principal = accounts.resolve_token(conn, secret=bearer.credentials, now=now)
-            if principal is None:
-                raise Unauthenticated("the token is not valid (unknown, revoked or expired)")
-        elif cookie:
-            session = accounts.resolve_session(conn, cookie=cookie, now=now)
-            if session is not None:
-                principal = session.principal
-                request.state.csrf = session.csrf
+        return resolve_principal(
+            conn,
+            request,
+            bearer=bearer.credentials if bearer is not None else None,
+            cookie=cookie,
+            now=clock.now(),
+        )
+
+
+def resolve_principal(
+    conn: Connection, request: Request, *, bearer: str | None, cookie: str | None, now: datetime
+) -> Principal | None:
+    """``current_principal`` on a connection the caller holds (a route that reads the store
+    anyway does both in one transaction). Sets ``request.state.principal`` and, for a session,
+    ``request.state.csrf``."""
+    principal: Principal | None = None
+    if bearer is not None:
+        principal = accounts.resolve_token(conn, secret=bearer, now=now)
+        if principal is None:
+            raise Unauthenticated("the token is not valid (unknown, revoked or expired)")
+    elif cookie:
+        session = accounts.resolve_session(conn, cookie=cookie, now=now)
+        if session is not None:
+            principal = session.principal
+            request.state.csrf = session.csrf
     request.state.principal = principal
     return principal
+
+
+def credentials_of(request: Request) -> tuple[str | None, str | None]:
+    """(bearer token, session cookie) as the ``Security`` dependencies read them."""
+    scheme, token = get_authorization_scheme_param(request.headers.get("authorization"))
+    bearer = token if scheme.lower() == "bearer" and token else None
+    return bearer, request.cookies.get(SESSION_COOKIE) or None
 
 
 class Allow:
@@ -84,7 +108,7 @@ class Allow:
     def __init__(self, role: Role) -> None:
         self.role = role
 
-    def __call__(
+    async def __call__(
         self,
         request: Request,
         principal: Annotated[Principal | None, Depends(current_principal)],
@@ -113,11 +137,11 @@ ResponderDep = Annotated[Principal, Depends(ALLOW_RESPONDER)]
 AdminDep = Annotated[Principal, Depends(ALLOW_ADMIN)]
 
 
-def public() -> None:
+async def public() -> None:
     """Marks a route open to anyone by design (health, readiness, metrics, pings, docs)."""
 
 
-def integration_auth() -> None:
+async def integration_auth() -> None:
     """Marks an ingest route that checks its integration's own token in the handler."""
 
 

@@ -64,7 +64,7 @@ def login_redirect_target(request: Request) -> str:
     return f"{LOGIN_PATH}?next={quote(safe_next(here), safe='/')}"
 
 
-def page_principal(
+async def page_principal(
     request: Request,
     principal: Annotated[Principal | None, Depends(current_principal)],
 ) -> Principal:
