@@ -31,6 +31,7 @@ import contextlib
 import gzip
 import os
 import statistics
+import subprocess
 import sys
 import tempfile
 import threading
@@ -242,6 +243,17 @@ async def load(
     return timings, max(sizes)
 
 
+def _profile(pid: int, seconds: float) -> subprocess.Popen[bytes] | None:
+    """With ``OPSBOOK_BENCH_PYSPY=FILE`` (and py-spy on PATH), the measured window's collapsed
+    stacks go to FILE: where the server's CPU goes, for the notes in docs/benchmarks.md."""
+    out = os.environ.get("OPSBOOK_BENCH_PYSPY")
+    if not out:
+        return None
+    command = ["py-spy", "record", "--pid", str(pid), "--duration", str(int(seconds))]
+    command += ["--rate", "200", "--format", "raw", "--output", out, "--nonblocking"]
+    return subprocess.Popen(command, stdout=subprocess.DEVNULL)
+
+
 def measure(
     workdir: Path, url: str, *, checks: int, clients: int, seconds: float, encoding: str
 ) -> None:
@@ -262,6 +274,7 @@ def measure(
         asyncio.run(
             load(server.url + "/", cookie, clients=clients, seconds=WARMUP_S, encoding=encoding)
         )
+        spy = _profile(server.pid, seconds)
         cpu0, t0 = cpu_seconds(server.pid), time.monotonic()
         client0 = time.process_time()
         timings, (size, sent) = asyncio.run(
@@ -270,6 +283,8 @@ def measure(
         elapsed = time.monotonic() - t0
         cpu = (cpu_seconds(server.pid) - cpu0) / elapsed
         client_cpu = (time.process_time() - client0) / elapsed
+        if spy is not None:
+            spy.wait(timeout=30)
     finally:
         server.close()
     cuts = statistics.quantiles(timings, n=100)
@@ -283,6 +298,8 @@ def measure(
     print(f"  latency p99              {p99:10.1f} ms (target < 50 ms)")
     print(f"  latency max              {max(timings):10.1f} ms")
     print(f"  server CPU, one core     {100 * cpu:10.1f} %")
+    # CPU per request moves less than latency on a shared machine: compare this between runs.
+    print(f"  server CPU per request   {1000 * cpu * elapsed / len(timings):10.2f} ms")
     print(f"  load generator CPU       {100 * client_cpu:10.1f} %")
     print(f"  verdict                  {'ok' if p99 < 50 else 'OVER TARGET'}")
 

@@ -3,6 +3,7 @@ from __future__ import annotations
 import io
 import json
 import logging
+import time
 from collections.abc import Iterator
 from datetime import datetime
 
@@ -25,6 +26,7 @@ def stream() -> Iterator[io.StringIO]:
     yield out
     for handler in [h for h in root.handlers if h.get_name() == "opsbook-json"]:
         root.removeHandler(handler)
+        handler.close()
     root.setLevel(level)
     structlog.reset_defaults()
 
@@ -110,3 +112,51 @@ def test_secret_values_finds_every_secret_in_a_config() -> None:
     )
     assert secret_values(config) == [f"postgresql://u:{SECRET}@h/db"]
     assert sorted(secret_values({"a": [Secret("x"), (Secret("y"),)]})) == ["x", "y"]
+
+
+def _batched(interval_s: float) -> tuple[opsbook_logging.BatchedStreamHandler, io.StringIO]:
+    out = io.StringIO()
+    handler = opsbook_logging.BatchedStreamHandler(out, interval_s=interval_s)
+    handler.setFormatter(logging.Formatter("%(levelname)s %(message)s"))
+    return handler, out
+
+
+def _record(level: int, message: str) -> logging.LogRecord:
+    return logging.LogRecord("opsbook.test", level, __file__, 1, message, None, None)
+
+
+def test_batched_info_lines_wait_and_a_warning_writes_them_all_in_order() -> None:
+    handler, out = _batched(interval_s=3600)  # the timer never fires during the test
+    try:
+        handler.handle(_record(logging.INFO, "one"))
+        handler.handle(_record(logging.INFO, "two"))
+        assert out.getvalue() == ""
+        handler.handle(_record(logging.WARNING, "three"))
+        assert out.getvalue() == "INFO one\nINFO two\nWARNING three\n"
+    finally:
+        handler.close()
+
+
+def test_batched_lines_are_written_by_the_timer_and_by_close() -> None:
+    handler, out = _batched(interval_s=0.02)
+    handler.handle(_record(logging.INFO, "soon"))
+    deadline = time.monotonic() + 5
+    while out.getvalue() == "" and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert out.getvalue() == "INFO soon\n"
+    closing, kept = _batched(interval_s=3600)
+    closing.handle(_record(logging.INFO, "last"))
+    closing.close()
+    assert kept.getvalue() == "INFO last\n"
+
+
+def test_configure_batches_only_when_asked(stream: io.StringIO) -> None:
+    [plain] = [h for h in logging.getLogger().handlers if h.get_name() == "opsbook-json"]
+    assert not isinstance(plain, opsbook_logging.BatchedStreamHandler)
+    opsbook_logging.configure(stream=stream, batch_s=3600)
+    [batched] = [h for h in logging.getLogger().handlers if h.get_name() == "opsbook-json"]
+    assert isinstance(batched, opsbook_logging.BatchedStreamHandler)
+    structlog.get_logger("opsbook.test").info("request")
+    assert stream.getvalue() == ""
+    opsbook_logging.flush()
+    assert [line["event"] for line in _lines(stream)] == ["request"]

@@ -28,6 +28,8 @@ from opsbook.web import create_app
 
 log = structlog.get_logger("opsbook.serve")
 
+LOG_BATCH_S = 0.2
+"""INFO log lines (one per request) are written at most this late; warnings and errors at once."""
 _STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
 
@@ -79,6 +81,7 @@ def serve(
     opsbook_logging.configure(
         stream=sys.stderr,
         secrets=[store_url.reveal(), *secret_values(cfg)],
+        batch_s=LOG_BATCH_S,
     )
     bind_host = host if host is not None else cfg.server.host
     check_bind(bind_host, url=store_url, prog=cli.prog)
@@ -119,6 +122,8 @@ def serve(
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
+        # Batched log lines before anything the CLI prints, so "see the log lines above" holds.
+        opsbook_logging.flush()
     if not server.started:
         raise OpsbookError("the server did not start; see the log lines above")
     log.info("stopped")
