@@ -11,6 +11,8 @@ from conftest import NOW, WINDOW_END, WINDOW_START, Shop, shop_config
 from opsbook.config import Config
 from opsbook.errors import Conflict, InputError
 from opsbook.incidents import IncidentStatus, service
+from opsbook.statuspage.availability import DayHistory
+from opsbook.statuspage.build import build_snapshot
 from opsbook.statuspage.overrides import set_component_status
 from opsbook.statuspage.snapshot import AVAILABILITY_DAYS, Snapshot
 from opsbook.statuspage.updates import DECLARED_BODY
@@ -298,3 +300,20 @@ def test_days_follow_the_page_timezone(engine: object) -> None:
     assert web.availability[-1].day == date(2026, 12, 1)  # 04:00 in Los Angeles
     assert days[date(2026, 11, 30)] == pytest.approx(0.0)
     assert days[date(2026, 12, 1)] is None
+
+
+def test_kept_history_gives_the_same_days_and_reads_new_results_of_today(engine: object) -> None:
+    config = Config.model_validate(shop_config(timezone="Europe/Berlin"))
+    shop = Shop(engine, config)  # type: ignore[arg-type]
+    shop.results("web-http", ["up", "down"], start=NOW - timedelta(days=3), every_s=60)
+    history = DayHistory()
+    first = build_snapshot(shop.engine, config, shop.clock, history=history)
+    assert first == shop.snapshot()
+    shop.results("web-http", ["down"], start=NOW - timedelta(minutes=1))
+    shop.clock.advance(timedelta(minutes=1))
+    again = build_snapshot(shop.engine, config, shop.clock, history=history)
+    assert again == shop.snapshot()
+    web = again.component("web")
+    assert web is not None
+    assert web.availability[-1].availability == pytest.approx(0.0)
+    assert web.availability[-4].availability == pytest.approx(50.0)

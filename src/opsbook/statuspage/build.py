@@ -81,6 +81,7 @@ def _read(
     checks: Sequence[str],
     days: availability.Days,
     now: datetime,
+    history: availability.DayHistory | None,
 ) -> _Read:
     states = {s.check_id: s for s in current_states(conn, check_ids=checks)} if checks else {}
     i = incident.c
@@ -117,7 +118,7 @@ def _read(
             .group_by(r.check_id)
         ):
             first_data_at[row[0]] = row[1]
-    measured = availability.read_days(conn, check_ids=checks, days=days, now=now)
+    measured = availability.read_days(conn, check_ids=checks, days=days, now=now, history=history)
     return _Read(states, incidents, events, first_run_at, first_data_at, measured)
 
 
@@ -128,14 +129,30 @@ def _is_published(config: Config, found: Incident, public: Mapping[str, str]) ->
     return found.component is None or found.component in public
 
 
-def build_snapshot(engine: Engine, config: Config, clock: Clock) -> Snapshot:
-    """The page now. One read transaction; raises the store's errors as they come."""
+def build_snapshot(
+    engine: Engine,
+    config: Config,
+    clock: Clock,
+    *,
+    history: availability.DayHistory | None = None,
+) -> Snapshot:
+    """The page now. One read transaction; raises the store's errors as they come.
+
+    ``history`` keeps settled days' availability between calls (pass the same one each time;
+    a rebuild then reads about two days of rollups instead of 90).
+    """
     now = clock.now()
     with engine.begin() as conn:
-        return snapshot_from(conn, config, now=now)
+        return snapshot_from(conn, config, now=now, history=history)
 
 
-def snapshot_from(conn: Connection, config: Config, *, now: datetime) -> Snapshot:
+def snapshot_from(
+    conn: Connection,
+    config: Config,
+    *,
+    now: datetime,
+    history: availability.DayHistory | None = None,
+) -> Snapshot:
     """``build_snapshot`` on an open connection (the override write reads the statuses it
     changes in its own transaction)."""
     zone = ZoneInfo(page_timezone(config))
@@ -144,7 +161,7 @@ def snapshot_from(conn: Connection, config: Config, *, now: datetime) -> Snapsho
     names = {c: config.components[c].name for c in public_ids}
     checks = sorted({check for c in public_ids for check in config.components[c].checks})
     days = availability.day_range(now, zone, n=AVAILABILITY_DAYS)
-    read = _read(conn, config, checks=checks, days=days, now=now)
+    read = _read(conn, config, checks=checks, days=days, now=now, history=history)
 
     held = held_checks(config, now)
     found_maintenances = maintenances(config, public=public_ids, now=now, base_url=url)

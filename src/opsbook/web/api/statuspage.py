@@ -30,6 +30,7 @@ from opsbook.clock import Clock
 from opsbook.config import Config
 from opsbook.errors import InputError, NotFound
 from opsbook.statuspage import render_json
+from opsbook.statuspage.availability import DayHistory
 from opsbook.statuspage.build import build_snapshot
 from opsbook.statuspage.overrides import set_component_status
 from opsbook.web.auth import PUBLIC, ResponderDep
@@ -74,6 +75,7 @@ class SnapshotCache:
         self._lock = threading.Lock()
         self._entry: _Entry | None = None
         self._version: tuple[str, float] | None = None
+        self._history = DayHistory()
 
     def _marker(self) -> str:
         mono = self.clock.monotonic()
@@ -103,7 +105,10 @@ class SnapshotCache:
         try:
             entry = self._entry
             if entry is None or entry is seen or entry.key != key:
-                documents = render_json.render(build_snapshot(self.engine, self.config, self.clock))
+                snapshot = build_snapshot(
+                    self.engine, self.config, self.clock, history=self._history
+                )
+                documents = render_json.render(snapshot)
                 etags = {
                     name: '"' + hashlib.sha256(body).hexdigest()[:32] + '"'
                     for name, body in documents.items()
