@@ -13,7 +13,16 @@ from fastapi.testclient import TestClient
 from test_ui_overview import api_results, record, row_of
 from ui_helpers import log_in, migrate, ui_client
 
-from opsbook.web.ui.overview_gzip import Deflated, accepts_gzip, gzip_parts, zeros_operator
+from opsbook.web.ui import overview_gzip
+from opsbook.web.ui.overview_gzip import (
+    FINAL_BLOCK,
+    Deflated,
+    accepts_gzip,
+    deflate,
+    gzip_parts,
+    stored,
+    zeros_operator,
+)
 
 
 @pytest.fixture
@@ -109,3 +118,34 @@ def test_the_parts_join_into_one_gzip_member_with_the_header_stored() -> None:
     # Stored, not compressed: the token's bytes are on the wire as they are, and the header's
     # size cannot depend on what else the page holds (BREACH).
     assert head in parts[0]
+
+
+@pytest.mark.parametrize("size", [0, 1, 3_000, 65_535, 65_536, 200_000])
+def test_stored_blocks_inflate_to_the_data_and_split_at_the_format_limit(size: int) -> None:
+    data = bytes(range(256)) * (size // 256) + b"x" * (size % 256)
+    blocks = stored(data)
+    assert zlib.decompressobj(-zlib.MAX_WBITS).decompress(blocks + FINAL_BLOCK) == data
+    assert len(blocks) == len(data) + 5 * -(-len(data) // 0xFFFF)  # 5 header bytes a block
+    if size < 60_000:  # one block: what zlib stores, less Z_SYNC_FLUSH's empty block
+        assert blocks == deflate(data, level=0).removesuffix(b"\x00\x00\x00\xff\xff")
+
+
+def test_a_footer_is_deflated_once_and_again_when_it_changes(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    calls: list[bytes] = []
+
+    def counting(data: bytes, *, level: int) -> bytes:
+        calls.append(data)
+        return deflate(data, level=level)
+
+    table = Deflated.of(b"<tr></tr>" * 10)
+    monkeypatch.setattr(overview_gzip, "deflate", counting)
+    one, two = f"<p>{os.urandom(8).hex()}</p>".encode(), b"<p>two</p>"
+    first = gzip_parts(b"<h>", table, one)
+    again = gzip_parts(b"<h2>", table, one)
+    changed = gzip_parts(b"<h>", table, two)
+    assert calls == [one, two]
+    assert gunzip_one_member(b"".join(first)) == b"<h>" + b"<tr></tr>" * 10 + one
+    assert gunzip_one_member(b"".join(again)) == b"<h2>" + b"<tr></tr>" * 10 + one
+    assert gunzip_one_member(b"".join(changed)) == b"<h>" + b"<tr></tr>" * 10 + two
