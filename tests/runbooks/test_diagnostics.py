@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import time
 from dataclasses import replace
 from datetime import timedelta
 from pathlib import Path
@@ -13,6 +14,7 @@ from typing import Any
 
 import pytest
 import sqlalchemy as sa
+from fastapi.testclient import TestClient
 from sqlalchemy.engine import Engine
 from structlog.testing import capture_logs
 
@@ -27,8 +29,10 @@ from opsbook.notify import IncidentEmitter
 from opsbook.notify.tables import notification
 from opsbook.runbooks.diagnostics import DiagnosticsTask, short_form
 from opsbook.runbooks.models import Parameter, Position, Registry, Risk, Runbook, Step, StepKind
+from opsbook.runbooks.registry import Loaded
 from opsbook.runbooks.runs import get_run, list_runs
 from opsbook.tasks import TaskFailures
+from opsbook.web import create_app
 from runbook_helpers import SETTINGS
 
 
@@ -46,10 +50,11 @@ def _step(step_id: str, text: str, risk: Risk, params: tuple[str, ...] = ()) -> 
     )
 
 
-def _config() -> Config:
+def _config(**overrides: Any) -> Config:
     body = config_body(
         checks={"db": {"tcp": {"host": "127.0.0.1", "port": 1}}},
         alerts={"db-conns": {"when": "db down", "severity": "SEV1", "runbook": "db-conns"}},
+        **overrides,
     )
     return Config.model_validate(body)
 
@@ -135,6 +140,28 @@ def test_the_read_step_runs_once_and_its_output_is_on_the_timeline(
     assert all("connections 97/100" in str(p.payload) for p in later)
 
 
+def test_every_read_step_runs_even_when_the_first_fails(engine: Engine, tmp_path: Path) -> None:
+    # A person's run stops at a failed step; a diagnosis must not: a failed healthz is exactly
+    # when the next step's output matters.
+    rb = _runbook(
+        tmp_path / "unused",
+        _step("healthz", "echo 'connection refused' >&2; exit 7", Risk.READ),
+        _step("count", 'echo "connections 97/100"', Risk.READ),
+    )
+    config, task, emit = _setup(engine, rb)
+    [incident_id] = run_pass(engine, config=config, emit=emit, now=NOW).declared
+
+    asyncio.run(task.run_once())
+
+    with engine.connect() as conn:
+        [run] = list_runs(conn)
+        view = get_run(conn, run.id)
+        [event] = [e for e in records.timeline(conn, incident_id) if e.kind == "diagnosis"]
+    assert [(s.step_id, s.state) for s in view.steps] == [("healthz", "failed"), ("count", "ok")]
+    assert view.run.state == "failed"
+    assert event.message == "healthz: connection refused; count: connections 97/100"
+
+
 def test_a_read_step_needing_a_parameter_without_default_is_skipped_with_a_note(
     engine: Engine, tmp_path: Path
 ) -> None:
@@ -198,3 +225,36 @@ def test_one_diagnosis_that_raises_does_not_stop_the_others(
     with engine.connect() as conn:
         events = [e for e in records.timeline(conn, incident_id) if e.kind == "diagnosis"]
     assert [e.message for e in events] == ["count: connections 97/100"]
+
+
+def test_the_servers_diagnostics_take_a_relative_shell_cwd_from_the_config_folder(
+    engine: Engine, tmp_path: Path
+) -> None:
+    # The server's working directory is the repository (pytest's), not the config's folder:
+    # a relative runbooks.shell.cwd must be found where a person's run finds it.
+    (tmp_path / "work").mkdir()
+    (tmp_path / "runbooks").mkdir()
+    config = _config(runbooks={"shell": {"cwd": "work"}})
+    rb = _runbook(tmp_path / "unused", _step("where", "pwd", Risk.READ))
+    loaded = Loaded(Registry({rb.name: rb}), (), tmp_path / "runbooks")
+    clock = FrozenClock(NOW)
+    with engine.begin() as conn:
+        open_rule_alert(conn, "db-conns", check="db", now=NOW - timedelta(minutes=1))
+    emit = IncidentEmitter(config, clock=clock)
+    [incident_id] = run_pass(engine, config=config, emit=emit, now=NOW).declared
+
+    app = create_app(config, engine=engine, environ={}, clock=clock, runbooks=loaded)
+    with TestClient(app):
+        deadline = time.monotonic() + 10
+        while not (events := _diagnoses(engine, incident_id)):
+            assert time.monotonic() < deadline, "the server ran no diagnosis"
+            time.sleep(0.05)
+    [event] = events
+    assert event.detail["steps"] == [
+        {"id": "where", "state": "ok", "output": str((tmp_path / "work").resolve())}
+    ]
+
+
+def _diagnoses(engine: Engine, incident_id: int) -> list[Any]:
+    with engine.connect() as conn:
+        return [e for e in records.timeline(conn, incident_id) if e.kind == "diagnosis"]

@@ -181,6 +181,32 @@ async def test_a_failing_step_fails_the_run_and_later_steps_are_skipped(engine: 
         await execute_run(engine, run_id, rb, settings=SETTINGS, clock=clock())
 
 
+async def test_keep_going_runs_every_step_after_a_failure_and_fails_the_run(
+    engine: Engine,
+) -> None:
+    rb = runbook(
+        step("one", "echo broken >&2; exit 3"),
+        step("two", "echo two"),
+        step("three", "exit 4"),
+    )
+    run_id = start(engine, rb)
+    ended = await execute_run(engine, run_id, rb, settings=SETTINGS, clock=clock(), keep_going=True)
+    assert ended is RunState.FAILED
+    stored = rows(engine, run_id)
+    assert [s["state"] for s in stored["steps"]] == ["failed", "ok", "failed"]
+    assert [s["exit_code"] for s in stored["steps"]] == [3, 0, 4]
+    assert stored["steps"][1]["output"] == "two\n"
+    assert stored["run"][0]["state"] == "failed"
+
+
+async def test_keep_going_with_every_step_ok_succeeds(engine: Engine) -> None:
+    rb = runbook(step("one", "echo one"), step("two", "echo two"))
+    run_id = start(engine, rb)
+    ended = await execute_run(engine, run_id, rb, settings=SETTINGS, clock=clock(), keep_going=True)
+    assert ended is RunState.SUCCEEDED
+    assert [s["state"] for s in rows(engine, run_id)["steps"]] == ["ok", "ok"]
+
+
 async def test_a_canary_secret_never_reaches_the_store(engine: Engine) -> None:
     rb = runbook(
         step("use", 'echo "token={{ token }} on {{ target }}"'),

@@ -233,6 +233,8 @@ class DiagnosticsTask:
                         clock=self._clock,
                         mask=self._mask,
                         dsns=self._dsns,
+                        # A failed healthz is when the next read step's output matters.
+                        keep_going=True,
                     ),
                     timeout=self._time_cap.total_seconds(),
                 )

@@ -38,6 +38,8 @@ if TYPE_CHECKING:
     import aiohttp
 
 MAX_ERROR_BYTES = 10_000
+# A step that ended in one of these does not fail its run.
+_SUCCESS = (StepState.OK.value, StepState.DONE.value)
 
 
 async def execute_run(
@@ -54,6 +56,7 @@ async def execute_run(
     write_needs_approval: bool = False,
     write_approval_during: Collection[str] = (),
     on_output: OutputCallback | None = None,
+    keep_going: bool = False,
 ) -> RunState:
     """Run (or resume) run ``run_id`` of ``runbook`` and return the state it stopped in.
 
@@ -66,8 +69,13 @@ async def execute_run(
        waiting and the run ``waiting``; stop (call again to resume).
     3. Otherwise mark it ``running`` (committed), run it with ``execute.run_step``, and commit
        its outcome. A step that did not end ``ok`` fails the run; later steps become
-       ``skipped``.
-    4. Every step done -> ``succeeded``.
+       ``skipped`` -- unless ``keep_going``: then the later steps run too, and the run ends
+       ``failed`` once every step had its turn.
+    4. Every step done -> ``succeeded`` (``failed`` if one failed under ``keep_going``).
+
+    ``keep_going`` is for auto-diagnostics: its read steps only look, and when the first
+    (``healthz``) fails is exactly when the next one's output matters. A person's run stops at
+    a failure: the next step may be a fix that assumes the check before it passed.
 
     ``secrets`` are the plaintext values of secret parameters (never stored; give them again
     on each resume); ``mask`` any other plaintext to keep out of what is stored (tokens);
@@ -127,9 +135,14 @@ async def execute_run(
             )
             raise
         except InputError as exc:
-            return await asyncio.to_thread(
-                _finish, engine, run_id, position, clock, StepState.FAILED, str(exc), hidden
+            if not keep_going:
+                return await asyncio.to_thread(
+                    _finish, engine, run_id, position, clock, StepState.FAILED, str(exc), hidden
+                )
+            await asyncio.to_thread(
+                _mark, engine, run_id, position, clock, StepState.FAILED, str(exc), hidden
             )
+            continue
         except Exception as exc:
             await asyncio.to_thread(
                 _finish,
@@ -143,8 +156,10 @@ async def execute_run(
             )
             raise
         await asyncio.to_thread(_store_tx, engine, run_id, position, outcome, hidden, settings)
-        if not outcome.is_ok:
+        if not outcome.is_ok and not keep_going:
             return await asyncio.to_thread(_end, engine, run_id, clock, RunState.FAILED)
+    if keep_going:
+        return await asyncio.to_thread(_end_all_run, engine, run_id, clock)
     return await asyncio.to_thread(_end, engine, run_id, clock, RunState.SUCCEEDED)
 
 
@@ -321,16 +336,42 @@ def _finish(
     error: str,
     hidden: Sequence[str],
 ) -> RunState:
+    _mark(engine, run_id, position, clock, state, error, hidden)
+    ended = RunState.CANCELLED if state is StepState.CANCELLED else RunState.FAILED
+    return _end(engine, run_id, clock, ended)
+
+
+def _mark(
+    engine: Engine,
+    run_id: int,
+    position: int,
+    clock: Clock,
+    state: StepState,
+    error: str,
+    hidden: Sequence[str],
+) -> None:
     with engine.begin() as conn:
         text, _ = cap_text(mask_values(error, hidden), MAX_ERROR_BYTES)
         _set_step(conn, run_id, position, state=state.value, error=text, ended_at=clock.now())
-    ended = RunState.CANCELLED if state is StepState.CANCELLED else RunState.FAILED
-    return _end(engine, run_id, clock, ended)
 
 
 def _end(engine: Engine, run_id: int, clock: Clock, state: RunState) -> RunState:
     with engine.begin() as conn:
         return _stop(conn, run_id, clock, state)
+
+
+def _end_all_run(engine: Engine, run_id: int, clock: Clock) -> RunState:
+    # Read from the store, not kept in a local: a resumed run's earlier steps count too.
+    with engine.begin() as conn:
+        failed = conn.execute(
+            sa.select(sa.func.count())
+            .select_from(runbook_run_step)
+            .where(
+                runbook_run_step.c.run_id == run_id,
+                runbook_run_step.c.state.not_in(_SUCCESS),
+            )
+        ).scalar_one()
+        return _stop(conn, run_id, clock, RunState.FAILED if failed else RunState.SUCCEEDED)
 
 
 def _stop(conn: Connection, run_id: int, clock: Clock, state: RunState) -> RunState:

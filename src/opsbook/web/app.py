@@ -152,6 +152,8 @@ def create_app(
             config=config,
             registry=services.runbooks.registry,
             emit=IncidentEmitter(config, clock=clock),
+            # As a person's run: a relative runbooks.shell.cwd is from the config's folder.
+            settings=run_settings(config, services.runbooks),
             clock=clock,
             after_commit=deliverer.wake,
             failures=runner.failures,
