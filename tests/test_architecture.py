@@ -42,6 +42,10 @@ ALLOWED: dict[str, tuple[str, ...]] = {
         "opsbook.checks",
         "opsbook.alerts",
         "opsbook.incidents",
+        # Subscribers: updates go out through notify's outbox, unsubscribe links are signed
+        # with accounts' server key (notify never imports statuspage, so the flow stays one-way).
+        "opsbook.notify",
+        "opsbook.accounts",
     ),
     "runbooks": (
         "opsbook.config",

@@ -15,6 +15,7 @@ import opsbook.checks.tables
 import opsbook.incidents.tables
 import opsbook.notify.tables
 import opsbook.runbooks.tables
+import opsbook.statuspage.subscriber_tables
 from opsbook.errors import StoreError
 from opsbook.store import create_engine, current_revision, head_revision, is_current, upgrade
 from opsbook.store.migrate import MIGRATIONS_DIR, target_metadata
@@ -61,6 +62,7 @@ def test_the_migrated_schema_matches_the_table_definitions(engine: Engine) -> No
     assert opsbook.incidents.tables.incident.name in target_metadata().tables
     assert opsbook.accounts.tables.api_token.name in target_metadata().tables
     assert opsbook.runbooks.tables.runbook_run.name in target_metadata().tables
+    assert opsbook.statuspage.subscriber_tables.status_subscriber.name in target_metadata().tables
     upgrade(engine)
     with engine.connect() as conn:
         diff = compare_metadata(MigrationContext.configure(conn), target_metadata())

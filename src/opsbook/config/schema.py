@@ -25,7 +25,11 @@ from opsbook.config.oncall import OncallConfig, oncall_problems, severity_proble
 from opsbook.config.pings import PingsConfig
 from opsbook.config.references import check_references
 from opsbook.config.runbooks import RunbooksConfig
-from opsbook.config.status_page import StatusPageConfig, status_page_problems
+from opsbook.config.status_page import (
+    StatusPageConfig,
+    status_page_problems,
+    subscriber_problems,
+)
 from opsbook.config.structure import unknown_check_message
 from opsbook.config.units import Duration
 from opsbook.redaction import Secret
@@ -159,6 +163,11 @@ class Config(_Model):
             self.status_page,
             components=known(("components",), self.components, broken),
             severities=known(("severities",), self.severities, broken),
+        )
+        problems += subscriber_problems(
+            self.status_page,
+            channels=self.channels,
+            has_url=bool(self.status_page.base_url or self.server.public_url),
         )
         errors = [
             InitErrorDetails(type=located_error(message, *at), loc=(), input=None)

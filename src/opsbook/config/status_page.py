@@ -8,12 +8,13 @@ checked against the rest of the config (``status_page_problems``, called by ``Co
 from __future__ import annotations
 
 import shlex
-from collections.abc import Collection
+from collections.abc import Collection, Mapping
 from datetime import timedelta
 from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from opsbook.config.alerts import Channel
 from opsbook.config.fields import HttpUrl, SeverityName, Slug, Timezone, check_http_url
 from opsbook.config.known import Loc
 from opsbook.config.located import located_error
@@ -69,6 +70,28 @@ class PublishConfig(_Model):
         return self
 
 
+class SubscribersConfig(_Model):
+    """Who may subscribe to the page's updates. ``email_channel`` names a configured ``smtp``
+    channel whose server, ``from`` and login send the confirmation and update emails (its
+    ``to`` is not used); without it nobody can subscribe by email. ``confirm_within``: how long
+    a confirmation link works. ``confirmations_per_hour``: how many confirmation emails one
+    address gets per hour at most (the form cannot be used to flood a mailbox).
+    ``webhook_timeout``: how long a subscriber's webhook may take to answer."""
+
+    email_channel: Slug | None = None
+    confirm_within: Duration = timedelta(hours=48)
+    confirmations_per_hour: int = Field(default=3, ge=1, le=100)
+    webhook_timeout: Duration = timedelta(seconds=10)
+
+    @model_validator(mode="after")
+    def _checks(self) -> SubscribersConfig:
+        if self.confirm_within <= timedelta():
+            raise located_error("confirm_within must be longer than 0s", "confirm_within")
+        if not timedelta() < self.webhook_timeout <= timedelta(minutes=1):
+            raise located_error("webhook_timeout must be between 0s and 1m", "webhook_timeout")
+        return self
+
+
 class StatusPageConfig(_Model):
     """``title`` (default: ``service``); ``logo`` a path relative to the config file's folder
     or an http(s) URL; ``timezone`` for dates and the daily uptime bars (default: the top-level
@@ -84,6 +107,7 @@ class StatusPageConfig(_Model):
     severities: list[SeverityName] | None = None
     base_url: HttpUrl | None = None
     publish: PublishConfig | None = None
+    subscribers: SubscribersConfig = SubscribersConfig()
 
     @field_validator("logo")
     @classmethod
@@ -124,3 +148,28 @@ def status_page_problems(
                 )
             )
     return problems
+
+
+def subscriber_problems(
+    section: StatusPageConfig, *, channels: Mapping[str, Channel], has_url: bool
+) -> list[tuple[Loc, str]]:
+    """``subscribers.email_channel`` naming no configured ``smtp`` channel, or set while the
+    page has no address to put in its links (``base_url`` or ``server.public_url``)."""
+    name = section.subscribers.email_channel
+    if name is None:
+        return []
+    at: Loc = ("status_page", "subscribers", "email_channel")
+    channel = channels.get(name)
+    if channel is None:
+        smtp = ", ".join(n for n, c in channels.items() if c.smtp is not None) or "none"
+        return [(at, f"unknown channel {name!r} (smtp channels: {smtp})")]
+    if channel.smtp is None:
+        return [(at, f"channel {name!r} is not an smtp channel; subscribers get emails")]
+    if not has_url:
+        return [
+            (
+                at,
+                "email subscribers need links: set status_page.base_url or server.public_url",
+            )
+        ]
+    return []
