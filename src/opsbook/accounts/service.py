@@ -317,14 +317,23 @@ def open_session(conn: Connection, *, person: str, address: str, now: datetime) 
     return cookie, csrf
 
 
+# Built once: every request with a cookie or token runs one, and building the statement (the
+# join's ON clause, the comparisons, the cache key) cost 0.2 ms, five times running it.
+_SESSION = (
+    sa.select(web_session, account.c.role, account.c.disabled_at)
+    .join(account, account.c.person == web_session.c.person)
+    .where(web_session.c.session_hash == sa.bindparam("hash"))
+)
+_TOKEN = sa.select(api_token).where(api_token.c.token_hash == sa.bindparam("hash"))
+_TOKEN_OWNER = sa.select(account.c.role, account.c.disabled_at).where(
+    account.c.person == sa.bindparam("person")
+)
+
+
 def resolve_session(conn: Connection, *, cookie: str, now: datetime) -> Session | None:
     """The session ``cookie`` names, if it is live (used within ``SESSION_IDLE`` and younger
     than ``SESSION_MAX``) and its account is enabled; touches its last-seen time."""
-    row = conn.execute(
-        sa.select(web_session, account.c.role, account.c.disabled_at)
-        .join(account, account.c.person == web_session.c.person)
-        .where(web_session.c.session_hash == digest(cookie))
-    ).first()
+    row = conn.execute(_SESSION, {"hash": digest(cookie)}).first()
     if row is None or row.disabled_at is not None:
         return None
     if row.expires_at <= now or row.last_seen_at + SESSION_IDLE <= now:
@@ -405,16 +414,14 @@ def resolve_token(conn: Connection, *, secret: str, now: datetime) -> Principal 
     person's account is disabled or gone."""
     if not secret.startswith(TOKEN_PREFIX):
         return None
-    row = conn.execute(sa.select(api_token).where(api_token.c.token_hash == digest(secret))).first()
+    row = conn.execute(_TOKEN, {"hash": digest(secret)}).first()
     if row is None or row.revoked_at is not None:
         return None
     if row.expires_at is not None and row.expires_at <= now:
         return None
     role = Role(row.role)
     if row.person is not None:
-        owner = conn.execute(
-            sa.select(account.c.role, account.c.disabled_at).where(account.c.person == row.person)
-        ).first()
+        owner = conn.execute(_TOKEN_OWNER, {"person": row.person}).first()
         if owner is None or owner.disabled_at is not None:
             return None
         role = min(role, Role(owner.role), key=lambda r: r.rank)
