@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 from datetime import timedelta
+from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
@@ -162,3 +163,17 @@ def test_an_override_on_an_unknown_incident_is_404_and_get_is_405(site: Site) ->
     assert response.status_code == 404  # type: ignore[attr-defined]
     got = site.client.get("/api/v1/incidents/1/component-status", headers=site.token(Role.ADMIN))
     assert got.status_code == 405
+
+
+def test_the_last_rendering_is_served_while_the_store_cannot_answer(site: Site) -> None:
+    engine = site.shop.engine
+    if engine.url.get_backend_name() != "sqlite":
+        pytest.skip("a SQLite file can be taken away under the app; the outage is the same")
+    before = site.client.get("/api/v2/summary.json")
+    assert before.status_code == 200
+    engine.dispose()
+    path = Path(str(engine.url.database))
+    path.rename(path.with_suffix(".gone"))  # a new connection finds no tables: the store is broken
+    site.later(0.6)
+    during = site.client.get("/api/v2/summary.json")
+    assert (during.status_code, during.content) == (200, before.content)

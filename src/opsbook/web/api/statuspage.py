@@ -16,10 +16,12 @@ uptime figures) refresh it every ``TTL_S``.
 from __future__ import annotations
 
 import hashlib
+import json
 import threading
 from dataclasses import dataclass
 from typing import Annotated, Any
 
+import structlog
 from fastapi import APIRouter, Body, Request
 from fastapi.responses import Response
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
@@ -28,14 +30,17 @@ from sqlalchemy.engine import Engine
 from opsbook.alerts.maintenance import open_windows
 from opsbook.clock import Clock
 from opsbook.config import Config
-from opsbook.errors import InputError, NotFound
+from opsbook.errors import InputError, NotFound, StoreError
 from opsbook.statuspage import render_json
 from opsbook.statuspage.availability import DayHistory
 from opsbook.statuspage.build import build_snapshot
 from opsbook.statuspage.overrides import set_component_status
 from opsbook.web.auth import PUBLIC, ResponderDep
 from opsbook.web.deps import ClockDep, ConfigDep, EngineDep, IdPath, get_services
+from opsbook.web.errors import STORE_ERRORS
 from opsbook.web.ui.overview_data import read_version
+
+log = structlog.get_logger(__name__)
 
 CHECK_EVERY_S = 0.5
 TTL_S = 30.0
@@ -93,6 +98,18 @@ class SnapshotCache:
         return (self._marker(), windows, now.date())
 
     def get(self) -> Rendered:
+        """The current rendering. While the store cannot answer, the last one is served (a
+        status page must outlive the trouble it reports); without one the error propagates."""
+        try:
+            return self._get()
+        except (StoreError, *STORE_ERRORS):
+            stale = self._entry
+            if stale is None:
+                raise
+            log.warning("statuspage_served_stale")
+            return stale.rendered
+
+    def _get(self) -> Rendered:
         key = self._key()
         seen = self._entry
         if seen is not None and seen.key == key:
@@ -255,9 +272,9 @@ def override_component_status(
         raise
     cache = snapshot_cache(request)
     cache.invalidate()
-    shown = render_json.documents(build_snapshot(engine, config, clock))
+    shown = json.loads(cache.get().documents["components.json"])
     component = next(
-        (c for c in shown["components.json"]["components"] if c["id"] == update_in.component),
+        (c for c in shown["components"] if c["id"] == update_in.component),
         None,
     )
     return {
