@@ -6,6 +6,9 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from datetime import timedelta
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -17,7 +20,9 @@ from fastapi.testclient import TestClient
 from opsbook.accounts import Role
 from opsbook.accounts import service as accounts
 from opsbook.config import Config
+from opsbook.notify import Deliverer
 from opsbook.runbooks.registry import Loaded, load_folder
+from paging_servers import Pager
 
 CANARY = "CanaryPw-7q2x"
 TOKEN_CANARY = "TokCanary-88aa"
@@ -74,17 +79,29 @@ Answers = list[str]
 def served(
     make_app: Callable[..., FastAPI], store_url: str, tmp_path: Path
 ) -> Iterator[tuple[TestClient, dict[str, str], Answers]]:
+    app = _app(make_app, store_url, tmp_path, CONFIG)
+    with _serve(app) as served:
+        yield served
+
+
+def _app(
+    make_app: Callable[..., FastAPI], store_url: str, tmp_path: Path, config: dict[str, Any]
+) -> FastAPI:
     folder = tmp_path / "runbooks"
     folder.mkdir()
     (folder / "diag.md").write_text(DIAG)
     (folder / "slow.md").write_text(SLOW)
     registry, problems = load_folder(folder, databases={"main"})
     assert not problems
-    app = make_app(
+    return make_app(
         store_url,
-        config=Config.model_validate(CONFIG),
+        config=Config.model_validate(config),
         runbooks=Loaded(registry, tuple(problems), folder),
     )
+
+
+@contextmanager
+def _serve(app: FastAPI) -> Iterator[tuple[TestClient, dict[str, str], Answers]]:
     answers: Answers = []
     with TestClient(app, raise_server_exceptions=False) as client:
         services = app.state.services
@@ -234,6 +251,51 @@ def test_a_danger_step_needs_another_persons_approval(
     run = wait_for(client, tokens, run_id, "succeeded")
     assert steps_of(run)["drop"]["output"] == "dropped\n"
     assert run["approvals"][0]["decided_by"] == "user:rob"
+
+
+def test_asking_for_an_approval_sends_its_announcement_at_once(
+    make_app: Callable[..., FastAPI],
+    store_url: str,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # The deliverer polls only every 5 minutes here: the announcement arrives within seconds
+    # only if the route wakes it after the commit.
+    monkeypatch.setattr(
+        "opsbook.web.app.Deliverer", partial(Deliverer, poll_every=timedelta(minutes=5))
+    )
+    pager = Pager()
+    try:
+        config = {
+            **CONFIG,
+            "channels": {"approvers": {"webhook": {"url": pager.url}}},
+            "runbooks": {**CONFIG["runbooks"], "approvals": {"channels": ["approvers"]}},
+        }
+        app = _app(make_app, store_url, tmp_path, config)
+        with _serve(app) as (client, tokens, _):
+            run_id = start(client, tokens, {"steps": ["drop"]})["id"]
+            wait_for(client, tokens, run_id, "waiting")
+            deliverer = app.state.services.deliverer
+            deadline = time.monotonic() + 10
+            while deliverer.waits == 0:  # its first pass is over: it sleeps until woken
+                assert time.monotonic() < deadline, "the deliverer never went idle"
+                time.sleep(0.02)
+            asked = call(
+                client, tokens, "rea", "POST", f"/api/v1/runs/{run_id}/steps/drop/approval"
+            )
+            assert asked.status_code == 201, asked.text
+            deadline = time.monotonic() + 10
+            while not pager.bodies:
+                assert time.monotonic() < deadline, "the approval request was not sent at once"
+                time.sleep(0.02)
+        [body] = pager.bodies
+        assert (body["type"], body["run"]["id"], body["step"]["id"]) == (
+            "runbook_approval",
+            run_id,
+            "drop",
+        )
+    finally:
+        pager.close()
 
 
 def test_a_running_run_is_cancelled(

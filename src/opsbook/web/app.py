@@ -137,6 +137,7 @@ def create_app(
         alerts=alerts,
         incidents=incidents,
         runbooks=runbooks if runbooks is not None else NO_RUNBOOKS,
+        deliverer=deliverer,
     )
     _add_probe_engine(
         runner, config, engine=engine, clock=clock, metrics=metrics, after_write=alerts.on_results

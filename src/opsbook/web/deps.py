@@ -35,6 +35,8 @@ class Services:
     commit so escalations start or stop and updates go out now.
     ``runbooks`` is the runbooks folder as loaded once at start: the runbooks that loaded and
     the problems of those that did not (the server starts either way).
+    ``deliverer`` is the notification deliverer: a route that queues a notification itself (not
+    through the alerts or incidents task) wakes it after the commit, so it goes out now.
     """
 
     config: Config
@@ -45,6 +47,7 @@ class Services:
     alerts: Wakeable | None = None
     incidents: Wakeable | None = None
     runbooks: Loaded = NO_RUNBOOKS
+    deliverer: Wakeable | None = None
 
 
 def get_services(request: Request) -> Services:

@@ -356,6 +356,9 @@ def ask_approval(
             origin=_origin(request),
             config=services.config,
         )
+    # The announcement was queued with the request: send it now, not at the next poll.
+    if services.deliverer is not None:
+        services.deliverer.wake()
     return _read(services, run_id)
 
 
