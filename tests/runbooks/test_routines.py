@@ -274,6 +274,32 @@ async def test_it_reminds_when_opened_and_once_when_overdue(engine: Engine) -> N
     assert "1/3 steps ticked" in overdue[1].payload["body"]
 
 
+async def test_reminders_link_to_the_runs_page_under_the_public_url(engine: Engine) -> None:
+    clock = FrozenClock(T0)
+    config = Config.model_validate(config_body(server={"public_url": "https://ops.example/"}))
+    registry = Registry({"daily-checks": _runbook()})
+    task = RoutineTask(
+        engine,
+        registry=registry,
+        emit=RoutineEmitter(config, clock=clock),
+        settings=SETTINGS,
+        clock=clock,
+    )
+    await task.run_once()
+    hook, email = _notifications(engine)
+    run_id = hook.payload["run"]["id"]
+    assert hook.payload["run"]["url"] == f"https://ops.example/runs/{run_id}"
+    assert hook.payload["run"]["api_url"] == f"https://ops.example/api/v1/runs/{run_id}"
+    assert email.payload["body"].splitlines()[-1] == f"https://ops.example/runs/{run_id}"
+
+
+async def test_reminders_carry_no_link_without_a_public_url(engine: Engine) -> None:
+    await _task(engine, FrozenClock(T0)).run_once()
+    hook, email = _notifications(engine)
+    assert (hook.payload["run"]["url"], hook.payload["run"]["api_url"]) == (None, None)
+    assert "/runs/" not in email.payload["body"]
+
+
 async def test_a_finished_run_is_never_overdue(engine: Engine) -> None:
     clock = FrozenClock(T0)
     task = _task(engine, clock)

@@ -79,6 +79,14 @@ class RoutineEmitter:
 
 
 def run_link(config: Config, run_id: int) -> str:
+    """The run's page (``{public_url}/runs/{id}``, where a person ticks its steps), or "" without
+    ``server.public_url``: a bare path is no link in a chat message or an email."""
+    base = str(config.server.public_url or "").rstrip("/")
+    return f"{base}/runs/{run_id}" if base else ""
+
+
+def run_api_link(config: Config, run_id: int) -> str:
+    """The run as JSON (``{public_url}/api/v1/runs/{id}``), or "" without a public URL."""
     base = str(config.server.public_url or "").rstrip("/")
     return f"{base}/api/v1/runs/{run_id}" if base else ""
 
@@ -95,6 +103,7 @@ def webhook_body(config: Config, notice: RoutineNotice) -> dict[str, JSONValue]:
             "steps_done": notice.steps_done,
             "steps_total": notice.steps_total,
             "url": run_link(config, notice.run_id) or None,
+            "api_url": run_api_link(config, notice.run_id) or None,
         },
         "at": rfc3339(notice.at),
     }
