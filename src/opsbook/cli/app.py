@@ -22,6 +22,7 @@ from opsbook.cli import accounts as accounts_cli
 from opsbook.cli import alerts, check, db, demo, incidents, login, notify, oncall, serve, status
 from opsbook.cli import audit as audit_cli
 from opsbook.cli import runbook as runbook_cli
+from opsbook.cli import status_page as status_page_cli
 from opsbook.cli.client import Transport
 from opsbook.cli.context import CliContext, invoked_as
 from opsbook.clock import SYSTEM_CLOCK, Clock
@@ -79,6 +80,7 @@ app.add_typer(incidents.actions_app, name="actions")
 app.add_typer(accounts_cli.user_app, name="user")
 app.add_typer(accounts_cli.token_app, name="token")
 app.command("audit")(audit_cli.audit)
+app.add_typer(status_page_cli.app, name="status-page")
 app.command("login")(login.login)
 app.command("logout")(login.logout)
 app.command("whoami")(login.whoami)

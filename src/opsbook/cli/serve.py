@@ -23,6 +23,7 @@ from opsbook.config import load
 from opsbook.errors import OpsbookError
 from opsbook.redaction import secret_values
 from opsbook.runbooks.registry import load_for_config
+from opsbook.statuspage.publish import anchored
 from opsbook.store import display_url
 from opsbook.web import create_app
 
@@ -78,6 +79,8 @@ def serve(
     # The app resolves the store from its config: hand it the URL the CLI's commands also use
     # for this config (a relative SQLite path anchored at the config's folder).
     cfg = loaded.model_copy(update={"store": loaded.store.model_copy(update={"url": store_url})})
+    # status_page.logo and publish.dir are relative to the config file, like a SQLite path.
+    cfg = anchored(cfg, folder=config.parent)
     opsbook_logging.configure(
         stream=sys.stderr,
         secrets=[store_url.reveal(), *secret_values(cfg)],

@@ -32,6 +32,7 @@ from opsbook.runbooks.diagnostics import DiagnosticsTask
 from opsbook.runbooks.registry import Loaded
 from opsbook.runbooks.routine_notify import RoutineEmitter
 from opsbook.runbooks.routine_task import RoutineTask
+from opsbook.statuspage.publish import Publisher
 from opsbook.store import create_engine, current_revision, display_url, ping, resolve_url, upgrade
 from opsbook.web import ack, docs, errors, health, openapi, pings, ui
 from opsbook.web.api import checks_router
@@ -55,6 +56,8 @@ from opsbook.web.routine_metrics import RoutineCollector, store_states
 from opsbook.web.run_tasks import RunTasks, database_dsns, run_settings
 from opsbook.web.runner import Runner
 from opsbook.web.security import SecuredApp
+from opsbook.web.status_site import router as status_site_router
+from opsbook.web.status_site import site_cache
 
 log = structlog.get_logger(__name__)
 
@@ -228,9 +231,20 @@ def create_app(
     app.include_router(routines_router)
     app.include_router(notifications_router)
     app.include_router(statuspage_router)
+    app.include_router(status_site_router)
     ui.install(app)
     app.include_router(ack.router)
     app.include_router(accounts_router)
+    # status_page.publish: re-export the page (the bytes the server serves) on every change.
+    if config.status_page.publish is not None:
+        publisher = Publisher(
+            config.status_page.publish,
+            render=lambda: site_cache(app).site().files,
+            secrets=config_secret_values(config),
+            failures=runner.failures,
+            report=runner.reporter("status_publish"),
+        )
+        runner.add("status_publish", publisher.run)
     app.add_middleware(LargeBodyGate)
     app.add_middleware(BodyLimit)
     app.add_middleware(RequestObserver, metrics=metrics, clock=clock, router=app.router)

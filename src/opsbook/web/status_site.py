@@ -1,0 +1,144 @@
+"""The public status page on the server: ``/status/`` (``/status/history/``, the stylesheet, the
+feeds, the badges, the logo), no login, the bytes ``statuspage.site.render_site`` made.
+
+``SiteCache`` renders every file once per change, with the same key as the JSON's
+``SnapshotCache`` (the UI's change markers, open maintenance windows, the local day; a 30 s
+refresh for new results), and the publish task reads the same cache, so what it exports is
+what the server answers. ``/status`` and ``/status/history`` redirect to the folder form: the
+page's links are relative to its folder.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+
+from fastapi import APIRouter, FastAPI, Request
+from fastapi.responses import RedirectResponse, Response
+from sqlalchemy.engine import Engine
+
+from opsbook.clock import Clock
+from opsbook.config import Config
+from opsbook.statuspage.build import build_snapshot
+from opsbook.statuspage.site import PAGE_PREFIX, content_type, render_site, server_path
+from opsbook.web.api.statuspage import TTL_S, SnapshotCache
+from opsbook.web.auth import PUBLIC
+
+PAGE_HEADERS = {"Cache-Control": "public, max-age=0, must-revalidate"}
+# Badges are embedded in READMEs and dashboards whose proxies (GitHub's camo) cache them:
+# a minute keeps them fresh enough without refetching on every view.
+BADGE_HEADERS = {"Cache-Control": "public, max-age=60"}
+
+
+@dataclass(frozen=True)
+class Site:
+    files: dict[str, bytes]
+    """By export path (``index.html``, ``badge/api/status.svg``, ``api/v2/status.json``...)."""
+    by_path: dict[str, str]
+    """Server path -> export path."""
+    etags: dict[str, str]
+
+
+class SiteCache(SnapshotCache):
+    """Every file of the page, rendered when the key changes (see ``SnapshotCache``)."""
+
+    def __init__(self, engine: Engine, config: Config, clock: Clock) -> None:
+        super().__init__(engine, config, clock)
+        self._site: tuple[Site, tuple[object, ...], float] | None = None
+
+    def site(self) -> Site:
+        key = self._key()
+        seen = self._site
+        if seen is not None and seen[1] == key:
+            if self.clock.monotonic() - seen[2] < TTL_S:
+                return seen[0]
+            if not self._lock.acquire(blocking=False):
+                return seen[0]  # another caller is rendering
+        else:
+            self._lock.acquire()
+        try:
+            entry = self._site
+            if entry is None or entry is seen or entry[1] != key:
+                snapshot = build_snapshot(
+                    self.engine, self.config, self.clock, history=self._history
+                )
+                rendered = render_site(snapshot, self.config)
+                site = Site(
+                    files=rendered,
+                    by_path={server_path(p): p for p in rendered},
+                    etags={
+                        p: '"' + hashlib.sha256(b).hexdigest()[:32] + '"'
+                        for p, b in rendered.items()
+                    },
+                )
+                entry = (site, key, self.clock.monotonic())
+                self._site = entry
+            return entry[0]
+        finally:
+            self._lock.release()
+
+
+def site_cache(app: FastAPI) -> SiteCache:
+    found: SiteCache | None = getattr(app.state, "status_site", None)
+    if found is None:
+        services = app.state.services
+        found = SiteCache(services.engine, services.config, services.clock)
+        app.state.status_site = found
+    return found
+
+
+router = APIRouter(tags=["status page"], dependencies=[PUBLIC])
+
+
+def _serve(request: Request, path: str) -> Response:
+    site = site_cache(request.app).site()
+    name = site.by_path.get(path)
+    if name is None or name.startswith("api/"):
+        return Response("Not found\n", status_code=404, media_type="text/plain")
+    etag = site.etags[name]
+    headers = {**(BADGE_HEADERS if name.startswith("badge/") else PAGE_HEADERS), "ETag": etag}
+    if request.headers.get("if-none-match") == etag:
+        return Response(status_code=304, headers=headers)
+    body = site.files[name] if request.method != "HEAD" else b""
+    return Response(body, media_type=content_type(name), headers=headers)
+
+
+@router.api_route(PAGE_PREFIX, methods=["GET", "HEAD"], summary="The public status page.")
+def status_page(request: Request) -> Response:
+    return _serve(request, PAGE_PREFIX)
+
+
+@router.api_route(
+    PAGE_PREFIX + "history/", methods=["GET", "HEAD"], summary="Incident history by month."
+)
+def status_history(request: Request) -> Response:
+    return _serve(request, PAGE_PREFIX + "history/")
+
+
+@router.api_route(
+    PAGE_PREFIX + "{name}.{ext}",
+    methods=["GET", "HEAD"],
+    summary="The page's stylesheet, logo and feeds (feed.rss, feed.atom).",
+)
+def status_file(request: Request, name: str, ext: str) -> Response:
+    return _serve(request, f"{PAGE_PREFIX}{name}.{ext}")
+
+
+@router.api_route(
+    PAGE_PREFIX + "badge/{component}/{kind}.svg",
+    methods=["GET", "HEAD"],
+    summary="A component's badge: status.svg or uptime.svg (30 days), shields.io look.",
+)
+def status_badge(request: Request, component: str, kind: str) -> Response:
+    return _serve(request, f"{PAGE_PREFIX}badge/{component}/{kind}.svg")
+
+
+@router.get(PAGE_PREFIX.rstrip("/"), include_in_schema=False)
+def status_redirect() -> Response:
+    # Relative, so a proxy that mounts the server under a path keeps it.
+    return RedirectResponse("status/", status_code=308)
+
+
+@router.get(PAGE_PREFIX + "history", include_in_schema=False)
+def history_redirect() -> Response:
+    return RedirectResponse("history/", status_code=308)
