@@ -20,6 +20,7 @@ from fastapi.testclient import TestClient
 from opsbook.accounts import Role
 from opsbook.accounts import service as accounts
 from opsbook.config import Config
+from opsbook.incidents.service import declare
 from opsbook.notify import Deliverer
 from opsbook.runbooks.registry import Loaded, load_folder
 from paging_servers import Pager
@@ -412,6 +413,42 @@ def test_a_dry_run_records_nothing(
     assert "not run" in steps["fix"]["output"]
     assert call(client, tokens, "rea", "GET", "/api/v1/runs").json()["runs"] == []
     assert all(CANARY not in a and TOKEN_CANARY not in a for a in answers)
+
+
+def test_a_dry_run_for_an_incident_shows_the_gate_the_real_run_would_apply(
+    make_app: Callable[..., FastAPI], store_url: str, tmp_path: Path
+) -> None:
+    config = {
+        **CONFIG,
+        "runbooks": {**CONFIG["runbooks"], "approvals": {"write_during": ["SEV1"]}},
+    }
+    app = _app(make_app, store_url, tmp_path, config)
+    with _serve(app) as (client, tokens, _):
+        services = app.state.services
+        with services.engine.begin() as conn:
+            sev1 = declare(
+                conn, title="down", severity="SEV1", actor="user:rea", now=services.clock.now()
+            ).id
+            sev3 = declare(
+                conn, title="slow", severity="SEV3", actor="user:rea", now=services.clock.now()
+            ).id
+
+        def gates(**extra: Any) -> Any:
+            body = {"steps": ["fix", "drop"], "dry_run": True, **extra}
+            return call(client, tokens, "rea", "POST", "/api/v1/runbooks/diag/runs", body)
+
+        def by_step(answer: Any) -> dict[str, str]:
+            assert answer.status_code == 200, answer.text
+            return {s["step_id"]: s["gate"] for s in answer.json()["steps"]}
+
+        # During a SEV1 a write step needs another person's approval, as the real run would.
+        assert by_step(gates(incident_id=sev1)) == {"fix": "approve", "drop": "approve"}
+        assert by_step(gates(incident_id=sev3)) == {"fix": "confirm", "drop": "approve"}
+        assert by_step(gates()) == {"fix": "confirm", "drop": "approve"}
+        unknown = gates(incident_id=sev1 + 100)
+        assert unknown.status_code == 400
+        assert unknown.json()["error"]["field"] == "$.incident_id"
+        assert call(client, tokens, "rea", "GET", "/api/v1/runs").json()["runs"] == []
 
 
 def test_a_shell_env_secret_is_masked_in_output_answers_and_logs(

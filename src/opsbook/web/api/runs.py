@@ -40,6 +40,7 @@ from opsbook.runbooks.runs import (
     run_row,
     start_run,
     tick_step,
+    writes_need_approval,
 )
 from opsbook.runbooks.values import check_values, secret_values
 from opsbook.store.audit import record_audit
@@ -175,14 +176,16 @@ def _check_steps(runbook: Runbook, steps: list[str] | None) -> None:
             )
 
 
+def _check_incident(conn: Connection, incident_id: int | None) -> None:
+    if incident_id is not None:
+        found = conn.execute(sa.select(incident.c.id).where(incident.c.id == incident_id)).first()
+        if found is None:
+            raise InputError("$.incident_id: no such incident", field="$.incident_id")
+
+
 def _start(services: Services, runbook: Runbook, run_in: RunCreate, actor: str, origin: str) -> int:
     with services.engine.begin() as conn:
-        if run_in.incident_id is not None:
-            found = conn.execute(
-                sa.select(incident.c.id).where(incident.c.id == run_in.incident_id)
-            ).first()
-            if found is None:
-                raise InputError("$.incident_id: no such incident", field="$.incident_id")
+        _check_incident(conn, run_in.incident_id)
         kind = TriggerKind.PERSON if actor.startswith("user:") else TriggerKind.API
         return start_run(
             conn,
@@ -197,10 +200,23 @@ def _start(services: Services, runbook: Runbook, run_in: RunCreate, actor: str, 
         )
 
 
+def _dry_run_writes_need_approval(services: Services, incident_id: int | None) -> bool:
+    """What the real run would apply now: ``runbooks.approvals.write_during`` for its incident's
+    severity (an unknown incident is refused, as a real run would be)."""
+    with services.engine.connect() as conn:
+        _check_incident(conn, incident_id)
+        return writes_need_approval(
+            conn, incident_id, during=services.config.runbooks.approvals.write_during
+        )
+
+
 async def _dry_run(services: Services, runbook: Runbook, run_in: RunCreate) -> dict[str, Any]:
     steps = choose_steps(runbook, run_in.steps)
     values = check_values(
         run_in.params, parameters=runbook.parameters, names=[n for s in steps for n in s.params]
+    )
+    write_needs_approval = await asyncio.to_thread(
+        _dry_run_writes_need_approval, services, run_in.incident_id
     )
     dsns = database_dsns(services.config)
     hidden = [
@@ -225,7 +241,7 @@ async def _dry_run(services: Services, runbook: Runbook, run_in: RunCreate) -> d
                 "step_id": step.id,
                 "kind": str(step.kind),
                 "risk": str(step.risk),
-                "gate": str(gate(step.kind, step.risk)),
+                "gate": str(gate(step.kind, step.risk, write_needs_approval=write_needs_approval)),
                 "status": str(outcome.status),
                 "rendered": outcome.rendered,
                 "output": outcome.output,
