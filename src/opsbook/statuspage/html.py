@@ -196,7 +196,7 @@ def index(snapshot: Snapshot, *, logo: str | None = None, subscribe: bool = True
 def history(snapshot: Snapshot, *, logo: str | None = None) -> bytes:
     words = _Words(snapshot)
     past: list[IncidentView | Maintenance] = [*snapshot.incidents]
-    past += [m for m in snapshot.maintenances if m.status != "scheduled"]
+    past += snapshot.maintenances
     past.sort(
         key=lambda e: e.started_at if isinstance(e, IncidentView) else e.scheduled_for,
         reverse=True,
