@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import random
-from collections.abc import Callable, Collection
+from collections.abc import Awaitable, Callable, Collection, Mapping
 from datetime import datetime, timedelta
 from typing import TypeVar
 
@@ -27,6 +27,10 @@ from opsbook.tasks import TaskFailures, finish_then_cancel, set_from_any_thread
 
 log = structlog.get_logger(__name__)
 _T = TypeVar("_T")
+
+Send = Callable[[aiohttp.ClientSession, Pending], Awaitable[None]]
+"""A sender for rows of one ``kind`` that names no configured channel (status page subscribers):
+returns once sent, raises ``DeliveryError`` like the channels do."""
 
 TASK = "delivery"
 POLL_EVERY = timedelta(seconds=1)
@@ -69,8 +73,11 @@ class Deliverer:
         rng: random.Random | None = None,
         failures: TaskFailures | None = None,
         on_pass: Callable[[BaseException | None], None] = lambda _exc: None,
+        senders: Mapping[str, Send] | None = None,
     ) -> None:
         self._config = config
+        # Kinds sent by a later stage (given here so notify never imports it).
+        self._senders = dict(senders or {})
         # Notifications opsbook itself failed on (not a receiver's refusal), and how each
         # claim went: the server's /metrics and /ready.
         self._failures = failures
@@ -217,6 +224,10 @@ class Deliverer:
             )
 
     async def _send(self, session: aiohttp.ClientSession, item: Pending) -> None:
+        sender = self._senders.get(item.kind)
+        if sender is not None:
+            await sender(session, item)
+            return
         channel = self._config.channels.get(item.channel)
         if channel is None:
             raise DeliveryError(

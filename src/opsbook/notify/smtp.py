@@ -59,6 +59,13 @@ def build_message(
     message["Message-ID"] = make_msgid(domain=channel.from_.rpartition("@")[2])
     # Receivers and filters can thread and deduplicate on it, like the webhook's header.
     message["X-Opsbook-Idempotency-Key"] = idempotency_key
+    # Extra headers a sender rendered with the payload (List-Unsubscribe for status page
+    # subscribers); our own values, repaired like the rest.
+    extra = payload.get("headers")
+    if isinstance(extra, dict):
+        for name, value in extra.items():
+            if isinstance(value, str) and name not in message:
+                message[name] = repair(value)
     message.set_content(body)
     return message
 

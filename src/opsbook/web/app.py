@@ -33,8 +33,10 @@ from opsbook.runbooks.registry import Loaded
 from opsbook.runbooks.routine_notify import RoutineEmitter
 from opsbook.runbooks.routine_task import RoutineTask
 from opsbook.statuspage.publish import Publisher
+from opsbook.statuspage.subscriber_send import SubscriberSender
+from opsbook.statuspage.subscriber_task import SubscriberTask
 from opsbook.store import create_engine, current_revision, display_url, ping, resolve_url, upgrade
-from opsbook.web import ack, docs, errors, health, openapi, pings, ui
+from opsbook.web import ack, docs, errors, health, openapi, pings, status_subscribe, ui
 from opsbook.web.api import checks_router
 from opsbook.web.api.accounts import router as accounts_router
 from opsbook.web.api.alertmanager import router as alertmanager_router
@@ -46,6 +48,7 @@ from opsbook.web.api.oncall import router as oncall_router
 from opsbook.web.api.routines import router as routines_router
 from opsbook.web.api.runbooks import router as runbooks_router
 from opsbook.web.api.runs import router as runs_router
+from opsbook.web.api.status_subscribers import router as status_subscribers_router
 from opsbook.web.api.statuspage import router as statuspage_router
 from opsbook.web.body_limit import BodyLimit
 from opsbook.web.deps import NO_RUNBOOKS, Services
@@ -58,6 +61,7 @@ from opsbook.web.runner import Runner
 from opsbook.web.security import SecuredApp
 from opsbook.web.status_site import router as status_site_router
 from opsbook.web.status_site import site_cache
+from opsbook.web.ui.overview_data import read_version
 
 log = structlog.get_logger(__name__)
 
@@ -105,6 +109,8 @@ def create_app(
         clock=clock,
         failures=runner.failures,
         on_pass=runner.reporter("delivery"),
+        # Status page subscribers' emails and webhooks name no configured channel.
+        senders=SubscriberSender(config, engine).senders(),
     )
     # Pages and incident updates commit with the pass that decided them; API writes wake the
     # task so an acknowledge stops paging (and an update is announced) now, not a pass later.
@@ -148,6 +154,16 @@ def create_app(
     runner.add("alerts", alerts.run)
     runner.add("delivery", deliverer.run)
     runner.add("incidents", incidents.run)
+    # Public incident updates and component status changes, to the status page's subscribers.
+    status_subscribers = SubscriberTask(
+        engine,
+        config=config,
+        clock=clock,
+        marker=lambda conn: read_version(conn)[0],
+        after_commit=deliverer.wake,
+        failures=runner.failures,
+    )
+    runner.add("status-subscribers", status_subscribers.run)
     # An incident's alert whose rule names a runbook gets its read steps run, once (no task
     # when no runbook loaded: there is nothing it could run).
     if services.runbooks.registry.runbooks:
@@ -231,6 +247,8 @@ def create_app(
     app.include_router(routines_router)
     app.include_router(notifications_router)
     app.include_router(statuspage_router)
+    app.include_router(status_subscribers_router)
+    app.include_router(status_subscribe.router)
     app.include_router(status_site_router)
     ui.install(app)
     app.include_router(ack.router)
