@@ -463,3 +463,30 @@ def test_webhook_subscribers_need_a_responder_and_are_audited(page: Page) -> Non
         ("status_subscriber.unsubscribe", "token:rea"),
     ]
     assert "secret-token" not in str(audit)
+
+
+def _wait_for(predicate: Any, timeout_s: float = 10.0) -> None:
+    import time
+
+    deadline = time.monotonic() + timeout_s
+    while not predicate():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.05)
+
+
+def test_the_served_app_confirms_and_announces_by_itself(
+    page: Page, mailbox: tuple[Mailbox, int]
+) -> None:
+    # With its lifespan: the deliverer and the status-subscribers task run as opsbook serve's do.
+    box, _ = mailbox
+    with page.client:
+        assert page.subscribe("ana@shop.example").status_code == 200
+        _wait_for(lambda: len(box.to("ana@shop.example")) == 1)
+        confirm = _link(box.to("ana@shop.example")[0], "/status/subscribe/confirm")
+        assert page.client.get(confirm).status_code == 200
+        page.later()
+        page.shop.declare(summary="Payments are failing.")
+        _wait_for(lambda: len(box.to("ana@shop.example")) == 2)
+        update = box.to("ana@shop.example")[1]
+        assert "Payments are failing." in update.get_content()
+        assert update["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
