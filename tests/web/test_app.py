@@ -90,4 +90,5 @@ def test_an_unreachable_store_at_start_up_is_retried_by_the_runner(
         "migrations",
         "retention",
         "scheduler",
+        "status-subscribers",
     ]

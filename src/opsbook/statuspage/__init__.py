@@ -2,8 +2,8 @@
 availability derived from the store and the config (never kept by hand, STYLE.md R20), and the
 formats other tools read (Statuspage v2 JSON).
 
-Imports config, store, checks, alerts (maintenance windows) and incidents; never notify, web
-or cli.
+Imports config, store, checks, alerts (maintenance windows) and incidents; notify (the outbox)
+and accounts (the server key) for subscribers only; never web or cli.
 """
 
 from opsbook.statuspage.snapshot import (

@@ -54,6 +54,7 @@ a later one's (PostgreSQL hands out ids before commit) is still read, and announ
 BATCH = 500
 POLL_EVERY = timedelta(seconds=1)
 REFRESH_EVERY = timedelta(seconds=30)
+MAX_BACKOFF = timedelta(seconds=30)
 
 
 def _cursor(conn: Connection) -> int:
@@ -294,14 +295,19 @@ class SubscriberTask:
         return queued
 
     async def run(self) -> None:
+        failed = 0
         while True:
             try:
                 queued = await asyncio.to_thread(self.run_once)
+                failed = 0
             except Exception as exc:
+                # A store that is down fails every pass: log and count once per backoff step.
+                failed += 1
                 log.error("status_subscribers_pass_failed", error_type=type(exc).__name__)
                 if self._failures is not None:
                     self._failures.item_failed(TASK)
                 queued = 0
             if queued:
                 self._after_commit()
-            await asyncio.sleep(self._poll_every.total_seconds())
+            wait = self._poll_every * (2 ** min(failed, 5))
+            await asyncio.sleep(min(wait, MAX_BACKOFF).total_seconds())
