@@ -11,6 +11,7 @@ page's links are relative to its folder.
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from fastapi import APIRouter, FastAPI, Request
@@ -103,34 +104,42 @@ def _serve(request: Request, path: str) -> Response:
     return Response(body, media_type=content_type(name), headers=headers)
 
 
-@router.api_route(PAGE_PREFIX, methods=["GET", "HEAD"], summary="The public status page.")
+def _add(path: str, endpoint: Callable[..., Response], summary: str) -> None:
+    """GET in the API document; HEAD beside it, answered the same way without a body."""
+    router.add_api_route(path, endpoint, methods=["GET"], summary=summary)
+    router.add_api_route(
+        path, endpoint, methods=["HEAD"], include_in_schema=False, name=f"{endpoint.__name__}_head"
+    )
+
+
 def status_page(request: Request) -> Response:
     return _serve(request, PAGE_PREFIX)
 
 
-@router.api_route(
-    PAGE_PREFIX + "history/", methods=["GET", "HEAD"], summary="Incident history by month."
-)
 def status_history(request: Request) -> Response:
     return _serve(request, PAGE_PREFIX + "history/")
 
 
-@router.api_route(
-    PAGE_PREFIX + "{name}.{ext}",
-    methods=["GET", "HEAD"],
-    summary="The page's stylesheet, logo and feeds (feed.rss, feed.atom).",
-)
 def status_file(request: Request, name: str, ext: str) -> Response:
     return _serve(request, f"{PAGE_PREFIX}{name}.{ext}")
 
 
-@router.api_route(
-    PAGE_PREFIX + "badge/{component}/{kind}.svg",
-    methods=["GET", "HEAD"],
-    summary="A component's badge: status.svg or uptime.svg (30 days), shields.io look.",
-)
 def status_badge(request: Request, component: str, kind: str) -> Response:
     return _serve(request, f"{PAGE_PREFIX}badge/{component}/{kind}.svg")
+
+
+_add(PAGE_PREFIX, status_page, "The public status page.")
+_add(PAGE_PREFIX + "history/", status_history, "Incidents and maintenance by month.")
+_add(
+    PAGE_PREFIX + "{name}.{ext}",
+    status_file,
+    "The page's stylesheet (status.css), feeds (feed.rss, feed.atom) and logo.",
+)
+_add(
+    PAGE_PREFIX + "badge/{component}/{kind}.svg",
+    status_badge,
+    "A component's badge: status.svg, or uptime.svg (30 days), in the shields.io look.",
+)
 
 
 @router.get(PAGE_PREFIX.rstrip("/"), include_in_schema=False)

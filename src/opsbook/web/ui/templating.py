@@ -33,6 +33,7 @@ NAV: tuple[tuple[str, str], ...] = (
     ("Runs", "/runs"),
     ("Notifications", "/notifications"),
     ("Audit", "/audit"),
+    ("Status page", "/status/"),
 )
 
 
