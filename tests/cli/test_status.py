@@ -6,7 +6,7 @@ import asyncio
 import os
 import re
 import shlex
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import replace
 from datetime import timedelta
 from pathlib import Path
@@ -23,9 +23,7 @@ from opsbook.alerts.models import AlertStatus
 from opsbook.alerts.tables import alert as alert_table
 from opsbook.checks import service
 from opsbook.checks.models import ProbeResult, State
-from opsbook.cli import app as cli_app
 from opsbook.cli.context import invoked_as
-from opsbook.cli.status import status
 from opsbook.clock import FrozenClock
 from opsbook.runbooks.models import Registry
 from opsbook.runbooks.parse import parse_runbook
@@ -47,18 +45,6 @@ checks:
   db:
     postgres: {{dsn: "postgresql://app:{SECRET}@127.0.0.1:1/app"}}
 """
-
-
-@pytest.fixture(autouse=True)
-def registered() -> Iterator[None]:
-    # Until cli/app.py registers the command, register it for these tests only.
-    commands = cli_app.app.registered_commands
-    added = not any(c.name == "status" for c in commands)
-    if added:
-        cli_app.app.command("status")(status)
-    yield
-    if added:
-        commands[:] = [c for c in commands if c.name != "status"]
 
 
 def _seed(engine: Engine) -> None:

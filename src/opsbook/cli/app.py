@@ -11,6 +11,7 @@ import importlib
 import os
 import sys
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 import click
 import typer
@@ -18,23 +19,42 @@ from rich.console import Console
 from rich.markup import escape
 
 from opsbook import __version__
-from opsbook.cli import accounts as accounts_cli
-from opsbook.cli import alerts, check, db, demo, incidents, login, notify, oncall, serve, status
-from opsbook.cli import audit as audit_cli
-from opsbook.cli import runbook as runbook_cli
-from opsbook.cli import status_page as status_page_cli
-from opsbook.cli.client import Transport
 from opsbook.cli.context import CliContext, invoked_as
 from opsbook.clock import SYSTEM_CLOCK, Clock
 from opsbook.errors import ConfigError, OpsbookError
 
-app = typer.Typer(
-    name="opsbook",
-    help="Turn an operations runbook into running software.",
-    no_args_is_help=True,
-    add_completion=False,
-    pretty_exceptions_enable=False,
+if TYPE_CHECKING:
+    from opsbook.cli.client import Transport
+
+# Every command: its name, its module under opsbook.cli, the attribute there, and whether that
+# is one command or a group (a Typer app). main() imports only the module of the command it
+# runs: importing them all (FastAPI, SQLAlchemy, aiohttp, every pydantic model) took 1.2 s
+# before `opsbook --version` could answer (issue 15). Listed in the order `--help` shows them.
+COMMANDS: tuple[tuple[str, str, str, bool], ...] = (
+    ("check", "check", "check", False),
+    ("serve", "serve", "serve", False),
+    ("status", "status", "status", False),
+    ("demo", "demo", "demo", False),
+    ("demo-service", "demo", "demo_service", False),
+    ("db", "db", "app", True),
+    ("notify", "notify", "app", True),
+    ("alerts", "alerts", "app", True),
+    ("silence", "alerts", "silence_app", True),
+    ("maintenance", "alerts", "maintenance", False),
+    ("oncall", "oncall", "app", True),
+    ("runbook", "runbook", "app", True),
+    ("incidents", "incidents", "list_app", True),
+    ("incident", "incidents", "app", True),
+    ("actions", "incidents", "actions_app", True),
+    ("user", "accounts", "user_app", True),
+    ("token", "accounts", "token_app", True),
+    ("audit", "audit", "audit", False),
+    ("status-page", "status_page", "app", True),
+    ("login", "login", "login", False),
+    ("logout", "login", "logout", False),
+    ("whoami", "login", "whoami", False),
 )
+ROOT_OPTIONS_WITH_VALUE = frozenset({"--server"})
 
 
 def _version(value: bool) -> None:
@@ -43,8 +63,7 @@ def _version(value: bool) -> None:
         raise typer.Exit()
 
 
-@app.callback()
-def root(
+def _root(
     ctx: typer.Context,
     version: bool = typer.Option(
         False, "--version", callback=_version, is_eager=True, help="Print the version and exit."
@@ -62,28 +81,44 @@ def root(
     ctx.obj.server = server
 
 
-app.command("check")(check.check)
-app.command("serve")(serve.serve)
-app.command("status")(status.status)
-app.command("demo")(demo.demo)
-app.command("demo-service")(demo.demo_service)
-app.add_typer(db.app, name="db")
-app.add_typer(notify.app, name="notify")
-app.add_typer(alerts.app, name="alerts")
-app.add_typer(alerts.silence_app, name="silence")
-app.command("maintenance")(alerts.maintenance)
-app.add_typer(oncall.app, name="oncall")
-app.add_typer(runbook_cli.app, name="runbook")
-app.add_typer(incidents.list_app, name="incidents")
-app.add_typer(incidents.app, name="incident")
-app.add_typer(incidents.actions_app, name="actions")
-app.add_typer(accounts_cli.user_app, name="user")
-app.add_typer(accounts_cli.token_app, name="token")
-app.command("audit")(audit_cli.audit)
-app.add_typer(status_page_cli.app, name="status-page")
-app.command("login")(login.login)
-app.command("logout")(login.logout)
-app.command("whoami")(login.whoami)
+def build(only: str | None = None) -> typer.Typer:
+    """The Typer root with every command, or with ``only`` that one when it is a command's name
+    (what ``main`` runs), or with none for ``""`` (``--version``). Commands are imported here,
+    not when this module is."""
+    root = typer.Typer(
+        name="opsbook",
+        help="Turn an operations runbook into running software.",
+        no_args_is_help=True,
+        add_completion=False,
+        pretty_exceptions_enable=False,
+    )
+    root.callback()(_root)
+    chosen = [c for c in COMMANDS if c[0] == only] or ([] if only == "" else list(COMMANDS))
+    for name, module, attribute, is_group in chosen:
+        found = getattr(importlib.import_module(f"opsbook.cli.{module}"), attribute)
+        if is_group:
+            root.add_typer(found, name=name)
+        else:
+            root.command(name)(found)
+    return root
+
+
+def command_name(args: Sequence[str]) -> str | None:
+    """The command ``args`` run: the first word that is not a root option or its value; ``""``
+    when ``--version`` comes first (it answers before any command); None when there is none."""
+    skip = False
+    for arg in args:
+        if skip:
+            skip = False
+        elif arg in ROOT_OPTIONS_WITH_VALUE:
+            skip = True
+        elif arg == "--version":
+            return ""
+        elif arg == "--":
+            return None
+        elif not arg.startswith("-"):
+            return arg
+    return None
 
 
 # Typer 0.29 runs its own copy of click (``typer._click``) and raises that copy's usage errors
@@ -116,8 +151,8 @@ def main(
     ``transport`` is how API requests reach the server (default: HTTP; tests call the app).
     """
     err = Console(stderr=True)
-    command = typer.main.get_command(app)
     args = list(sys.argv[1:] if argv is None else argv)
+    command = typer.main.get_command(build(command_name(args)))
     environ = dict(os.environ)
     cli = CliContext(
         console=Console(),

@@ -11,17 +11,21 @@ from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 from rich.console import Console
-from sqlalchemy.engine import Engine
 
-from opsbook.cli.client import ApiClient, Transport, server_url, token_for
-from opsbook.cli.stores import check_revision, require_store, store_target
 from opsbook.clock import SYSTEM_CLOCK, Clock
-from opsbook.config import Config, load
 from opsbook.errors import InputError
-from opsbook.store import create_engine
+
+# Imported where used: every command imports this module, and `opsbook --version` should not
+# pay for the config's models, SQLAlchemy or the HTTP client (issue 15).
+if TYPE_CHECKING:
+    from sqlalchemy.engine import Engine
+
+    from opsbook.cli.client import ApiClient, Transport
+    from opsbook.config import Config
 
 
 @dataclass
@@ -42,10 +46,14 @@ class CliContext:
 
     def server_url(self, config: Config | None) -> str:
         """The server for ``config`` (cli/client.py says how it is chosen)."""
+        from opsbook.cli.client import server_url
+
         return server_url(config, given=self.server, environ=self.environ)
 
     def api(self, config: Config | None) -> ApiClient:
         """A client of the server ``config`` names, with the user's token for it."""
+        from opsbook.cli.client import ApiClient, token_for
+
         base = self.server_url(config)
         return ApiClient(base, token_for(base, self.environ), transport=self.transport)
 
@@ -103,6 +111,10 @@ def open_store(cli: CliContext, config: Path) -> Iterator[tuple[Config, Engine]]
     store, where its URL came from and how to point at the right one when there is no store
     there or it is not at this opsbook's schema.
     """
+    from opsbook.cli.stores import check_revision, require_store, store_target
+    from opsbook.config import load
+    from opsbook.store import create_engine
+
     loaded = load(config, environ=cli.environ)
     target = store_target(loaded, config=config, environ=cli.environ)
     require_store(target, config=config)
