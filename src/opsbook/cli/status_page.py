@@ -15,7 +15,24 @@ from opsbook.cli.context import get_context, open_store
 from opsbook.errors import InputError
 from opsbook.statuspage.build import build_snapshot
 from opsbook.statuspage.publish import anchored, write_site
-from opsbook.statuspage.site import render_site, server_path
+from opsbook.statuspage.site import render_site
+
+KINDS: dict[str, tuple[str, tuple[str, ...]]] = {
+    "page": ("/status/, /status/history/", ("index.html", "history/index.html")),
+    "stylesheet and logo": ("/status/", ("status.css", "logo.")),
+    "feeds": ("/status/feed.rss, /status/feed.atom", ("feed.",)),
+    "badges": ("/status/badge/<component>/", ("badge/",)),
+    "Statuspage JSON": ("/api/v2/", ("api/v2/",)),
+}
+"""How the summary groups the files: where the server serves them, and their path prefixes."""
+
+
+def _kind(name: str) -> str:
+    for kind, (_, prefixes) in KINDS.items():
+        if name.startswith(prefixes):
+            return kind
+    return "stylesheet and logo"
+
 
 app = typer.Typer(help="The public status page.", no_args_is_help=True)
 
@@ -50,11 +67,18 @@ def export(
             ) from None
         progress.update(step, advance=1)
     table = Table(title=f"Status page exported to {escape(str(folder))}", title_justify="left")
-    table.add_column("file")
+    table.add_column("files")
+    table.add_column("count", justify="right")
     table.add_column("bytes", justify="right")
     table.add_column("served at")
-    for name in sorted(files):
-        table.add_row(escape(name), str(len(files[name])), escape(server_path(name)))
+    kinds: dict[str, list[str]] = {}
+    for name in files:
+        kinds.setdefault(_kind(name), []).append(name)
+    for kind, (where, _) in KINDS.items():
+        names = kinds.get(kind, [])
+        if names:
+            size = sum(len(files[n]) for n in names)
+            table.add_row(kind, str(len(names)), str(size), where)
     cli.console.print(table)
     cli.console.print(
         f"{len(files)} files: {written.changed} written, {written.unchanged} unchanged, "

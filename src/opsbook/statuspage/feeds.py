@@ -66,7 +66,7 @@ def _bytes(root: ET.Element) -> bytes:
 def rss(snapshot: Snapshot, *, page_url: str) -> bytes:
     root = ET.Element("rss", {"version": "2.0", "xmlns:atom": ATOM_NS})
     channel = ET.SubElement(root, "channel")
-    ET.SubElement(channel, "title").text = f"{snapshot.page.title} status"
+    ET.SubElement(channel, "title").text = snapshot.page.title
     ET.SubElement(channel, "link").text = page_url or "./"
     ET.SubElement(
         channel, "description"
@@ -100,7 +100,7 @@ def _iso(at: datetime) -> str:
 def atom(snapshot: Snapshot, *, page_url: str) -> bytes:
     root = ET.Element("feed", {"xmlns": ATOM_NS})
     ET.SubElement(root, "id").text = f"tag:opsbook,2026:{snapshot.page.id}:status"
-    ET.SubElement(root, "title").text = f"{snapshot.page.title} status"
+    ET.SubElement(root, "title").text = snapshot.page.title
     ET.SubElement(root, "updated").text = _iso(snapshot.page.updated_at)
     ET.SubElement(root, "link", {"rel": "alternate", "type": "text/html", "href": page_url or "./"})
     ET.SubElement(root, "link", {"rel": "self", "href": f"{page_url}feed.atom"})

@@ -30,6 +30,7 @@ from opsbook.notify import Deliverer, IncidentEmitter, OutboxEmitter
 from opsbook.redaction import secret_values as config_secret_values
 from opsbook.runbooks.diagnostics import DiagnosticsTask
 from opsbook.runbooks.registry import Loaded
+from opsbook.runbooks.routine_alerts import RoutineAlerter
 from opsbook.runbooks.routine_notify import RoutineEmitter
 from opsbook.runbooks.routine_task import RoutineTask
 from opsbook.statuspage.publish import Publisher
@@ -193,6 +194,7 @@ def create_app(
             dsns=database_dsns(config),
             after_commit=deliverer.wake,
             failures=runner.failures,
+            alerter=RoutineAlerter(config, wake_alerts=alerts.wake, wake_incidents=incidents.wake),
         )
         runner.add("routines", routines.run)
         metrics.registry.register(
@@ -259,8 +261,9 @@ def create_app(
             config.status_page.publish,
             render=lambda: site_cache(app).site().files,
             secrets=config_secret_values(config),
+            # Counted, not reported as a failing task: /ready must not turn 503 (and take the
+            # server out of its load balancer) because a push to a static host fails.
             failures=runner.failures,
-            report=runner.reporter("status_publish"),
         )
         runner.add("status_publish", publisher.run)
     app.add_middleware(LargeBodyGate)
