@@ -241,7 +241,7 @@ def test_it_reports_every_mistake_of_a_file_at_once() -> None:
     ("front", "message"),
     [
         ("---\ntitel: x\n---\n", "rb.md:2:1: unknown front matter key 'titel' (use title, "
-         "description, tags, parameters, alerts, schedule, timezone, channels, grace)"),
+         "description, tags, parameters, alerts, schedule, timezone, channels, grace, alert)"),
         ("---\nschedule: every day\n---\n", "rb.md:2:11: schedule: 'every day' is not a cron "
          "schedule (use 5 fields: minute hour day month weekday, e.g. '0 9 * * 1')"),
         ("---\nschedule: '61 * * * *'\n---\n", "rb.md:2:11: schedule: '61 * * * *' is not a "

@@ -15,7 +15,7 @@ from yaml.nodes import MappingNode, Node, SequenceNode
 
 from opsbook.config.fields import check_slug, check_timezone
 from opsbook.config.units import parse_duration
-from opsbook.runbooks.models import Parameter, ParamType
+from opsbook.runbooks.models import Parameter, ParamType, RoutineAlert
 
 Loc = tuple[str | int, ...]
 Found = tuple[int, int, str]
@@ -30,7 +30,12 @@ KEYS = (
     "timezone",
     "channels",
     "grace",
+    "alert",
 )
+ALERT_KEYS = ("severity", "labels")
+# The labels a routine's alert always carries (``routine_alerts``); ``labels:`` cannot set them.
+ALERT_OWN_LABELS = ("alertname", "routine", "severity")
+LABEL_NAME = re.compile(r"[a-zA-Z_][a-zA-Z0-9_]*")
 PARAMETER_KEYS = ("type", "default", "allowed", "description", "secret", "required")
 PARAMETER_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_-]*")
 # cronsim needs a start to validate an expression; any fixed instant does (no wall clock).
@@ -53,6 +58,10 @@ class FrontMatter:
     channels: tuple[str, ...] = ()
     channels_at: tuple[tuple[int, int], ...] = ()
     grace: timedelta | None = None
+    # A routine's overdue alert, and where its severity is written (the registry checks it
+    # against the config's severities).
+    alert: RoutineAlert | None = None
+    alert_at: tuple[int, int] = (0, 0)
     problems: list[Found] = field(default_factory=list)
 
 
@@ -203,8 +212,12 @@ def _routine(r: _Reader, data: dict[str, object], out: FrontMatter) -> None:
             if out.grace <= timedelta(0):
                 r.fail(("grace",), "grace: must be longer than 0s")
                 out.grace = None
+    out.alert = _alert(r, data.get("alert"))
+    out.alert_at = r.at(
+        ("alert", "severity") if isinstance(data.get("alert"), dict) else ("alert",)
+    )
     if out.schedule is None:
-        for key in ("channels", "grace"):
+        for key in ("channels", "grace", "alert"):
             if data.get(key) is not None:
                 r.fail((key,), f"{key}: only a routine has one (add schedule: too)", key=True)
         return
@@ -216,6 +229,72 @@ def _routine(r: _Reader, data: dict[str, object], out: FrontMatter) -> None:
                 "needs a default (or required: false)",
                 key=True,
             )
+
+
+def _alert(r: _Reader, raw: object) -> RoutineAlert | None:
+    """``alert: SEV3`` or ``alert: {severity: SEV3, labels: {team: ops}}``."""
+    if raw is None:
+        return None
+    if isinstance(raw, str):
+        raw = {"severity": raw}
+    if not isinstance(raw, dict):
+        r.fail(
+            ("alert",),
+            f"alert: must be a severity (alert: SEV3) or a mapping (alert: {{severity: SEV3}}), "
+            f"not {_kind(raw)}",
+        )
+        return None
+    ok = True
+    for key in raw:
+        if key not in ALERT_KEYS:
+            r.fail(
+                ("alert", str(key)),
+                f"alert: unknown key {key!r} (use {', '.join(ALERT_KEYS)})",
+                key=True,
+            )
+            ok = False
+    severity = raw.get("severity")
+    if not isinstance(severity, str) or not severity:
+        given = "none" if severity is None else _kind(severity)
+        where: Loc = ("alert", "severity") if "severity" in raw else ("alert",)
+        r.fail(where, f"alert.severity: must be a severity name (e.g. SEV3), not {given}")
+        ok = False
+    labels = _alert_labels(r, raw.get("labels"))
+    if not ok or labels is None:
+        return None
+    return RoutineAlert(severity=str(severity), labels=labels)
+
+
+def _alert_labels(r: _Reader, raw: object) -> tuple[tuple[str, str], ...] | None:
+    if raw is None:
+        return ()
+    if not isinstance(raw, dict):
+        r.fail(
+            ("alert", "labels"),
+            f"alert.labels: must be a mapping of name -> text, not {_kind(raw)}",
+        )
+        return None
+    out = []
+    ok = True
+    for name, value in raw.items():
+        loc: Loc = ("alert", "labels", str(name))
+        if not isinstance(name, str) or not LABEL_NAME.fullmatch(name):
+            r.fail(
+                loc,
+                f"alert.labels: {str(name)!r} is not a label name (use letters, digits and '_', "
+                "not starting with a digit)",
+                key=True,
+            )
+            ok = False
+        elif name in ALERT_OWN_LABELS:
+            r.fail(loc, f"alert.labels.{name}: is set by opsbook, leave it out", key=True)
+            ok = False
+        elif not isinstance(value, str | int | float) or isinstance(value, bool):
+            r.fail(loc, f"alert.labels.{name}: must be text, not {_kind(value)}")
+            ok = False
+        else:
+            out.append((name, str(value)))
+    return tuple(out) if ok else None
 
 
 def _parameters(r: _Reader, raw: object) -> tuple[Parameter, ...]:

@@ -87,6 +87,15 @@ class Step:
 
 
 @dataclass(frozen=True)
+class RoutineAlert:
+    """A routine's ``alert:``: the severity (a configured one) and extra labels of the
+    ``RoutineOverdue`` alert its overdue run fires (``routine_alerts``)."""
+
+    severity: str
+    labels: tuple[tuple[str, str], ...] = ()
+
+
+@dataclass(frozen=True)
 class Runbook:
     """``name`` is the file's stem (``db-connections`` for ``db-connections.md``)."""
 
@@ -105,6 +114,8 @@ class Runbook:
     # how long after its due time it is overdue (None: the default grace).
     channels: tuple[str, ...] = ()
     grace: timedelta | None = None
+    # A routine's overdue alert (None: an overdue run only reminds and shows).
+    alert: RoutineAlert | None = None
 
     def step(self, step_id: str) -> Step | None:
         return next((s for s in self.steps if s.id == step_id), None)

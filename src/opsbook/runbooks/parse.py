@@ -266,6 +266,7 @@ def parse_runbook(text: str, *, name: str, file: str) -> tuple[Runbook | None, l
         timezone=fm.timezone,
         channels=fm.channels,
         grace=fm.grace,
+        alert=fm.alert,
         description=fm.description,
         digest=digest,
     )

@@ -18,7 +18,7 @@ from opsbook.config.runbooks import DEFAULT_PATH
 from opsbook.errors import Problem
 from opsbook.runbooks.models import Registry, Runbook
 from opsbook.runbooks.parse import STEP_ID, alert_positions, parse_runbook
-from opsbook.runbooks.routines import channel_problems
+from opsbook.runbooks.routines import alert_problems, channel_problems
 
 
 @dataclass(frozen=True)
@@ -223,4 +223,5 @@ def load_for_config(
         present = {p.stem for p in folder.rglob("*.md")}
         problems += _alert_link_problems(config, file, present, environ or os.environ)
         problems += channel_problems(registry, set(config.channels))
+        problems += alert_problems(registry, set(config.severities))
     return Loaded(registry, tuple(problems), folder)

@@ -13,7 +13,7 @@ import asyncio
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
 import structlog
@@ -38,6 +38,10 @@ from opsbook.runbooks.runner import execute_run
 from opsbook.runbooks.runs import start_run
 from opsbook.runbooks.tables import routine_run, runbook_run, runbook_run_step
 from opsbook.tasks import TaskFailures, describe_error
+
+if TYPE_CHECKING:
+    from opsbook.alerts.ingest_writes import IngestReport
+    from opsbook.runbooks.routine_alerts import RoutineAlerter
 
 log = structlog.get_logger(__name__)
 
@@ -145,7 +149,7 @@ def remind_overdue(
             continue
         run_id = int(row.run_id)
         if emit is not None and routine.runbook.channels:
-            counts = _step_counts(conn, [run_id]).get(run_id, (0, 0))
+            counts = step_counts(conn, [run_id]).get(run_id, (0, 0))
             emit(conn, _notices(routine, "overdue", row.due_at, run_id, counts, now))
         reminded.append(run_id)
     return reminded
@@ -176,7 +180,7 @@ def _notices(
     ]
 
 
-def _step_counts(conn: Connection, run_ids: Sequence[int]) -> dict[int, tuple[int, int]]:
+def step_counts(conn: Connection, run_ids: Sequence[int]) -> dict[int, tuple[int, int]]:
     """``run_id -> (steps done or ok, steps)``."""
     if not run_ids:
         return {}
@@ -216,7 +220,7 @@ def routine_states(
             out.append(base)
             continue
         run_id = int(row.run_id)
-        done, total = _step_counts(conn, [run_id]).get(run_id, (0, 0))
+        done, total = step_counts(conn, [run_id]).get(run_id, (0, 0))
         ended = RunState(row.state).is_ended
         out.append(
             replace(
@@ -237,8 +241,10 @@ def routine_states(
 class RoutineTask:
     """Opens due routine runs and queues their reminders: ``run_once`` is one pass (tests drive
     it), ``run`` the server's loop (every ``every``). ``emit`` queues reminders in the pass's
-    transaction; ``after_commit`` wakes the deliverer. A newly opened run is executed at once:
-    its read steps run until the first manual (or write) step, which waits for a person."""
+    transaction; ``after_commit`` wakes the deliverer. ``alerter`` (None: no alerts) keeps each
+    alerting routine's ``RoutineOverdue`` alert in step with its run, after the reminders. A
+    newly opened run is executed at once: its read steps run until the first manual (or write)
+    step, which waits for a person."""
 
     def __init__(
         self,
@@ -254,8 +260,10 @@ class RoutineTask:
         every: timedelta = EVERY,
         after_commit: Callable[[], None] = lambda: None,
         failures: TaskFailures | None = None,
+        alerter: RoutineAlerter | None = None,
     ) -> None:
         self._engine = engine
+        self._alerter = alerter
         self._routines = routines_of(registry, timezone=timezone)
         self._emit = emit
         self._settings = settings
@@ -296,6 +304,17 @@ class RoutineTask:
         reminded = await asyncio.to_thread(self._remind)
         if opened or reminded:
             self._after_commit()
+        if self._alerter is not None:
+            try:
+                report = await asyncio.to_thread(self._sync_alerts, self._alerter)
+            except Exception as exc:
+                # The alerts are derived from the runs, so the next pass writes what this one
+                # could not; the runs opened above still execute.
+                log.error("routine_alerts_not_synced", reason=describe_error(exc))
+                if self._failures is not None:
+                    self._failures.item_failed(TASK)
+            else:
+                self._alerter.after_commit(report)
         await asyncio.gather(*(self._execute(o.routine.runbook, o.run_id) for o in opened))
         return opened
 
@@ -311,6 +330,10 @@ class RoutineTask:
     def _remind(self) -> list[int]:
         with self._engine.begin() as conn:
             return remind_overdue(conn, self._routines, now=self._clock.now(), emit=self._emit)
+
+    def _sync_alerts(self, alerter: RoutineAlerter) -> IngestReport:
+        with self._engine.begin() as conn:
+            return alerter.sync(conn, self._routines, now=self._clock.now())
 
     async def _execute(self, runbook: Runbook, run_id: int) -> None:
         try:

@@ -104,6 +104,32 @@ def channel_problems(registry: Registry, channels: Collection[str]) -> list[Prob
     return out
 
 
+def alert_problems(registry: Registry, severities: Collection[str]) -> list[Problem]:
+    """A routine's ``alert:`` severity that is not one of the config's ``severities``, at
+    FILE:LINE:COL (the alert would neither route by severity nor page)."""
+    out = []
+    for runbook in registry.runbooks.values():
+        if runbook.alert is None or runbook.alert.severity in severities:
+            continue
+        try:
+            text = Path(runbook.path).read_text(encoding="utf-8")
+        except OSError:
+            text = ""
+        fm_text, _ = front_matter.split(text)
+        line, column = front_matter.read(fm_text).alert_at if fm_text is not None else (0, 0)
+        have = f" (use {', '.join(sorted(severities))})" if severities else ""
+        out.append(
+            Problem(
+                runbook.path,
+                line,
+                column,
+                "",
+                f"alert.severity: no severity named {runbook.alert.severity!r} in the config{have}",
+            )
+        )
+    return out
+
+
 @dataclass(frozen=True)
 class RoutineNotice:
     """A reminder for one channel: a run was ``opened`` for ``due_at``, or it is ``overdue``."""
@@ -154,11 +180,11 @@ def describe(status: RoutineStatus, *, now: datetime) -> str:
         shown = local.strftime("%Y-%m-%d %H:%M")
     return (
         f"routine {status.routine} due {shown} {status.timezone}, "
-        f"open {_age(now - status.due_at)}, {status.steps_done}/{status.steps_total} ticked"
+        f"open {age(now - status.due_at)}, {status.steps_done}/{status.steps_total} ticked"
     )
 
 
-def _age(delta: timedelta) -> str:
+def age(delta: timedelta) -> str:
     minutes = max(int(delta.total_seconds() // 60), 0)
     if minutes < 60:
         return f"{minutes}m"
