@@ -28,7 +28,7 @@ from opsbook.web.deps import ClockDep, ConfigDep, EngineDep
 from opsbook.web.ui.session import FORM_MAX_BYTES, FORM_MAX_FIELDS, require_same_origin
 from opsbook.web.ui.templating import make_environment
 
-router = APIRouter(tags=["status page"], include_in_schema=False)
+router = APIRouter(tags=["status page"], default_response_class=HTMLResponse)
 _env = make_environment()
 _template = _env.get_template("status_subscribe.html")
 _HEADERS = {"Cache-Control": "no-store", "Referrer-Policy": "no-referrer"}
@@ -75,14 +75,20 @@ async def _form(request: Request) -> list[tuple[str, str]]:
         raise InputError("body: not a form (UTF-8, at most 100 fields)", field="body") from None
 
 
-@router.get("/status/subscribe", dependencies=[PUBLIC])
+@router.get(
+    "/status/subscribe", dependencies=[PUBLIC], summary="The email subscribe form (public, HTML)."
+)
 def subscribe_form(config: ConfigDep) -> HTMLResponse:
     if config.status_page.subscribers.email_channel is None:
         return _page(config, status=404, message="This status page takes no email subscribers.")
     return _page(config, form="subscribe")
 
 
-@router.post("/status/subscribe", dependencies=[PUBLIC])
+@router.post(
+    "/status/subscribe",
+    dependencies=[PUBLIC],
+    summary="Subscribe an address: sends a confirmation link (public, same-origin form).",
+)
 async def subscribe(
     request: Request, engine: EngineDep, config: ConfigDep, clock: ClockDep
 ) -> HTMLResponse:
@@ -128,7 +134,11 @@ async def subscribe(
     )
 
 
-@router.get("/status/subscribe/confirm", dependencies=[PUBLIC])
+@router.get(
+    "/status/subscribe/confirm",
+    dependencies=[PUBLIC],
+    summary="Confirm a subscription with its one-time token (public, HTML).",
+)
 def confirm(
     request: Request, engine: EngineDep, config: ConfigDep, clock: ClockDep, token: str = ""
 ) -> HTMLResponse:
@@ -145,7 +155,11 @@ def confirm(
     )
 
 
-@router.get("/status/unsubscribe", dependencies=[PUBLIC])
+@router.get(
+    "/status/unsubscribe",
+    dependencies=[PUBLIC],
+    summary="Show the unsubscribe button (public, HTML; a GET never unsubscribes).",
+)
 def unsubscribe_form(config: ConfigDep, token: str = "") -> HTMLResponse:
     return _page(
         config,
@@ -156,7 +170,11 @@ def unsubscribe_form(config: ConfigDep, token: str = "") -> HTMLResponse:
     )
 
 
-@router.post("/status/unsubscribe", dependencies=[PUBLIC])
+@router.post(
+    "/status/unsubscribe",
+    dependencies=[PUBLIC],
+    summary="Unsubscribe at once (RFC 8058 one-click; the token is the authority).",
+)
 def unsubscribe(
     request: Request, engine: EngineDep, config: ConfigDep, clock: ClockDep, token: str = ""
 ) -> HTMLResponse:
