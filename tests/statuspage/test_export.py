@@ -9,6 +9,7 @@ import asyncio
 import json
 import subprocess
 import sys
+import time
 import urllib.request
 from collections.abc import Iterator
 from datetime import timedelta
@@ -247,3 +248,37 @@ def test_the_task_exports_again_only_when_a_file_changed(tmp_path: Path) -> None
     asyncio.run(run())
     assert publisher.exports == 2
     assert (tmp_path / "out" / "index.html").read_bytes() == b"2"
+
+
+def _wait_for(condition: Any, what: str, timeout_s: float = 10.0) -> None:
+    deadline = time.monotonic() + timeout_s
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"not within {timeout_s}s: {what}")
+        time.sleep(0.05)
+
+
+def test_serve_re_exports_on_a_change_and_runs_the_command(engine: Engine, tmp_path: Path) -> None:
+    out = tmp_path / "published"
+    # Each push appends an x to ./pushes (the command runs in the folder).
+    script = "import pathlib; p = pathlib.Path('pushes'); p.write_text(p.read_text() + 'x')"
+    out.mkdir()
+    (out / "pushes").write_text("")
+    raw = shop_config(publish={"dir": str(out), "command": [sys.executable, "-c", script]})
+    shop = Shop(engine, Config.model_validate(raw))
+    app = create_app(shop.config, engine=engine, clock=shop.clock, registry=CollectorRegistry())
+    with TestClient(app) as client:
+        _wait_for(lambda: (out / "pushes").read_text() == "x", "the first export and push")
+        assert (out / "index.html").read_bytes() == client.get("/status/").content
+        assert "Active incidents" not in (out / "index.html").read_text()
+        shop.declare()
+        shop.clock.advance(timedelta(seconds=1))
+        _wait_for(
+            lambda: "Active incidents" in (out / "index.html").read_text(),
+            "the incident reaches the published page",
+        )
+        _wait_for(lambda: (out / "pushes").read_text() == "xx", "the second push")
+        assert (out / "index.html").read_bytes() == client.get("/status/").content
+        assert (out / "api/v2/summary.json").read_bytes() == client.get(
+            "/api/v2/summary.json"
+        ).content

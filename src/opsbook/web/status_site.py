@@ -11,6 +11,7 @@ page's links are relative to its folder.
 from __future__ import annotations
 
 import hashlib
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -79,13 +80,18 @@ class SiteCache(SnapshotCache):
             self._lock.release()
 
 
+_CACHE_LOCK = threading.Lock()
+
+
 def site_cache(app: FastAPI) -> SiteCache:
-    found: SiteCache | None = getattr(app.state, "status_site", None)
-    if found is None:
-        services = app.state.services
-        found = SiteCache(services.engine, services.config, services.clock)
-        app.state.status_site = found
-    return found
+    """The app's one ``SiteCache`` (requests and the publish task share it), made on first use."""
+    with _CACHE_LOCK:
+        found: SiteCache | None = getattr(app.state, "status_site", None)
+        if found is None:
+            services = app.state.services
+            found = SiteCache(services.engine, services.config, services.clock)
+            app.state.status_site = found
+        return found
 
 
 router = APIRouter(tags=["status page"], dependencies=[PUBLIC])
