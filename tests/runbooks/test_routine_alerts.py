@@ -356,3 +356,16 @@ def test_opsbook_serve_fires_the_routine_alert(engine: Engine, tmp_path: Path) -
             time.sleep(0.05)
     (found,) = _alerts(engine)
     assert (found.status, found.labels["alertname"]) == (AlertStatus.FIRING, "RoutineOverdue")
+
+
+@pytest.mark.parametrize(
+    ("seed", "severity"), [("lovable-shop", "P3"), ("in-midst-my-life", "SEV4")]
+)
+def test_the_examples_daily_checks_alert_without_paging(seed: str, severity: str) -> None:
+    path = Path(__file__).resolve().parents[2] / "examples" / seed / "opsbook.yaml"
+    config = load(path, environ={})
+    loaded = load_for_config(path, config, environ={})
+    assert [str(p) for p in loaded.problems] == []
+    daily = loaded.registry.get("daily-checks")
+    assert daily is not None and daily.alert == RoutineAlert(severity)
+    assert not config.severities[severity].page
