@@ -16,13 +16,15 @@ import sqlalchemy as sa
 from fastapi.testclient import TestClient
 from sqlalchemy.engine import Connection, Engine
 
-from incidents.paging_helpers import config_body
+from incidents.paging_helpers import Recorder, config_body
 from opsbook.alerts.engine import AlertEngine
 from opsbook.alerts.models import AlertNotice, AlertSource, AlertStatus
 from opsbook.alerts.records import alert_events, row_to_alert
 from opsbook.alerts.tables import alert
 from opsbook.clock import FrozenClock
 from opsbook.config import Config, load
+from opsbook.incidents.loop import run_pass
+from opsbook.incidents.tables import incident as incident_table
 from opsbook.runbooks.models import Registry, RoutineAlert, Runbook
 from opsbook.runbooks.parse import parse_runbook
 from opsbook.runbooks.registry import Loaded, load_for_config
@@ -242,6 +244,20 @@ async def test_a_paging_severity_wakes_the_incidents_task(engine: Engine) -> Non
     (found,) = _alerts(engine)
     assert (found.severity, found.labels["severity"]) == ("SEV2", "SEV2")
     assert (wakes.alerts, wakes.incidents) == (1, 1)
+
+
+async def test_a_paging_routine_alert_opens_an_incident(engine: Engine) -> None:
+    loud = _runbook(DAILY.replace("{severity: SEV3, labels: {team: ops}}", "SEV2"))
+    config = _config()
+    clock = FrozenClock(T0 + timedelta(hours=3))
+    await _task(engine, clock, loud, config=config).run_once()
+    run_pass(engine, config=config, emit=Recorder(), now=clock.now())
+    with engine.connect() as conn:
+        (incident,) = conn.execute(sa.select(incident_table)).all()
+    assert (incident.severity, incident.title) == (
+        "SEV2",
+        "routine daily-checks due 09:00 UTC is 1h overdue, 0/2 ticked",
+    )
 
 
 async def test_the_alert_routes_and_notifies_like_any_alert(engine: Engine) -> None:
