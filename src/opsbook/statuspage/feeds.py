@@ -1,17 +1,24 @@
 """RSS 2.0 and Atom 1.0 feeds of the page's incidents and maintenance, one entry per incident or
 maintenance (its newest update first in the body), newest change first.
 
-Written with ``xml.etree`` (no feed library is installed); element order is fixed, so the same
-snapshot gives the same bytes. Links are absolute when the page's address is known
-(``page_url``), else relative to the page's folder (feed readers resolve them against the
-feed's own address, which is in that folder).
+Written with ``xml.etree``; element order is fixed, so the same snapshot gives the same bytes.
+Links are absolute when the page's address is known (``page_url``), else relative to the page's
+folder (feed readers resolve them against the feed's own address, which is in that folder).
+tests/statuspage/test_feeds.py reads them back with feedparser, as feed readers do.
+
+Update bodies are plain text: Atom says so (``type="text"``); RSS has no such attribute and
+readers take ``description`` as HTML, so there the text is HTML-escaped first (an update saying
+"<b>" shows "<b>", never bold) and written a paragraph per update. Characters XML 1.0 cannot
+hold (terminal escapes pasted into an update) are dropped, or no reader could parse the feed.
 """
 
 from __future__ import annotations
 
+import re
 import xml.etree.ElementTree as ET
 from datetime import UTC, datetime
 from email.utils import format_datetime
+from html import escape
 
 from opsbook.statuspage.snapshot import IncidentUpdate, IncidentView, Maintenance, Snapshot
 
@@ -30,6 +37,14 @@ STATUS_WORDS = {
 }
 
 
+_NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff\ud800-\udfff]")
+"""What XML 1.0 cannot hold, even escaped (its ``Char`` production)."""
+
+
+def xml_text(text: str) -> str:
+    return _NOT_XML.sub("", text)
+
+
 def _entries(snapshot: Snapshot) -> list[IncidentView | Maintenance]:
     found: list[IncidentView | Maintenance] = [*snapshot.incidents, *snapshot.maintenances]
     found.sort(key=lambda x: (x.updated_at, x.id), reverse=True)
@@ -44,17 +59,29 @@ def _anchor(entry: IncidentView | Maintenance) -> str:
     return f"history/#{_kind(entry)}-{entry.id}"
 
 
-def _body(updates: tuple[IncidentUpdate, ...]) -> str:
-    return "\n\n".join(
-        f"{STATUS_WORDS.get(u.status, u.status)} "
-        f"({u.display_at.astimezone(UTC):%Y-%m-%d %H:%M} UTC) - {u.body}"
+def _lines(updates: tuple[IncidentUpdate, ...]) -> list[str]:
+    return [
+        xml_text(
+            f"{STATUS_WORDS.get(u.status, u.status)} "
+            f"({u.display_at.astimezone(UTC):%Y-%m-%d %H:%M} UTC) - {u.body}"
+        )
         for u in updates
+    ]
+
+
+def _body(updates: tuple[IncidentUpdate, ...]) -> str:
+    return "\n\n".join(_lines(updates))
+
+
+def _html_body(updates: tuple[IncidentUpdate, ...]) -> str:
+    return "".join(
+        "<p>" + escape(line, quote=False).replace("\n", "<br>") + "</p>" for line in _lines(updates)
     )
 
 
 def _title(entry: IncidentView | Maintenance) -> str:
     prefix = "Maintenance: " if isinstance(entry, Maintenance) else ""
-    return f"{prefix}{entry.name} [{STATUS_WORDS.get(entry.status, entry.status)}]"
+    return xml_text(f"{prefix}{entry.name} [{STATUS_WORDS.get(entry.status, entry.status)}]")
 
 
 def _bytes(root: ET.Element) -> bytes:
@@ -66,17 +93,17 @@ def _bytes(root: ET.Element) -> bytes:
 def rss(snapshot: Snapshot, *, page_url: str) -> bytes:
     root = ET.Element("rss", {"version": "2.0", "xmlns:atom": ATOM_NS})
     channel = ET.SubElement(root, "channel")
-    ET.SubElement(channel, "title").text = snapshot.page.title
+    ET.SubElement(channel, "title").text = xml_text(snapshot.page.title)
     ET.SubElement(channel, "link").text = page_url or "./"
+    ET.SubElement(channel, "description").text = xml_text(
+        f"Incidents and maintenance of {snapshot.page.title}"
+    )
+    # Relative when the address is unknown: readers resolve it against the feed's own URL.
     ET.SubElement(
-        channel, "description"
-    ).text = f"Incidents and maintenance of {snapshot.page.title}"
-    if page_url:
-        ET.SubElement(
-            channel,
-            "atom:link",
-            {"href": f"{page_url}feed.rss", "rel": "self", "type": "application/rss+xml"},
-        )
+        channel,
+        "atom:link",
+        {"href": f"{page_url}feed.rss", "rel": "self", "type": "application/rss+xml"},
+    )
     ET.SubElement(channel, "lastBuildDate").text = format_datetime(
         snapshot.page.updated_at.astimezone(UTC), usegmt=True
     )
@@ -89,7 +116,7 @@ def rss(snapshot: Snapshot, *, page_url: str) -> bytes:
         ET.SubElement(item, "pubDate").text = format_datetime(
             entry.updated_at.astimezone(UTC), usegmt=True
         )
-        ET.SubElement(item, "description").text = _body(entry.updates)
+        ET.SubElement(item, "description").text = _html_body(entry.updates)
     return _bytes(root)
 
 
@@ -100,12 +127,16 @@ def _iso(at: datetime) -> str:
 def atom(snapshot: Snapshot, *, page_url: str) -> bytes:
     root = ET.Element("feed", {"xmlns": ATOM_NS})
     ET.SubElement(root, "id").text = f"tag:opsbook,2026:{snapshot.page.id}:status"
-    ET.SubElement(root, "title").text = snapshot.page.title
+    ET.SubElement(root, "title").text = xml_text(snapshot.page.title)
     ET.SubElement(root, "updated").text = _iso(snapshot.page.updated_at)
     ET.SubElement(root, "link", {"rel": "alternate", "type": "text/html", "href": page_url or "./"})
-    ET.SubElement(root, "link", {"rel": "self", "href": f"{page_url}feed.atom"})
+    ET.SubElement(
+        root,
+        "link",
+        {"rel": "self", "type": "application/atom+xml", "href": f"{page_url}feed.atom"},
+    )
     author = ET.SubElement(root, "author")
-    ET.SubElement(author, "name").text = snapshot.page.title
+    ET.SubElement(author, "name").text = xml_text(snapshot.page.title)
     for entry in _entries(snapshot):
         kind = _kind(entry)
         item = ET.SubElement(root, "entry")
