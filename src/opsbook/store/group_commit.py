@@ -1,0 +1,143 @@
+"""Group commit: one writer thread, one transaction for every request waiting.
+
+A request hands its job to a ``GroupCommitter``; its ``await`` returns only after the
+transaction holding the job committed, so a 2xx still means durable. Under load the requests
+that arrived while the previous transaction ran share the next one: one ``BEGIN IMMEDIATE``,
+batched writes and one COMMIT, instead of one of each per request (and instead of request
+threads queueing on SQLite's single write lock). What a group's transaction does is the
+caller's ``run_group``; ingest (``alerts/group_commit.py``) and pings (``checks/ping_writer.py``)
+each bring theirs.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from collections.abc import Callable, Sequence
+from concurrent.futures import Future
+from dataclasses import dataclass
+from typing import Generic, TypeVar
+
+import structlog
+from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.exc import IntegrityError
+
+log = structlog.get_logger(__name__)
+
+J = TypeVar("J")
+R = TypeVar("R")
+
+# Two writers opening the same new row at once (another process, or another task): the loser's
+# insert hits a unique key and its transaction rolls back; running it again finds the winner's.
+ATTEMPTS = 3
+IDLE_S = 1.0
+"""How long the writer thread waits for work before it exits (the next request starts one)."""
+MAX_GROUP = 256
+"""Requests per transaction at most, so one group's latency stays bounded."""
+
+
+@dataclass(frozen=True, slots=True)
+class _Entry(Generic[J, R]):
+    job: J
+    future: Future[R]
+
+
+class GroupCommitter(Generic[J, R]):
+    """Runs jobs for one engine in as few transactions as the load allows.
+
+    ``run_group(conn, jobs)`` does the jobs in ``conn``'s transaction and returns one result
+    per job, in order. ``submit`` returns after the transaction that did the job committed,
+    with its result, or raises what the job raised. A job that fails does not fail the others
+    it shared a transaction with: when a group's transaction fails, each of its jobs runs again
+    in a transaction of its own, and only the one that fails there gets the error. So a job may
+    run twice, and ``run_group`` must have no effect outside the transaction.
+    """
+
+    def __init__(
+        self,
+        engine: Engine,
+        run_group: Callable[[Connection, Sequence[J]], Sequence[R]],
+        *,
+        name: str,
+    ) -> None:
+        self._engine = engine
+        self._run_group = run_group
+        self._name = name
+        self._entries: list[_Entry[J, R]] = []
+        self._ready = threading.Condition()
+        self._running = False
+
+    @property
+    def idle_s(self) -> float:
+        return IDLE_S
+
+    async def submit(self, job: J) -> R:
+        entry: _Entry[J, R] = _Entry(job, Future())
+        with self._ready:
+            self._entries.append(entry)
+            if self._running:
+                self._ready.notify()
+            else:
+                self._running = True
+                threading.Thread(
+                    target=self._loop, name=f"{self._name}-writer", daemon=True
+                ).start()
+        return await asyncio.wrap_future(entry.future)
+
+    def _loop(self) -> None:
+        """1. Wait (up to ``idle_s``) for jobs; with none, mark the writer stopped and exit.
+        2. Take every job waiting (up to ``MAX_GROUP``) and run them in one transaction.
+        3. Complete each job's future after the commit, or run each alone if it failed."""
+        while True:
+            with self._ready:
+                if not self._entries:
+                    self._ready.wait(self.idle_s)
+                if not self._entries:
+                    self._running = False
+                    return
+                taken, self._entries = self._entries[:MAX_GROUP], self._entries[MAX_GROUP:]
+            # A request cancelled while it waited is not written (it was not answered 2xx);
+            # one that started cannot be cancelled any more, so it always gets its answer.
+            entries = [e for e in taken if e.future.set_running_or_notify_cancel()]
+            try:
+                self._commit(entries)
+            except BaseException as exc:
+                # Only something like SystemExit gets here; answer every request still
+                # waiting and let the next request start a new writer.
+                with self._ready:
+                    self._running = False
+                for entry in entries:
+                    if not entry.future.done():
+                        entry.future.set_exception(exc)
+                raise
+
+    def _commit(self, entries: Sequence[_Entry[J, R]]) -> None:
+        if len(entries) > 1:
+            try:
+                with self._engine.begin() as conn:
+                    results = self._run_group(conn, [e.job for e in entries])
+            except Exception as exc:  # each job runs again alone, and gets its own answer
+                log.info(f"{self._name}_group_retry", jobs=len(entries), error=type(exc).__name__)
+            else:
+                for entry, result in zip(entries, results, strict=True):
+                    entry.future.set_result(result)
+                return
+        for entry in entries:
+            self._commit_alone(entry)
+
+    def _commit_alone(self, entry: _Entry[J, R]) -> None:
+        for attempt in range(1, ATTEMPTS + 1):
+            try:
+                with self._engine.begin() as conn:
+                    [result] = self._run_group(conn, [entry.job])
+            except IntegrityError as exc:
+                if attempt == ATTEMPTS:
+                    entry.future.set_exception(exc)
+                    return
+                log.info(f"{self._name}_retry", attempt=attempt)
+            except BaseException as exc:  # handed to the waiting request, which raises it
+                entry.future.set_exception(exc)
+                return
+            else:
+                entry.future.set_result(result)
+                return
