@@ -1,4 +1,5 @@
-"""SVG badges per component in the shields.io "flat" look: ``status`` and 30-day ``uptime``.
+"""SVG badges per component in the shields.io "flat" look: ``status``, 30-day ``uptime`` and
+``response`` (the 24-hour p95 latency, ``latency.py``).
 
 Text widths come from a fixed table of Verdana 11px advance widths (the font shields.io
 measures with; its anafanafo package ships the same kind of table), so a badge is the same
@@ -98,6 +99,36 @@ def _uptime_color(value: float) -> str:
     return "#e05d44"
 
 
+RESPONSE_LABEL = "response p95 24h"
+RESPONSE_COLORS = ((200.0, "#4c1"), (500.0, "#97ca00"), (1000.0, "#dfb317"), (2000.0, "#fe7d37"))
+"""Upper bounds in ms (below each: its colour), as shields colours a figure; else red."""
+
+
+def format_ms(value: float) -> str:
+    """``0.4`` -> "<1 ms", ``123.4`` -> "123 ms", ``1234`` -> "1.2 s", ``12345`` -> "12 s"."""
+    if value < 1:
+        return "<1 ms"
+    if value < 999.5:
+        return f"{round(value)} ms"
+    if value < 9950:
+        return f"{value / 1000:.1f} s"
+    return f"{round(value / 1000)} s"
+
+
+def _response_color(value: float) -> str:
+    for ceiling, color in RESPONSE_COLORS:
+        if value < ceiling:
+            return color
+    return "#e05d44"
+
+
+def response_badge(component: ComponentView) -> bytes:
+    value = component.response_p95_ms
+    if value is None:
+        return badge(RESPONSE_LABEL, "no data", NO_DATA_COLOR)
+    return badge(RESPONSE_LABEL, format_ms(value), _response_color(value))
+
+
 def status_badge(component: ComponentView) -> bytes:
     status = component.status
     return badge(component.name, STATUS_LABELS[status].lower(), STATUS_COLORS[status])
@@ -112,10 +143,11 @@ def uptime_badge(component: ComponentView) -> bytes:
 
 
 def component_badges(components: tuple[ComponentView, ...]) -> dict[str, bytes]:
-    """``badge/<id>/status.svg`` and ``badge/<id>/uptime.svg`` for each component (a folder
-    per component, so no component id can name another's badge)."""
+    """``badge/<id>/status.svg``, ``badge/<id>/uptime.svg`` and ``badge/<id>/response.svg``
+    for each component (a folder per component, so no component id can name another's badge)."""
     out: dict[str, bytes] = {}
     for c in components:
         out[f"badge/{c.id}/status.svg"] = status_badge(c)
         out[f"badge/{c.id}/uptime.svg"] = uptime_badge(c)
+        out[f"badge/{c.id}/response.svg"] = response_badge(c)
     return out

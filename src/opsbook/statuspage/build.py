@@ -22,7 +22,7 @@ from opsbook.config import Config
 from opsbook.incidents.models import Incident, IncidentEvent
 from opsbook.incidents.records import row_to_event, row_to_incident
 from opsbook.incidents.tables import incident, incident_event
-from opsbook.statuspage import availability, rollup
+from opsbook.statuspage import availability, latency, rollup
 from opsbook.statuspage.maintenances import held_checks, maintenance_of, maintenances
 from opsbook.statuspage.snapshot import (
     AVAILABILITY_DAYS,
@@ -244,6 +244,7 @@ def snapshot_from(
                 ),
             )
         )
+    components = latency.with_latency(conn, config, components, now=now)
     components, groups = _grouped(config, components)
     unresolved = [x.impact for x in incidents if x.is_unresolved]
     overall = rollup.overall_status([c.status for c in components], incident_impacts=unresolved)

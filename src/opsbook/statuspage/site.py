@@ -63,8 +63,8 @@ def stylesheet() -> bytes:
 
 def render_site(snapshot: Snapshot, config: Config) -> dict[str, bytes]:
     """Every file by its export path (``index.html``, ``history/index.html``, ``status.css``,
-    ``feed.rss``, ``feed.atom``, ``badge/<id>/status.svg``, ``badge/<id>/uptime.svg``, the logo
-    file, ``api/v2/<name>.json``)."""
+    ``feed.rss``, ``feed.atom``, ``badge/<id>/status.svg``, ``badge/<id>/uptime.svg``,
+    ``badge/<id>/response.svg``, the logo file, ``api/v2/<name>.json``)."""
     logo = logo_file(config)
     out: dict[str, bytes] = {}
     logo_src: str | None = None

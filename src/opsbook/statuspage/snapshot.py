@@ -86,7 +86,9 @@ class ComponentView:
     """A public component. ``id`` is its config key (stable across restarts and exports);
     ``cause`` says in words why it has its status ("check api-uptime is down", "incident 12
     (SEV1)", "maintenance db-upgrade", "set by user:ana on incident 12"), "" when operational.
-    ``availability`` has ``AVAILABILITY_DAYS`` entries, oldest first, ending today."""
+    ``availability`` has ``AVAILABILITY_DAYS`` entries, oldest first, ending today;
+    ``response_p95_ms`` the p95 latency of its slowest check over the last 24 hours (None: no
+    result in that time; ``latency.with_latency``)."""
 
     id: str
     name: str
@@ -98,6 +100,7 @@ class ComponentView:
     created_at: datetime
     updated_at: datetime
     availability: tuple[DayAvailability, ...] = ()
+    response_p95_ms: float | None = None
 
 
 @dataclass(frozen=True, slots=True)

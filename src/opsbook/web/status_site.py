@@ -144,7 +144,7 @@ _add(
 _add(
     PAGE_PREFIX + "badge/{component}/{kind}.svg",
     status_badge,
-    "A component's badge: status.svg, or uptime.svg (30 days), in the shields.io look.",
+    "A component's badge: status.svg, uptime.svg (30 d) or response.svg (p95, 24 h).",
 )
 
 
