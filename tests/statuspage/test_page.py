@@ -7,6 +7,7 @@ import re
 from collections.abc import Iterator
 from datetime import timedelta
 from html.parser import HTMLParser
+from urllib.parse import urlsplit
 
 import pytest
 from fastapi.testclient import TestClient
@@ -17,6 +18,7 @@ from conftest import NOW, WINDOW_START, Shop, shop_config
 from opsbook.config import Config
 from opsbook.incidents import IncidentStatus
 from opsbook.statuspage import html
+from opsbook.statuspage.site import render_site
 from opsbook.statuspage.snapshot import DayAvailability
 from opsbook.web import create_app
 
@@ -75,7 +77,8 @@ def test_links_are_relative_and_nothing_is_inline_or_third_party(
         assert found.bad == []
         for ref in found.refs:
             assert not ref.startswith("/"), (path, ref)
-            assert "://" not in ref, (path, ref)  # no logo URL configured here
+            # No logo URL configured here, nor email subscribers (their link is absolute).
+            assert "://" not in ref, (path, ref)
 
 
 def test_a_bare_path_redirects_to_the_folder(site: tuple[Shop, TestClient]) -> None:
@@ -158,3 +161,49 @@ def test_a_bar_says_its_day_availability_and_incidents(site: tuple[Shop, TestCli
     assert level == "major"
     assert title.startswith("1 Dec 2026: 50% available, down 5 min")
     assert title.endswith("Incidents: Checkout errors")
+
+
+def _mail_config(**server: str) -> dict[str, object]:
+    raw = shop_config(subscribers={"email_channel": "status-mail"})
+    raw["channels"] = {
+        "status-mail": {
+            "smtp": {"to": "ops@shop.example", "host": "127.0.0.1", "from": "s@shop.example"}
+        }
+    }
+    if server:
+        raw["server"] = server
+    return raw
+
+
+def _subscribe_links(body: str) -> list[str]:
+    return [r for r in refs(body).refs if r.endswith("subscribe")]
+
+
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    [
+        # No email subscribers: no link (the form would answer 404).
+        (shop_config(), []),
+        # The page's address names the server: its form there, by absolute URL.
+        (_mail_config(), ["https://status.shop.example/status/subscribe"]),
+        # The page is published elsewhere; the server has its own address: the form is there.
+        (
+            _mail_config(public_url="https://ops.shop.example/"),
+            ["https://ops.shop.example/status/subscribe"],
+        ),
+    ],
+)
+def test_subscribe_links_to_the_server_s_form_in_the_served_page_and_the_export_alike(
+    engine: Engine, raw: dict[str, object], expected: list[str]
+) -> None:
+    shop = Shop(engine, Config.model_validate(raw))
+    client = TestClient(
+        create_app(shop.config, engine=engine, clock=shop.clock, registry=CollectorRegistry())
+    )
+    served = client.get("/status/")
+    assert _subscribe_links(served.text) == expected
+    # A static export has no form: the link is absolute, so the exported bytes stay the served.
+    assert render_site(shop.snapshot(), shop.config)["index.html"] == served.content
+    if expected:
+        form = client.get(urlsplit(expected[0]).path)
+        assert form.status_code == 200 and "<form" in form.text

@@ -3,8 +3,9 @@ maintenance by month), from a ``Snapshot`` and Jinja templates in ``statuspage/t
 
 Every link is relative to the page's own folder (``root`` is "" on the page, "../" on the
 history), so the same bytes work under ``/status/`` on the server, at a custom domain's root
-and from a static export. No script, no inline style, no third-party request (a logo given as a
-URL is the one exception the config asks for).
+and from a static export; the one exception is "Subscribe", which names the server's form by
+its absolute URL (a static host has no form). No script, no inline style, no third-party
+request (a logo given as a URL is the one exception the config asks for).
 """
 
 from __future__ import annotations
@@ -171,9 +172,9 @@ def _common(snapshot: Snapshot, *, root: str, logo: str | None) -> dict[str, obj
     }
 
 
-def index(snapshot: Snapshot, *, logo: str | None = None, subscribe: bool = True) -> bytes:
-    """``logo``: the logo's address relative to the page (or a URL); ``subscribe``: link to
-    ``subscribe`` (the subscription form lives beside the page)."""
+def index(snapshot: Snapshot, *, logo: str | None = None, subscribe: str | None = None) -> bytes:
+    """``logo``: the logo's address relative to the page (or a URL); ``subscribe``: the
+    subscription form's absolute URL on the server (``site.subscribe_url``), None for no link."""
     words = _Words(snapshot)
     recent = [x for x in snapshot.incidents if not x.is_unresolved][:5]
     html = _ENV.get_template("index.html").render(

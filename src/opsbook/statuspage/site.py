@@ -39,6 +39,24 @@ def page_url(config: Config) -> str:
     return ""
 
 
+def server_url(config: Config) -> str:
+    """Where the opsbook server itself answers, no trailing slash: ``server.public_url``, else
+    ``status_page.base_url`` (then the page's address is the server's); "" when neither is set.
+    The subscribe form and the confirm and unsubscribe links live there, never on a static host."""
+    found = config.server.public_url or config.status_page.base_url or ""
+    return str(found).rstrip("/")
+
+
+def subscribe_url(config: Config) -> str | None:
+    """The page's "Subscribe" link: the server's form by its absolute address, so the same bytes
+    work on the server and from a static export (which has no form). None when the page takes no
+    email subscribers (the config then needs no address; with them it requires one)."""
+    base = server_url(config)
+    if config.status_page.subscribers.email_channel is None or not base:
+        return None
+    return f"{base}{PAGE_PREFIX}subscribe"
+
+
 def logo_file(config: Config) -> tuple[str, bytes] | str | None:
     """The logo as served: a URL as is, a file as (``logo<suffix>``, its bytes); None when
     there is none or the file cannot be read (logged once per render, the page shows no logo)."""
@@ -74,7 +92,7 @@ def render_site(snapshot: Snapshot, config: Config) -> dict[str, bytes]:
     else:
         logo_src = logo
     url = page_url(config)
-    out["index.html"] = html.index(snapshot, logo=logo_src)
+    out["index.html"] = html.index(snapshot, logo=logo_src, subscribe=subscribe_url(config))
     out["history/index.html"] = html.history(snapshot, logo=logo_src)
     out[STYLESHEET] = stylesheet()
     out["feed.rss"] = feeds.rss(snapshot, page_url=url)

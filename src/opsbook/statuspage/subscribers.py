@@ -30,7 +30,8 @@ from opsbook.errors import InputError, NotFound, Throttled
 from opsbook.notify import outbox
 from opsbook.notify.smtp import email_payload
 from opsbook.notify.webhook import display_url
-from opsbook.statuspage.build import base_url, public_components
+from opsbook.statuspage.build import public_components
+from opsbook.statuspage.site import server_url
 from opsbook.statuspage.subscriber_tables import status_subscriber
 from opsbook.store.audit import record_audit
 from opsbook.types import JSONValue
@@ -166,10 +167,11 @@ def _token_subscriber(key: bytes, token: str) -> int | None:
 
 
 class Links:
-    """The subscribe, confirm and unsubscribe URLs under the page's address."""
+    """The subscribe, confirm and unsubscribe URLs on the server (``site.server_url``: a
+    published copy of the page on a static host has none of these routes)."""
 
     def __init__(self, conn: Connection, config: Config, *, now: datetime) -> None:
-        self.base = base_url(config)
+        self.base = server_url(config)
         self._key = _unsubscribe_key(conn, now)
 
     def confirm(self, token: str) -> str:
