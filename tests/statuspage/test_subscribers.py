@@ -26,7 +26,7 @@ from prometheus_client import CollectorRegistry
 from sqlalchemy.engine import Engine
 
 from auth_helpers import grant
-from conftest import Shop, shop_config
+from conftest import WINDOW_END, WINDOW_START, Shop, shop_config
 from opsbook.accounts import Role
 from opsbook.config import Config
 from opsbook.incidents import IncidentStatus
@@ -34,7 +34,7 @@ from opsbook.notify import Deliverer
 from opsbook.notify.tables import notification
 from opsbook.statuspage.subscriber_send import SubscriberSender
 from opsbook.statuspage.subscriber_tables import status_subscriber
-from opsbook.statuspage.subscriber_task import announce
+from opsbook.statuspage.subscriber_task import COMPLETED_FOR, announce
 from opsbook.web import create_app
 
 BASE = "https://status.shop.example"
@@ -112,8 +112,11 @@ async def hook() -> AsyncIterator[Hook]:
 
 
 class Page:
-    def __init__(self, engine: Engine, port: int) -> None:
+    def __init__(self, engine: Engine, port: int, *, maintenance: bool = False) -> None:
         raw = shop_config(subscribers={"email_channel": "status-mail"})
+        if not maintenance:
+            # The shop's window is announced to subscribers: only the maintenance tests keep it.
+            del raw["maintenance"]
         raw["channels"] = {
             "status-mail": {
                 "smtp": {
@@ -490,3 +493,144 @@ def test_the_served_app_confirms_and_announces_by_itself(
         update = box.to("ana@shop.example")[1]
         assert "Payments are failing." in update.get_content()
         assert update["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
+
+
+INCIDENT_KEYS = [
+    "backfilled", "created_at", "impact", "impact_override", "monitoring_at",
+    "postmortem_body", "postmortem_body_last_updated_at", "postmortem_ignored",
+    "postmortem_notified_subscribers", "postmortem_notified_twitter",
+    "postmortem_published_at", "resolved_at", "scheduled_auto_transition", "scheduled_for",
+    "scheduled_remind_prior", "scheduled_reminded_at", "scheduled_until", "shortlink",
+    "status", "updated_at", "id", "organization_id", "incident_updates", "name",
+]  # fmt: skip
+MAINTENANCE_ID = "db-upgrade-20261202T0200Z"
+
+
+def _subject(message: EmailMessage) -> str:
+    # A subject past 78 characters is folded right after "Subject:" by the stdlib's writer, and
+    # its parser keeps the fold's space: a mail client's unfolding shows the same words.
+    return str(message["Subject"]).strip()
+
+
+def _maintenance_bodies(hook: Hook, path: str) -> list[Any]:
+    return [
+        b["incident"]
+        for b in hook.bodies(path)
+        if "incident" in b and b["incident"]["impact"] == "maintenance"
+    ]
+
+
+async def test_a_scheduled_maintenance_is_announced_once_per_move_to_its_components_subscribers(
+    engine: Engine, mailbox: tuple[Mailbox, int], hook: Hook
+) -> None:
+    box, port = mailbox
+    page = Page(engine, port, maintenance=True)
+    for address, components in (
+        ("ana@shop.example", ()),
+        ("dba@shop.example", ("db",)),
+        ("dev@shop.example", ("api",)),
+    ):
+        assert page.subscribe(address, *components).status_code == 200
+    await page.deliverer.deliver_due()  # only the confirmations: nobody is confirmed yet
+    for address in ("ana@shop.example", "dba@shop.example", "dev@shop.example"):
+        [confirmation] = box.to(address)
+        assert page.client.get(_link(confirmation, "/status/subscribe/confirm")).status_code == 200
+    headers = page.responder()
+    for name, components in (("all", None), ("db", ["db"]), ("api", ["api"])):
+        created = page.client.post(
+            "/api/v1/status-page/subscribers",
+            json={"url": f"{hook.base}/{name}", "components": components},
+            headers=headers,
+        )
+        assert created.status_code == 201, created.text
+
+    # Ahead (the window opens tomorrow at 02:00): "scheduled", once.
+    assert await page.send() == 4  # ana, dba, /all, /db; not the API's subscribers
+    assert page.announce() == 0
+    subjects = {
+        a: [_subject(m) for m in box.to(f"{a}@shop.example")[1:]] for a in ("ana", "dba", "dev")
+    }
+    scheduled = "[Shop status] Scheduled maintenance: Database upgrade to PostgreSQL 17"
+    assert subjects == {"ana": [scheduled], "dba": [scheduled], "dev": []}
+    mail = box.to("dba@shop.example")[1]
+    text = mail.get_content()
+    assert "Scheduled from 2026-12-02T02:00:00.000Z until 2026-12-02T04:00:00.000Z" in text
+    assert "Components: Database" in text
+    assert mail["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
+    [sent] = [b for p, _, b in hook.received if p == "/db"]
+    body = json.loads(sent)
+    assert list(body) == ["meta", "page", "incident"]
+    x = body["incident"]
+    assert list(x) == INCIDENT_KEYS
+    assert (x["id"], x["status"], x["impact"]) == (MAINTENANCE_ID, "scheduled", "maintenance")
+    assert (x["scheduled_for"], x["scheduled_until"]) == (
+        "2026-12-02T02:00:00.000Z",
+        "2026-12-02T04:00:00.000Z",
+    )
+    assert x["scheduled_auto_transition"] is True
+    assert x["shortlink"] == f"{BASE}/maintenances/{MAINTENANCE_ID}"
+    assert [u["status"] for u in x["incident_updates"]] == ["scheduled"]
+    assert x["incident_updates"][0]["id"] == f"{MAINTENANCE_ID}-scheduled"
+    keys = {h["Idempotency-Key"] for p, h, _ in hook.received}
+    assert any(k.endswith(f":maintenance:{MAINTENANCE_ID}-scheduled") for k in keys)
+    assert _maintenance_bodies(hook, "/api") == []
+
+    # Open: "in progress" (and the database's component change, to webhooks, as before).
+    page.shop.clock.advance(WINDOW_START + timedelta(minutes=1) - page.shop.clock.now())
+    await page.send()
+    assert page.announce() == 0
+    assert [_subject(m) for m in box.to("dba@shop.example")[2:]] == [
+        "[Shop status] Maintenance in progress: Database upgrade to PostgreSQL 17"
+    ]
+    [_, opened] = _maintenance_bodies(hook, "/db")
+    assert opened["status"] == "in_progress"
+    assert [u["status"] for u in opened["incident_updates"]] == ["in_progress", "scheduled"]
+
+    # Over: "completed"; then nothing more, however many passes.
+    page.shop.clock.advance(WINDOW_END + timedelta(minutes=1) - page.shop.clock.now())
+    await page.send()
+    page.later(30)
+    assert page.announce() == 0
+    assert [_subject(m) for m in box.to("ana@shop.example")[1:]] == [
+        scheduled,
+        "[Shop status] Maintenance in progress: Database upgrade to PostgreSQL 17",
+        "[Shop status] Maintenance completed: Database upgrade to PostgreSQL 17",
+    ]
+    assert box.to("dev@shop.example")[1:] == []
+    statuses = [b["status"] for b in _maintenance_bodies(hook, "/all")]
+    assert statuses == ["scheduled", "in_progress", "completed"]
+    assert [b["status"] for b in _maintenance_bodies(hook, "/db")] == statuses
+    assert _maintenance_bodies(hook, "/api") == []
+    [*_, done] = _maintenance_bodies(hook, "/all")
+    assert done["resolved_at"] == "2026-12-02T04:00:00.000Z"
+
+
+async def test_a_maintenance_long_over_is_not_announced_to_a_new_subscriber(
+    engine: Engine, mailbox: tuple[Mailbox, int], hook: Hook
+) -> None:
+    box, port = mailbox
+    page = Page(engine, port, maintenance=True)
+    # A subscriber who confirms while the window is open is told when it completes, not that
+    # it opened (that happened before they subscribed).
+    page.shop.clock.advance(WINDOW_START + timedelta(minutes=10) - page.shop.clock.now())
+    page.subscribe("late@shop.example")
+    await page.send()
+    page.client.get(_link(box.to("late@shop.example")[0], "/status/subscribe/confirm"))
+    await page.send()
+    assert box.to("late@shop.example")[1:] == []
+    page.shop.clock.advance(WINDOW_END + timedelta(seconds=30) - page.shop.clock.now())
+    await page.send()
+    assert [_subject(m) for m in box.to("late@shop.example")[1:]] == [
+        "[Shop status] Maintenance completed: Database upgrade to PostgreSQL 17"
+    ]
+    # A webhook added after the window and COMPLETED_FOR: the past window is not news.
+    page.shop.clock.advance(COMPLETED_FOR + timedelta(minutes=1))
+    created = page.client.post(
+        "/api/v1/status-page/subscribers",
+        json={"url": f"{hook.base}/later"},
+        headers=page.responder(),
+    )
+    assert created.status_code == 201
+    assert page.announce() == 0
+    await page.send()
+    assert hook.received == []

@@ -3,8 +3,9 @@
 The webhook bodies follow Statuspage's own, key for key and in its order
 (support.atlassian.com/statuspage/docs/enable-webhook-notifications): ``meta`` (``unsubscribe``,
 ``documentation``), ``page`` (``id``, ``status_indicator``, ``status_description``), then either
-``incident`` (with ``incident_updates``, newest first) or ``component_update`` and
-``component``. Times are written as the v2 JSON writes them (``render_json``). Fields opsbook has
+``incident`` (with ``incident_updates``, newest first; a scheduled maintenance is sent in this
+shape too, as Statuspage does) or ``component_update`` and ``component``. Times are written as
+the v2 JSON writes them (``render_json``). Fields opsbook has
 no notion of (postmortems, tweets, scheduling) take the values Statuspage sends for an incident
 without them.
 """
@@ -21,6 +22,7 @@ from opsbook.statuspage.snapshot import (
     ComponentView,
     IncidentUpdate,
     IncidentView,
+    Maintenance,
     Snapshot,
 )
 
@@ -47,12 +49,8 @@ def _head(snapshot: Snapshot, unsubscribe: str) -> dict[str, Any]:
     }
 
 
-def incident_body(
-    snapshot: Snapshot, incident: IncidentView, *, unsubscribe: str
-) -> dict[str, Any]:
-    """Statuspage's incident webhook body for ``incident`` as the snapshot shows it."""
-    w = _Writer(snapshot)
-    updates = [
+def _updates(w: _Writer, parent_id: str, updates: tuple[IncidentUpdate, ...]) -> list[Any]:
+    return [
         {
             "body": u.body,
             "created_at": w.time(u.created_at),
@@ -62,38 +60,79 @@ def incident_body(
             "updated_at": w.time(u.created_at),
             "wants_twitter_update": False,
             "id": u.id,
-            "incident_id": incident.id,
+            "incident_id": parent_id,
         }
-        for u in incident.updates
+        for u in updates
     ]
+
+
+def _incident(
+    snapshot: Snapshot,
+    x: IncidentView | Maintenance,
+    *,
+    impact: str,
+    monitoring_at: datetime | None,
+    scheduled: bool,
+) -> dict[str, Any]:
+    w = _Writer(snapshot)
+    window = (x.scheduled_for, x.scheduled_until) if isinstance(x, Maintenance) else (None, None)
+    return {
+        "backfilled": False,
+        "created_at": w.time(x.created_at),
+        "impact": impact,
+        "impact_override": None,
+        "monitoring_at": w.time(monitoring_at),
+        "postmortem_body": None,
+        "postmortem_body_last_updated_at": None,
+        "postmortem_ignored": False,
+        "postmortem_notified_subscribers": False,
+        "postmortem_notified_twitter": False,
+        "postmortem_published_at": None,
+        "resolved_at": w.time(x.resolved_at),
+        # A maintenance from a config window moves on by itself at its start and end.
+        "scheduled_auto_transition": scheduled,
+        "scheduled_for": w.time(window[0]),
+        "scheduled_remind_prior": False,
+        "scheduled_reminded_at": None,
+        "scheduled_until": w.time(window[1]),
+        "shortlink": x.shortlink,
+        "status": x.status,
+        "updated_at": w.time(x.updated_at),
+        "id": x.id,
+        "organization_id": snapshot.page.id,
+        "incident_updates": _updates(w, x.id, x.updates),
+        "name": x.name,
+    }
+
+
+def incident_body(
+    snapshot: Snapshot, incident: IncidentView, *, unsubscribe: str
+) -> dict[str, Any]:
+    """Statuspage's incident webhook body for ``incident`` as the snapshot shows it."""
     return {
         **_head(snapshot, unsubscribe),
-        "incident": {
-            "backfilled": False,
-            "created_at": w.time(incident.created_at),
-            "impact": incident.impact,
-            "impact_override": None,
-            "monitoring_at": w.time(incident.monitoring_at),
-            "postmortem_body": None,
-            "postmortem_body_last_updated_at": None,
-            "postmortem_ignored": False,
-            "postmortem_notified_subscribers": False,
-            "postmortem_notified_twitter": False,
-            "postmortem_published_at": None,
-            "resolved_at": w.time(incident.resolved_at),
-            "scheduled_auto_transition": False,
-            "scheduled_for": None,
-            "scheduled_remind_prior": False,
-            "scheduled_reminded_at": None,
-            "scheduled_until": None,
-            "shortlink": incident.shortlink,
-            "status": incident.status,
-            "updated_at": w.time(incident.updated_at),
-            "id": incident.id,
-            "organization_id": snapshot.page.id,
-            "incident_updates": updates,
-            "name": incident.name,
-        },
+        "incident": _incident(
+            snapshot,
+            incident,
+            impact=incident.impact,
+            monitoring_at=incident.monitoring_at,
+            scheduled=False,
+        ),
+    }
+
+
+def maintenance_body(
+    snapshot: Snapshot, maintenance: Maintenance, *, unsubscribe: str
+) -> dict[str, Any]:
+    """A scheduled maintenance as Statuspage sends one: the incident body (Statuspage keeps a
+    maintenance as an incident), with ``impact`` "maintenance", ``scheduled_for`` and
+    ``scheduled_until`` set, ``scheduled_auto_transition`` true, and the maintenance statuses
+    (``scheduled``, ``in_progress``, ``completed``) for it and its updates."""
+    return {
+        **_head(snapshot, unsubscribe),
+        "incident": _incident(
+            snapshot, maintenance, impact="maintenance", monitoring_at=None, scheduled=True
+        ),
     }
 
 
@@ -158,3 +197,45 @@ def incident_email(
         f"Unsubscribe (one click): {unsubscribe}",
     ]
     return subject, "\n".join(line for line in lines if line is not None) + "\n"
+
+
+MAINTENANCE_LABELS = {
+    "scheduled": "Scheduled maintenance",
+    "in_progress": "Maintenance in progress",
+    "verifying": "Maintenance verifying",
+    "completed": "Maintenance completed",
+}
+
+
+def maintenance_email(
+    snapshot: Snapshot,
+    maintenance: Maintenance,
+    update: IncidentUpdate,
+    *,
+    names: dict[str, str],
+    unsubscribe: str,
+) -> tuple[str, str]:
+    """The subject and plain-text body of a maintenance announcement (scheduled, in progress,
+    completed); times in the page's timezone, as the v2 JSON writes them."""
+    w = _Writer(snapshot)
+    label = MAINTENANCE_LABELS.get(update.status, update.status)
+    subject = f"[{snapshot.page.title}] {label}: {maintenance.name}"
+    lines = [
+        maintenance.name,
+        "",
+        f"{label} - {update.body}",
+        "",
+        f"Scheduled from {w.time(maintenance.scheduled_for)}"
+        f" until {w.time(maintenance.scheduled_until)}",
+    ]
+    if maintenance.components:
+        lines.append("Components: " + ", ".join(names.get(c, c) for c in maintenance.components))
+    lines += [
+        "",
+        f"Status page: {snapshot.page.base_url}/status" if snapshot.page.base_url else "",
+        "",
+        "--",
+        f"You receive this because you subscribed to {snapshot.page.title} status updates.",
+        f"Unsubscribe (one click): {unsubscribe}",
+    ]
+    return subject, "\n".join(lines) + "\n"

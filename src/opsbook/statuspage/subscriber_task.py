@@ -29,8 +29,20 @@ from opsbook.notify.smtp import email_payload
 from opsbook.notify.webhook import encode
 from opsbook.statuspage.availability import DayHistory
 from opsbook.statuspage.build import snapshot_from
-from opsbook.statuspage.snapshot import ComponentStatus, IncidentUpdate, IncidentView, Snapshot
-from opsbook.statuspage.subscriber_payloads import component_body, incident_body, incident_email
+from opsbook.statuspage.snapshot import (
+    ComponentStatus,
+    IncidentUpdate,
+    IncidentView,
+    Maintenance,
+    Snapshot,
+)
+from opsbook.statuspage.subscriber_payloads import (
+    component_body,
+    incident_body,
+    incident_email,
+    maintenance_body,
+    maintenance_email,
+)
 from opsbook.statuspage.subscriber_tables import status_component_state, status_subscriber_cursor
 from opsbook.statuspage.subscribers import (
     EMAIL_KIND,
@@ -55,6 +67,9 @@ BATCH = 500
 POLL_EVERY = timedelta(seconds=1)
 REFRESH_EVERY = timedelta(seconds=30)
 MAX_BACKOFF = timedelta(seconds=30)
+COMPLETED_FOR = timedelta(hours=1)
+"""A maintenance's "completed" is announced for this long after its end, not later: a first pass
+(a new server, a first subscriber) does not announce the last month's windows."""
 
 
 def _cursor(conn: Connection) -> int:
@@ -99,7 +114,9 @@ def announce(
        change is claimed by a conditional update of ``status_component_state`` (so one process
        announces it) and its component webhook body queued for webhook subscribers. A component
        seen for the first time is recorded, not announced.
-    3. The cursor moves past the events older than ``SETTLE``.
+    3. Each maintenance's current status (``_maintenance_items``): its newest update, to email
+       and webhook subscribers of its components, once per subscriber by the outbox key.
+    4. The cursor moves past the events older than ``SETTLE``.
 
     Without active subscribers it only moves the cursor to the newest event and forgets the
     announced statuses (``_idle``): no snapshot is built.
@@ -133,6 +150,7 @@ def announce(
                 config, snapshot, links, subscribers, found[0], found[1], at=event.at
             )
     items += _component_items(conn, snapshot, links, subscribers, now=now)
+    items += _maintenance_items(config, snapshot, links, subscribers, now=now)
     if len(events) == BATCH and is_settled:
         settled = int(events[-1].id)
     if settled != position:
@@ -162,28 +180,91 @@ def _incident_items(
             continue
         unsubscribe = links.unsubscribe(s.id)
         key = f"status-subscriber:{s.id}:incident:{update.id}"
-        payload: dict[str, JSONValue]
         if s.kind == "email":
             if channel is None or s.email is None:
                 continue
             subject, body = incident_email(
                 snapshot, incident, update, names=names, unsubscribe=unsubscribe
             )
-            payload = {
-                **email_payload(subject=subject, body=body, to=[s.email]),
-                # RFC 2369 and RFC 8058: mail clients show an unsubscribe button that POSTs.
-                "headers": {
-                    "List-Unsubscribe": f"<{unsubscribe}>",
-                    "List-Unsubscribe-Post": "List-Unsubscribe=One-Click",
-                },
-                "subscriber": s.id,
-                "purpose": "update",
-            }
-            items.append(outbox.NewNotification(channel, EMAIL_KIND, payload, key))
+            items.append(_email(channel, s, s.email, subject, body, unsubscribe, key))
         else:
             body_json = incident_body(snapshot, incident, unsubscribe=unsubscribe)
-            payload = {"subscriber": s.id, "body": _text(body_json)}
+            payload: dict[str, JSONValue] = {"subscriber": s.id, "body": _text(body_json)}
             items.append(outbox.NewNotification(WEBHOOK_CHANNEL, WEBHOOK_KIND, payload, key))
+    return items
+
+
+def _email(
+    channel: str,
+    s: Subscriber,
+    address: str,
+    subject: str,
+    body: str,
+    unsubscribe: str,
+    key: str,
+) -> outbox.NewNotification:
+    payload: dict[str, JSONValue] = {
+        **email_payload(subject=subject, body=body, to=[address]),
+        # RFC 2369 and RFC 8058: mail clients show an unsubscribe button that POSTs.
+        "headers": {
+            "List-Unsubscribe": f"<{unsubscribe}>",
+            "List-Unsubscribe-Post": "List-Unsubscribe=One-Click",
+        },
+        "subscriber": s.id,
+        "purpose": "update",
+    }
+    return outbox.NewNotification(channel, EMAIL_KIND, payload, key)
+
+
+def _since(maintenance: Maintenance, *, now: datetime) -> datetime | None:
+    """Since when the maintenance's current status holds, for announcing it (None: too late
+    to announce). "scheduled" holds from when the page first shows the window, which a config
+    window does not record, so it counts as holding since now: every subscriber confirmed
+    while the window is still ahead is told of it once."""
+    if maintenance.status == "scheduled":
+        return now
+    if maintenance.status == "completed":
+        end = maintenance.resolved_at or maintenance.scheduled_until
+        return end if now - end <= COMPLETED_FOR else None
+    return maintenance.started_at or maintenance.scheduled_for
+
+
+def _maintenance_items(
+    config: Config,
+    snapshot: Snapshot,
+    links: Links,
+    subscribers: list[Subscriber],
+    *,
+    now: datetime,
+) -> list[outbox.NewNotification]:
+    """Each shown maintenance's newest update (``scheduled`` while the window is ahead,
+    ``in_progress`` while it is open, ``completed`` for ``COMPLETED_FOR`` after) to every active
+    subscriber of its components confirmed since that status holds (``_since``). Keyed
+    ``status-subscriber:<id>:maintenance:<maintenance id>-<status>``: once per transition."""
+    names = {c.id: c.name for c in snapshot.components}
+    channel = config.status_page.subscribers.email_channel
+    items = []
+    for m in snapshot.maintenances:
+        since = _since(m, now=now)
+        if since is None or not m.updates or m.updates[0].status != m.status:
+            continue
+        update = m.updates[0]
+        for s in subscribers:
+            if s.confirmed_at is None or s.confirmed_at > since or not s.wants(m.components):
+                continue
+            unsubscribe = links.unsubscribe(s.id)
+            key = f"status-subscriber:{s.id}:maintenance:{update.id}"
+            if s.kind == "email":
+                if channel is None or s.email is None:
+                    continue
+                subject, body = maintenance_email(
+                    snapshot, m, update, names=names, unsubscribe=unsubscribe
+                )
+                items.append(_email(channel, s, s.email, subject, body, unsubscribe, key))
+            else:
+                body_json = maintenance_body(snapshot, m, unsubscribe=unsubscribe)
+                payload: dict[str, JSONValue] = {"subscriber": s.id, "body": _text(body_json)}
+                items.append(outbox.NewNotification(WEBHOOK_CHANNEL, WEBHOOK_KIND, payload, key))
     return items
 
 
