@@ -45,7 +45,7 @@ from opsbook.checks.heartbeats import PingKind
 from opsbook.checks.models import ProbeResult, State
 from opsbook.checks.pings import PingIn, ping
 from opsbook.checks.retention import prune
-from opsbook.checks.tables import check_result, check_rollup
+from opsbook.checks.tables import check_result, check_rollup, opsbook_run
 from opsbook.clock import FrozenClock
 from opsbook.config import Config
 from opsbook.config.engine import RetentionConfig
@@ -70,6 +70,8 @@ from opsbook.runbooks.runs import (
 )
 from opsbook.runbooks.tables import runbook_run, runbook_run_step
 from opsbook.statuspage import subscriber_task, subscribers
+from opsbook.statuspage.availability import DayHistory
+from opsbook.statuspage.build import build_snapshot
 from opsbook.statuspage.subscriber_tables import status_subscriber
 from opsbook.statuspage.subscriber_task import announce
 
@@ -741,3 +743,159 @@ def test_status_subscribers_use_an_index(
         announce(conn, config, now=later)
         subscribers.remove_subscriber(conn, hook.id, actor="t", now=later, origin="t")
     _assert_no_scans(engine, captured)
+
+
+def _year_old_incidents(n: int) -> list[dict[str, Any]]:
+    """``n`` incidents declared a year ago, an hour apart, each resolved after 30 minutes."""
+    year_ago = NOW - timedelta(days=365)
+    return [
+        {
+            "id": 1000 + i,
+            "title": "older",
+            "severity": "SEV3",
+            "status": "resolved",
+            "declared_at": year_ago + timedelta(hours=i),
+            "resolved_at": year_ago + timedelta(hours=i, minutes=30),
+            "declared_by": "opsbook",
+            "summary": "",
+            "updated_at": year_ago + timedelta(hours=i, minutes=30),
+        }
+        for i in range(n)
+    ]
+
+
+def test_status_page_rebuild_uses_a_bounded_index(engine: Engine, captured: list[Captured]) -> None:
+    # The status page is rebuilt on every change (statuspage/build.py): it reads the open
+    # incidents and those resolved in the 90 days it shows, the 50 most recent, their public
+    # updates, each check's oldest rollup and the days of availability still unsettled. On
+    # top of the shared history: 2,000 incidents resolved a year ago, a year of hour and day
+    # rollups for the page's checks, and runs of opsbook.
+    year_ago = NOW - timedelta(days=365)
+    old = _year_old_incidents(2000)
+    page_checks = CHECKS[:10]
+    rollups = [
+        {
+            "check_id": c,
+            "resolution": resolution,
+            "bucket_start": year_ago + k * step,
+            "n_up": 1,
+            "n_degraded": 0,
+            "n_down": 0,
+            "up_seconds": step.total_seconds(),
+            "degraded_seconds": 0.0,
+            "down_seconds": 0.0,
+            "histogram": {"280": 1},
+            "latency_sum_ms": 12.0,
+            "latency_max_ms": 12.0,
+        }
+        for c in page_checks
+        for resolution, step, n in (
+            ("hour", timedelta(hours=1), 24 * 364),
+            ("day", timedelta(days=1), 364),
+        )
+        for k in range(n)
+    ]
+    runs = [
+        {"host": "h", "pid": i, "started_at": year_ago + timedelta(hours=i), "last_seen_at": NOW}
+        for i in range(500)
+    ]
+    with engine.begin() as conn:
+        conn.execute(incident.insert(), old)
+        conn.execute(
+            incident_event.insert(),
+            [
+                {
+                    "incident_id": x["id"],
+                    "at": x["declared_at"],
+                    "kind": "declared",
+                    "actor": "opsbook",
+                    "message": "declared",
+                    "detail": {},
+                }
+                for x in old
+            ],
+        )
+        conn.execute(check_rollup.insert(), rollups)
+        conn.execute(opsbook_run.insert(), runs)
+        if conn.dialect.name == "postgresql":
+            conn.execute(sa.text("ANALYZE"))
+        # One open incident on a page component, with a public update.
+        opened = conn.scalar(
+            sa.insert(incident)
+            .values(
+                title="Checkout fails",
+                severity="SEV2",
+                status="investigating",
+                declared_at=NOW,
+                declared_by="opsbook",
+                summary="",
+                component="api",
+                updated_at=NOW,
+            )
+            .returning(incident.c.id)
+        )
+        conn.execute(
+            sa.insert(incident_event).values(
+                incident_id=opened,
+                at=NOW,
+                kind="declared",
+                actor="opsbook",
+                message="declared",
+                detail={},
+            )
+        )
+    components = "".join(f"  {c}: {{name: {c.upper()}, checks: [{c}]}}\n" for c in page_checks)
+    config = loads(
+        (CONFIG + "components:\n  api: {name: API, checks: [c000]}\n" + components)
+        % {"checks": "\n".join(f"  {c}: {{tcp: {{host: h, port: 1}}}}" for c in CHECKS)}
+    )
+    captured.clear()
+    history = DayHistory()
+    for at in (NOW, NOW + timedelta(minutes=1)):  # the second reads only unsettled days
+        snapshot = build_snapshot(engine, config, FrozenClock(at), history=history)
+    build_snapshot(engine, config, FrozenClock(NOW))
+    # Open, resolved in the last 90 days (the shared history's 250) and no older ones: the
+    # 50 most recent are among those.
+    assert len(snapshot.incidents) == 251
+    assert (snapshot.incidents[0].id, snapshot.incidents[0].status) == (
+        str(opened),
+        "investigating",
+    )
+    assert snapshot.component("c001").created_at == year_ago  # type: ignore[union-attr]
+    _assert_no_scans(engine, captured)
+
+
+def test_status_page_reads_the_most_recent_incidents_backwards(engine: Engine) -> None:
+    # With fewer than 50 incidents in the page's 90 days, the rest of incidents.json's 50 are
+    # the newest older ones: (declared_at, id) read backwards from the window's start,
+    # stopped by the LIMIT, never a sort of every incident (here 20,000 of them).
+    with engine.begin() as conn:
+        conn.execute(incident.insert(), _year_old_incidents(20_000))
+        if conn.dialect.name == "postgresql":
+            conn.execute(sa.text("ANALYZE incident"))
+    since = NOW - timedelta(days=89)
+    i = incident.c
+    query = (
+        sa.select(incident)
+        .where(i.declared_at < since, i.merged_into.is_(None))
+        .order_by(i.declared_at.desc(), i.id.desc())
+        .limit(50)
+    )
+    with engine.connect() as conn:
+        compiled = str(query.compile(conn, compile_kwargs={"literal_binds": True}))
+        if conn.dialect.name == "sqlite":
+            plan = " ".join(
+                str(r[3]) for r in conn.exec_driver_sql(f"EXPLAIN QUERY PLAN {compiled}")
+            )
+            assert "TEMP B-TREE" not in plan, plan
+            assert "USING INDEX ix_incident_declared_at_id" in plan, plan
+        else:
+            conn.exec_driver_sql("SET enable_seqscan = off")
+            top = conn.exec_driver_sql(f"EXPLAIN (FORMAT JSON) {compiled}").scalar_one()
+            node = (top if isinstance(top, list) else json.loads(top))[0]["Plan"]
+            assert node["Node Type"] == "Limit", node
+            scan = node["Plans"][0]
+            assert scan["Node Type"] == "Index Scan", node
+            assert scan["Index Name"] == "ix_incident_declared_at_id", node
+            assert scan["Scan Direction"] == "Backward", node
+            assert "declared_at <" in scan["Index Cond"], node

@@ -44,6 +44,10 @@ incident = sa.Table(
     sa.Column("updated_at", UTCDateTime(), nullable=False),
     sa.Index(None, "status", "declared_at"),
     sa.Index(None, "component"),
+    # The status page's reads (statuspage/build.py, 2026-12-06 migration): open or resolved
+    # in the last 90 days, and the most recent.
+    sa.Index(None, "resolved_at"),
+    sa.Index(None, "declared_at", "id"),
 )
 
 incident_event = sa.Table(

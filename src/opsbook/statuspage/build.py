@@ -15,6 +15,7 @@ from zoneinfo import ZoneInfo
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
+from opsbook.checks.rollups import RESOLUTION_STEP
 from opsbook.checks.service import CheckStatus, current_states
 from opsbook.checks.tables import check_rollup, opsbook_run
 from opsbook.clock import Clock
@@ -84,21 +85,7 @@ def _read(
     history: availability.DayHistory | None,
 ) -> _Read:
     states = {s.check_id: s for s in current_states(conn, check_ids=checks)} if checks else {}
-    i = incident.c
-    recent = sa.select(i.id).order_by(i.declared_at.desc(), i.id.desc()).limit(RECENT_INCIDENTS)
-    rows = conn.execute(
-        sa.select(incident).where(
-            i.merged_into.is_(None),
-            sa.or_(
-                i.resolved_at.is_(None),
-                i.resolved_at >= days.start,
-                i.id.in_(sa.select(recent.subquery().c.id)),
-            ),
-        )
-    )
-    incidents = sorted(
-        (row_to_incident(r) for r in rows), key=lambda x: (x.declared_at, x.id), reverse=True
-    )
+    incidents = _incidents(conn, since=days.start)
     events: dict[int, list[IncidentEvent]] = {x.id: [] for x in incidents}
     if incidents:
         e = incident_event.c
@@ -108,18 +95,74 @@ def _read(
             .order_by(e.at, e.id)
         ):
             events[int(row.incident_id)].append(row_to_event(row))
-    first_run_at = conn.scalar(sa.select(sa.func.min(opsbook_run.c.started_at)))
-    first_data_at: dict[str, datetime] = {}
-    if checks:
-        r = check_rollup.c
-        for row in conn.execute(
-            sa.select(r.check_id, sa.func.min(r.bucket_start))
-            .where(r.check_id.in_(list(checks)))
-            .group_by(r.check_id)
-        ):
-            first_data_at[row[0]] = row[1]
+    # Bounded by now: a one-row read from the index's start whatever the planner (and
+    # PostgreSQL's plan then shows the bound tests/store/test_query_plans.py looks for).
+    started = opsbook_run.c.started_at
+    first_run_at = conn.scalar(sa.select(sa.func.min(started)).where(started <= now))
+    first_data_at = _first_data(conn, checks)
     measured = availability.read_days(conn, check_ids=checks, days=days, now=now, history=history)
     return _Read(states, incidents, events, first_run_at, first_data_at, measured)
+
+
+def _incidents(conn: Connection, *, since: datetime) -> list[Incident]:
+    """The unmerged incidents the page can show, newest first: the open ones, those resolved
+    since ``since`` (the uptime bars' first day) and the ``RECENT_INCIDENTS`` most recent.
+
+    Two bounded index reads, never the whole table: open or resolved since ``since`` by
+    ``resolved_at``; then, only while fewer than ``RECENT_INCIDENTS`` were declared since
+    ``since``, the newest of the older ones by ``(declared_at, id)`` backwards from it. An
+    incident declared since ``since`` cannot have ended before it, so the first read holds
+    every one of those and the two together hold the most recent.
+    """
+    i = incident.c
+    found = {
+        int(r.id): row_to_incident(r)
+        for r in conn.execute(
+            sa.select(incident).where(
+                sa.or_(i.resolved_at.is_(None), i.resolved_at >= since),
+                i.merged_into.is_(None),
+            )
+        )
+    }
+    newer = sum(1 for x in found.values() if x.declared_at >= since)
+    if newer < RECENT_INCIDENTS:
+        for r in conn.execute(
+            sa.select(incident)
+            .where(i.declared_at < since, i.merged_into.is_(None))
+            .order_by(i.declared_at.desc(), i.id.desc())
+            .limit(RECENT_INCIDENTS - newer)
+        ):
+            found.setdefault(int(r.id), row_to_incident(r))
+    return sorted(found.values(), key=lambda x: (x.declared_at, x.id), reverse=True)
+
+
+def _first_data(conn: Connection, checks: Sequence[str]) -> dict[str, datetime]:
+    """Each check's oldest rollup bucket. Per check and resolution that is the first entry
+    of the primary key (check_id, resolution, bucket_start) under its prefix, one row read; a
+    min grouped by check alone would read every rollup row each check ever kept."""
+    if not checks:
+        return {}
+    r = check_rollup.c
+    # A CTE: SQLite cannot name a VALUES subquery's columns, but can a CTE's.
+    wanted = (
+        sa.values(sa.column("check_id", sa.String()), name="wanted")
+        .data([(c,) for c in checks])
+        .cte("wanted")
+    )
+
+    def oldest(resolution: str) -> sa.ScalarSelect[datetime]:
+        return (
+            sa.select(sa.func.min(r.bucket_start))
+            .where(r.check_id == wanted.c.check_id, r.resolution == resolution)
+            .scalar_subquery()
+        )
+
+    found: dict[str, datetime] = {}
+    for row in conn.execute(sa.select(wanted.c.check_id, *(oldest(x) for x in RESOLUTION_STEP))):
+        stamps = [x for x in row[1:] if x is not None]
+        if stamps:
+            found[row[0]] = min(stamps)
+    return found
 
 
 def _is_published(config: Config, found: Incident, public: Mapping[str, str]) -> bool:
