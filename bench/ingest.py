@@ -24,6 +24,7 @@ import itertools
 import json
 import os
 import signal
+import subprocess
 import sys
 import tempfile
 import time
@@ -171,6 +172,18 @@ async def _drive(
     return load
 
 
+def _profile(tool: str, batch: int, pid: int, seconds: float) -> subprocess.Popen[bytes] | None:
+    """With ``OPSBOOK_BENCH_PYSPY=PREFIX`` (and py-spy on PATH), opsbook's measured window is
+    sampled into ``PREFIX-<batch>.txt`` (collapsed stacks): where the server's CPU goes, for the
+    notes in docs/benchmarks.md. py-spy runs without pausing the server (``--nonblocking``)."""
+    prefix = os.environ.get("OPSBOOK_BENCH_PYSPY")
+    if not prefix or tool != "opsbook":
+        return None
+    command = ["py-spy", "record", "--pid", str(pid), "--duration", str(int(seconds))]
+    command += ["--rate", "200", "--format", "raw", "--output", f"{prefix}-{batch}.txt"]
+    return subprocess.Popen([*command, "--nonblocking"], stdout=subprocess.DEVNULL)
+
+
 def _measure(
     tool: str,
     start: Callable[[Path], AbstractContextManager[Peer]],
@@ -190,11 +203,14 @@ def _measure(
         warm = asyncio.run(_drive(url, seconds=WARMUP_S, **drive))
         if warm.failed_requests:
             raise SystemExit(f"{tool} refused the warm-up load: {warm.first_failure}")
+        spy = _profile(tool, batch, peer.pid, args.seconds)
         cpu0 = cpu_seconds(peer.pid)
         t0 = time.monotonic()
         load = asyncio.run(_drive(url, seconds=args.seconds, **drive))
         elapsed = time.monotonic() - t0
         cpu = cpu_seconds(peer.pid) - cpu0
+        if spy is not None:
+            spy.wait(timeout=30)
         rss = rss_bytes(peer.pid) / 1e6
         durable = after(peer, load, Path(tmp)) if after is not None else "n/a (in memory)"
     return Measurement(tool, batch, elapsed, load, cpu, rss, durable)

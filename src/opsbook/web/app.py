@@ -53,6 +53,7 @@ from opsbook.web.api.status_subscribers import router as status_subscribers_rout
 from opsbook.web.api.statuspage import router as statuspage_router
 from opsbook.web.body_limit import BodyLimit
 from opsbook.web.deps import NO_RUNBOOKS, Services
+from opsbook.web.lean_ingest import LeanIngest
 from opsbook.web.memory import LargeBodyGate
 from opsbook.web.metrics import Metrics
 from opsbook.web.middleware import RequestObserver
@@ -266,6 +267,8 @@ def create_app(
             failures=runner.failures,
         )
         runner.add("status_publish", publisher.run)
+    # Innermost: POST /api/v2/alerts skips the routing below it (web/lean_ingest.py).
+    app.add_middleware(LeanIngest)
     app.add_middleware(LargeBodyGate)
     app.add_middleware(BodyLimit)
     app.add_middleware(RequestObserver, metrics=metrics, clock=clock, router=app.router)

@@ -79,6 +79,8 @@ ALERTMANAGER_BODY_LIMIT = 2 * 1024 * 1024
 PAGERDUTY_BODY_LIMIT = 512 * 1024  # PagerDuty's own limit: "Payload: 512 KB"
 WEBHOOK_BODY_LIMIT = 1024 * 1024
 SIGNATURE_HEADER = "X-Opsbook-Signature"
+POST_ALERTS_PATH = "/api/v2/alerts"
+"""Served by ``web/lean_ingest.py`` ahead of the router; registered here for the API document."""
 _CHALLENGE = 'Bearer realm="opsbook", Basic realm="opsbook"'
 
 T = TypeVar("T")
@@ -248,7 +250,7 @@ async def post_alerts(request: Request) -> Response:
 
 
 router.add_api_route(
-    "/api/v2/alerts",
+    POST_ALERTS_PATH,
     post_alerts,
     methods=["POST"],
     summary="Alertmanager API v2: post alerts (Prometheus' alerting.alertmanagers target).",

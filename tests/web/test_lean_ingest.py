@@ -1,0 +1,117 @@
+"""``POST /api/v2/alerts`` served ahead of FastAPI's routing (web/lean_ingest.py) answers
+exactly as the routed endpoint does, and the layers outside it still see the request."""
+
+from __future__ import annotations
+
+import base64
+import json
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from fastapi import FastAPI
+from fastapi.testclient import TestClient
+from prometheus_client import CollectorRegistry
+
+from opsbook.config import Config
+from opsbook.web.lean_ingest import LeanIngest
+
+TOKEN = "prom-token-0123456789abc"
+CONFIG = Config.model_validate(
+    {"service": "t", "integrations": {"prom": {"alertmanager": {"token": TOKEN}}}}
+)
+BEARER = {"Authorization": f"Bearer {TOKEN}"}
+ALERT = {"labels": {"alertname": "HighLatency", "service": "api"}, "annotations": {"seq": "1"}}
+_BASIC = base64.b64encode(f"prometheus:{TOKEN}".encode()).decode()
+
+# (name, method, path, headers, body): every kind of answer the route gives.
+REQUESTS: list[tuple[str, str, str, dict[str, str], bytes]] = [
+    ("stored", "POST", "/api/v2/alerts", BEARER, json.dumps([ALERT]).encode()),
+    ("re-sent", "POST", "/api/v2/alerts", BEARER, json.dumps([ALERT, ALERT]).encode()),
+    (
+        "basic auth",
+        "POST",
+        "/api/v2/alerts",
+        {"Authorization": f"Basic {_BASIC}"},
+        json.dumps([ALERT]).encode(),
+    ),
+    ("no token", "POST", "/api/v2/alerts", {}, b"[]"),
+    ("wrong token", "POST", "/api/v2/alerts", {"Authorization": "Bearer nope"}, b"[]"),
+    ("not json", "POST", "/api/v2/alerts", BEARER, b"[{"),
+    ("not utf-8", "POST", "/api/v2/alerts", BEARER, b'["\xff"]'),
+    ("not an array", "POST", "/api/v2/alerts", BEARER, b'{"labels": {}}'),
+    (
+        "one bad alert",
+        "POST",
+        "/api/v2/alerts",
+        BEARER,
+        json.dumps([ALERT, {"labels": {"bad-name": "x"}}]).encode(),
+    ),
+    ("too large", "POST", "/api/v2/alerts", BEARER, b"[" + b" " * (2 * 1024 * 1024) + b"]"),
+    # Not the lean route: FastAPI answers these, on both apps.
+    ("GET", "GET", "/api/v2/alerts", BEARER, b""),
+    ("trailing slash", "POST", "/api/v2/alerts/", BEARER, b"[]"),
+]
+_VOLATILE_HEADERS = {"date", "content-length"}
+
+
+def _answer(
+    client: TestClient, method: str, path: str, headers: dict[str, str], body: bytes
+) -> Any:
+    response = client.request(method, path, headers=headers, content=body, follow_redirects=False)
+    kept = {k: v for k, v in response.headers.items() if k not in _VOLATILE_HEADERS}
+    return response.status_code, kept, response.content
+
+
+@pytest.fixture
+def clients(make_app: Callable[..., FastAPI], tmp_path: Path) -> Iterator[list[TestClient]]:
+    lean = make_app(f"sqlite:///{tmp_path / 'lean.db'}", config=CONFIG)
+    routed = make_app(
+        f"sqlite:///{tmp_path / 'routed.db'}", config=CONFIG, registry=CollectorRegistry()
+    )
+    lean_layer: object = LeanIngest
+    routed.user_middleware = [m for m in routed.user_middleware if m.cls is not lean_layer]
+    assert any(m.cls is lean_layer for m in lean.user_middleware)
+    with TestClient(lean) as a, TestClient(routed) as b:
+        yield [a, b]
+
+
+def test_every_answer_is_the_routed_endpoints(clients: list[TestClient]) -> None:
+    lean, routed = clients
+    for name, method, path, headers, body in REQUESTS:
+        ours = _answer(lean, method, path, headers, body)
+        theirs = _answer(routed, method, path, headers, body)
+        assert ours == theirs, name
+    # The answers above are what each case is about, not only equal.
+    statuses = {name: _answer(lean, m, p, h, b)[0] for name, m, p, h, b in REQUESTS}
+    assert statuses["stored"] == statuses["basic auth"] == 200
+    assert statuses["no token"] == statuses["wrong token"] == 401
+    assert statuses["not json"] == statuses["one bad alert"] == 400
+    assert statuses["too large"] == 413
+
+
+def test_a_bad_alert_is_named_and_the_good_one_stored(clients: list[TestClient]) -> None:
+    lean, _ = clients
+    body = [ALERT, {"labels": {"alertname": "X"}, "startsAt": "yesterday"}]
+    response = lean.post("/api/v2/alerts", json=body, headers=BEARER)
+    assert response.status_code == 400
+    error = response.json()["error"]
+    assert error["field"] == "$[1].startsAt"
+    assert error["location"] == "body"
+    assert "1 of 2 alerts stored" in error["message"]
+    listed = lean.get("/api/v2/alerts", headers=BEARER).json()
+    assert [a["labels"]["service"] for a in listed] == ["api"]
+
+
+def test_the_request_is_logged_and_counted_under_its_route(
+    clients: list[TestClient], registry: CollectorRegistry
+) -> None:
+    lean, _ = clients
+    assert lean.post("/api/v2/alerts", json=[ALERT], headers=BEARER).status_code == 200
+    labels = {"method": "POST", "route": "/api/v2/alerts", "status": "200"}
+    assert registry.get_sample_value("opsbook_http_requests_total", labels) == 1.0
+    response = lean.post("/api/v2/alerts", json=[ALERT])
+    assert response.status_code == 401
+    assert response.headers["www-authenticate"].startswith("Bearer")
+    assert response.headers["x-content-type-options"] == "nosniff"  # security headers: outside
