@@ -24,7 +24,15 @@ from opsbook.checks.heartbeats import (
 )
 from opsbook.checks.heartbeats_monitor import HeartbeatMonitor, accept_ping
 from opsbook.checks.models import Check, ProbeResult, State
-from opsbook.checks.pings import PingIn, PingTargets, heartbeat_facts, list_pings, record_ping
+from opsbook.checks.pings import (
+    PingIn,
+    PingTargets,
+    TrackedFacts,
+    heartbeat_facts,
+    list_pings,
+    record_ping,
+    tracked_facts,
+)
 from opsbook.checks.service import current_states, record_results
 from opsbook.clock import FrozenClock
 from opsbook.config import CheckSpec, Config
@@ -390,12 +398,12 @@ async def test_cancelling_a_tick_waits_for_its_thread_to_let_go_of_the_store(
 ) -> None:
     inside = threading.Event()
 
-    def slow_facts(conn: Connection, *, check_id: str) -> HeartbeatFacts:
+    def slow_facts(conn: Connection, *, check_id: str) -> TrackedFacts:
         inside.set()
         time.sleep(0.3)  # the thread holds a pooled connection meanwhile
-        return heartbeat_facts(conn, check_id=check_id)
+        return tracked_facts(conn, check_id=check_id)
 
-    monkeypatch.setattr(heartbeats_monitor, "heartbeat_facts", slow_facts)
+    monkeypatch.setattr(heartbeats_monitor, "tracked_facts", slow_facts)
     monitor = _monitor(engine, FrozenClock(T0))
     _ping(engine, PingKind.SUCCESS, T0)
     task = asyncio.create_task(monitor.tick())

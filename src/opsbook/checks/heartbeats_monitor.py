@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta
 
 import sqlalchemy as sa
@@ -25,7 +25,15 @@ from opsbook.checks.heartbeats import (
     verdict,
 )
 from opsbook.checks.models import Check, ProbeResult, State
-from opsbook.checks.pings import Ping, PingIn, heartbeat_facts, record_ping
+from opsbook.checks.pings import (
+    Ping,
+    PingBatch,
+    PingIn,
+    TrackedFacts,
+    last_ping_id,
+    pings_between,
+    tracked_facts,
+)
 from opsbook.checks.service import current_states, record_results
 from opsbook.clock import SYSTEM_CLOCK, Clock
 from opsbook.config.checks import HeartbeatSpec
@@ -43,32 +51,76 @@ def accept_ping(
 ) -> tuple[Ping, list[ProbeResult]]:
     """Store a ping and the results it causes, in ``conn``'s transaction; the caller commits.
 
-    1. Pings of one check are serialised (PostgreSQL: a transaction-scoped advisory lock; SQLite:
-       the insert takes the store's write lock, so the state is read and written under it).
-    2. The ping is inserted, with its run's duration.
+    ``accept_pings`` with one ping. Returns the stored ping and the results, for the caller to
+    hand to the alert engine after the commit.
+    """
+    [accepted] = accept_pings(
+        conn,
+        [(ping_in, at)],
+        specs={ping_in.check_id: spec},
+        intervals={ping_in.check_id: interval},
+        timezone=timezone,
+    )
+    return accepted
+
+
+def accept_pings(
+    conn: Connection,
+    pings: Sequence[tuple[PingIn, datetime]],
+    *,
+    specs: Mapping[str, HeartbeatSpec],
+    intervals: Mapping[str, timedelta],
+    timezone: str,
+) -> list[tuple[Ping, list[ProbeResult]]]:
+    """Store pings and the results they cause, in ``conn``'s transaction, each as if it had
+    been accepted alone in order; the caller commits.
+
+    1. Pings of one check are serialised (PostgreSQL: a transaction-scoped advisory lock per
+       check, taken in id order; SQLite: the caller holds the store's write lock, so the state
+       is read and written under it).
+    2. The pings are inserted (one insert), each with its run's duration (``PingBatch``).
     3. A success or failure becomes one result: up or down, latency = the run's duration when a
        start of the same run preceded it, else 0. A start becomes a result only when it changes
        the state (a late check that starts is up again). Logs and ignored pings change nothing.
-    4. The results go into ``check_result``, the rollups and ``check_state`` (``record_results``).
+    4. The results go into ``check_result``, the rollups and ``check_state`` (one
+       ``record_results``, which takes each check's results in time order).
 
-    Returns the stored ping and the results, for the caller to hand to the alert engine after
-    the commit.
+    Returns each ping, stored, with the results it caused, in the order given.
     """
+    check_ids = sorted({p.check_id for p, _ in pings})
     if conn.dialect.name == "postgresql":
-        conn.execute(sa.select(sa.func.pg_advisory_xact_lock(_lock_key(ping_in.check_id))))
-    received = record_ping(conn, ping_in=ping_in, at=at)
-    results: list[ProbeResult] = []
-    if received.kind in (PingKind.SUCCESS, PingKind.FAIL):
-        results.append(_ping_result(received))
-    elif received.kind is PingKind.START:
-        facts = heartbeat_facts(conn, check_id=received.check_id)
-        found = verdict(spec, facts, now=at, timezone=timezone)
-        stored = {s.check_id: s.state for s in current_states(conn, check_ids=[received.check_id])}
-        change = _change(received.check_id, found, at=at, stored=stored.get(received.check_id))
-        if change is not None:
-            results.append(change)
-    record_results(conn, results=results, intervals={received.check_id: interval})
-    return received, results
+        for check_id in check_ids:
+            conn.execute(sa.select(sa.func.pg_advisory_xact_lock(_lock_key(check_id))))
+    starting = {p.check_id for p, _ in pings if p.kind is PingKind.START}
+    batch = PingBatch(conn, facts_for=starting)
+    batch.prefetch(p for p, _ in pings)
+    # What check_state says, kept up to date with the results decided so far.
+    stored: dict[str, State] = {}
+    if starting:
+        stored = {s.check_id: s.state for s in current_states(conn, check_ids=sorted(starting))}
+    caused: list[list[ProbeResult]] = []
+    for ping_in, at in pings:
+        batch.add(ping_in, at)
+        results: list[ProbeResult] = []
+        if ping_in.kind in (PingKind.SUCCESS, PingKind.FAIL):
+            results.append(_completion_result(ping_in, at, batch.last_duration_ms))
+        elif ping_in.kind is PingKind.START:
+            found = verdict(
+                specs[ping_in.check_id], batch.facts(ping_in.check_id), now=at, timezone=timezone
+            )
+            change = _change(ping_in.check_id, found, at=at, stored=stored.get(ping_in.check_id))
+            if change is not None:
+                results.append(change)
+        for result in results:
+            stored[result.check_id] = result.state
+        caused.append(results)
+    received = batch.insert()
+    record_results(
+        conn,
+        results=[r for results in caused for r in results],
+        intervals={c: intervals[c] for c in check_ids if c in intervals},
+    )
+    return list(zip(received, caused, strict=True))
 
 
 class HeartbeatMonitor:
@@ -101,6 +153,12 @@ class HeartbeatMonitor:
         self._clock = clock
         self._timezone = timezone
         self.next_wakeup_at: datetime | None = None
+        # On SQLite, each check's facts as of ping id ``_seen``: a ping's id is taken under the
+        # store's write lock, so ids are committed in order and a tick reads only the pings
+        # above ``_seen``. PostgreSQL's ids may commit out of order: every tick reads every
+        # check's facts there.
+        self._facts: dict[str, TrackedFacts] = {}
+        self._seen: int | None = None
 
     async def tick(self) -> list[ProbeResult]:
         """``tick_sync`` in a worker thread. Cancelling waits for the thread to finish.
@@ -120,8 +178,9 @@ class HeartbeatMonitor:
         # begin(): current_states may write back a check_state row it had to rebuild.
         with self._engine.begin() as conn:
             stored = {s.check_id: s.state for s in current_states(conn, check_ids=self._specs)}
+            self._refresh_facts(conn)
             for check_id, spec in self._specs.items():
-                facts = heartbeat_facts(conn, check_id=check_id)
+                facts = self._facts[check_id].facts()
                 found = verdict(spec, facts, now=now, timezone=self._timezone)
                 change = _change(check_id, found, at=now, stored=stored.get(check_id))
                 if change is not None:
@@ -131,6 +190,29 @@ class HeartbeatMonitor:
                     wakeups.append(due)
         self.next_wakeup_at = min(wakeups) if wakeups else None
         return results
+
+    def _refresh_facts(self, conn: Connection) -> None:
+        """Bring ``_facts`` up to date: on SQLite, the pings stored since the last tick, folded
+        in (one indexed range read of ``ping``); on PostgreSQL or at the first tick, every
+        check's facts read again."""
+        if conn.dialect.name != "sqlite":
+            self._facts = {c: tracked_facts(conn, check_id=c) for c in self._specs}
+            return
+        # The top id first: a ping committed after it has a higher id, seen next tick.
+        top = last_ping_id(conn)
+        if self._seen is None:
+            self._facts = {c: tracked_facts(conn, check_id=c) for c in self._specs}
+        else:
+            for row in pings_between(conn, after_id=self._seen, up_to=top):
+                tracked = self._facts.get(row.check_id)
+                if tracked is not None:
+                    tracked.add(
+                        PingKind(row.kind),
+                        at=row.received_at,
+                        rid=row.rid,
+                        exit_status=row.exit_status,
+                    )
+        self._seen = top
 
 
 def _change(
@@ -149,24 +231,23 @@ def _change(
     )
 
 
-def _ping_result(received: Ping) -> ProbeResult:
-    failed = received.kind == PingKind.FAIL
+def _completion_result(ping_in: PingIn, at: datetime, duration_ms: float | None) -> ProbeResult:
+    failed = ping_in.kind is PingKind.FAIL
     if not failed:
         error = None
-    elif received.exit_status:
-        error = f"the run exited with status {received.exit_status}"
+    elif ping_in.exit_status:
+        error = f"the run exited with status {ping_in.exit_status}"
     else:
         error = "the run reported failure (/fail)"
-    duration_ms = received.duration_ms or 0.0
     status = HeartbeatStatus.DOWN if failed else HeartbeatStatus.UP
     values: dict[str, float | int | str | bool | None] = {"status": status.value}
-    if received.exit_status is not None:
-        values["exit_status"] = received.exit_status
+    if ping_in.exit_status is not None:
+        values["exit_status"] = ping_in.exit_status
     return ProbeResult(
-        check_id=received.check_id,
-        started_at=received.received_at,
+        check_id=ping_in.check_id,
+        started_at=at,
         state=State.DOWN if failed else State.UP,
-        latency_ms=duration_ms,
+        latency_ms=duration_ms or 0.0,
         error=error,
         values=values,
     )

@@ -7,9 +7,11 @@ so a ping that was acknowledged survives a crash (kill -9) of the server right a
 from __future__ import annotations
 
 import hmac
-from collections.abc import Mapping
+import json
+from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 from uuid import UUID
 
 import sqlalchemy as sa
@@ -112,28 +114,169 @@ def record_ping(conn: Connection, *, ping_in: PingIn, at: datetime) -> Ping:
 
     The caller commits. Raises ``ValueError`` if ``at`` is naive.
     """
-    rid = str(ping_in.rid) if ping_in.rid is not None else None
-    duration_ms = None
-    if ping_in.kind in (PingKind.SUCCESS, PingKind.FAIL):
-        started = _run_start(conn, check_id=ping_in.check_id, rid=rid, at=at)
-        if started is not None:
-            duration_ms = max((at - started).total_seconds() * 1000, 0.0)
-    values = {
-        "check_id": ping_in.check_id,
-        "kind": ping_in.kind.value,
-        "exit_status": ping_in.exit_status,
-        "rid": rid,
-        "received_at": at,
-        "duration_ms": duration_ms,
-        "method": ping_in.method,
-        "remote_addr": ping_in.remote_addr,
-        "user_agent": (ping_in.user_agent or "")[:200] or None,
-        "body": ping_in.body,
-    }
-    key = conn.execute(ping.insert().values(**values)).inserted_primary_key
-    if key is None or key[0] is None:  # pragma: no cover - both backends return the id
-        raise RuntimeError("the store did not return the new ping id")
-    return _to_ping({"id": int(key[0]), **values})
+    batch = PingBatch(conn)
+    batch.add(ping_in, at)
+    [stored] = batch.insert()
+    return stored
+
+
+class PingBatch:
+    """Pings stored in ``conn``'s transaction by one insert, each exactly as if it had been
+    inserted alone, in the order added: a run's duration, and the facts of the checks named in
+    ``facts_for``, take the batch's earlier pings into account.
+
+    The store is read once per run (check and run id) and once per check in ``facts_for``, the
+    first time the batch needs it; after that the batch's own pings keep it up to date (the
+    caller holds the write lock, so nothing else changes those pings meanwhile).
+    """
+
+    def __init__(self, conn: Connection, *, facts_for: Collection[str] = ()) -> None:
+        self._conn = conn
+        self._facts_for = facts_for
+        # The latest start, success or fail of each run: (kind, received_at), None if none.
+        self._runs: dict[tuple[str, str | None], tuple[str, datetime] | None] = {}
+        self._checks: dict[str, TrackedFacts] = {}
+        self._values: list[dict[str, object]] = []
+        self.last_duration_ms: float | None = None
+        """The run duration of the ping added last (None if it closed no started run)."""
+
+    def prefetch(self, pings: Iterable[PingIn]) -> None:
+        """Read, before they are added, what the completions among ``pings`` need: on SQLite
+        one statement for all their runs, instead of one a run (other stores read lazily)."""
+        if self._conn.dialect.name != "sqlite":
+            return
+        keys = list(
+            {
+                (p.check_id, str(p.rid) if p.rid is not None else None): None
+                for p in pings
+                if p.kind in (PingKind.SUCCESS, PingKind.FAIL)
+            }
+        )
+        keys = [k for k in keys if k not in self._runs]
+        if not keys:
+            return
+        found = {
+            row.n: (str(row.kind), row.received_at)
+            for row in self._conn.execute(_LAST_RUN_EVENTS_SQLITE, {"keys": json.dumps(keys)})
+        }
+        for n, key in enumerate(keys):
+            self._runs[key] = found.get(n)
+
+    def add(self, ping_in: PingIn, at: datetime) -> None:
+        if at.tzinfo is None:
+            raise ValueError("a ping's time must be timezone-aware")
+        check_id, kind = ping_in.check_id, ping_in.kind
+        if check_id in self._facts_for and check_id not in self._checks:
+            self._checks[check_id] = tracked_facts(self._conn, check_id=check_id)
+        rid = str(ping_in.rid) if ping_in.rid is not None else None
+        duration_ms = None
+        if kind in (PingKind.SUCCESS, PingKind.FAIL):
+            key = (check_id, rid)
+            if key not in self._runs:
+                self._runs[key] = _last_run_event(self._conn, check_id=check_id, rid=rid)
+            before = self._runs[key]
+            # healthchecks.io's ``Ping.duration``: only when the run's latest event is a start
+            # within ``MAX_RUN``.
+            if (
+                before is not None
+                and before[0] == PingKind.START.value
+                and at - before[1] < MAX_RUN
+            ):
+                duration_ms = max((at - before[1]).total_seconds() * 1000, 0.0)
+        if kind in (PingKind.START, PingKind.SUCCESS, PingKind.FAIL):
+            self._runs[(check_id, rid)] = (kind.value, at)
+        self.last_duration_ms = duration_ms
+        tracked = self._checks.get(check_id)
+        if tracked is not None:
+            tracked.add(kind, at=at, rid=rid, exit_status=ping_in.exit_status)
+        self._values.append(
+            {
+                "check_id": check_id,
+                "kind": kind.value,
+                "exit_status": ping_in.exit_status,
+                "rid": rid,
+                "received_at": at,
+                "duration_ms": duration_ms,
+                "method": ping_in.method,
+                "remote_addr": ping_in.remote_addr,
+                "user_agent": (ping_in.user_agent or "")[:200] or None,
+                "body": ping_in.body,
+            }
+        )
+
+    def facts(self, check_id: str) -> HeartbeatFacts:
+        """What the pings so far (stored and added) say about ``check_id``, one of
+        ``facts_for``."""
+        return self._checks[check_id].facts()
+
+    def insert(self) -> list[Ping]:
+        """Insert the pings added, in order, and return them with their ids."""
+        if not self._values:
+            return []
+        rows = self._conn.execute(_INSERT_RETURNING_ID, self._values).all()
+        if len(rows) != len(self._values):  # pragma: no cover - both backends return the ids
+            raise RuntimeError("the store did not return the new ping ids")
+        stored = [
+            _to_ping({"id": int(row[0]), **values})
+            for row, values in zip(rows, self._values, strict=True)
+        ]
+        self._values = []
+        return stored
+
+
+# ``_last_run_event`` for many runs at once: ``:keys`` is a JSON array of [check_id, rid]
+# pairs; a row per run that has an event, ``n`` its index. Each lookup is the same indexed
+# (check_id, rid, id) probe as ``_last_run_event``'s (SQLite's ``IS`` matches NULL to NULL).
+_LAST_RUN_EVENTS_SQLITE = sa.text(
+    f"""
+    SELECT k.key AS n, p.kind AS kind, p.received_at AS received_at
+    FROM json_each(:keys) AS k
+    JOIN ping AS p ON p.id = (
+        SELECT r.id FROM ping AS r
+        WHERE r.check_id = json_extract(k.value, '$[0]')
+          AND r.rid IS json_extract(k.value, '$[1]')
+          AND r.kind IN ({", ".join(f"'{kind}'" for kind in _RUN_EVENTS)})
+        ORDER BY r.id DESC
+        LIMIT 1
+    )
+    """
+).columns(n=sa.Integer(), kind=sa.String(), received_at=UTCDateTime())
+
+_INSERT_RETURNING_ID = ping.insert().returning(ping.c.id, sort_by_parameter_order=True)
+
+
+@dataclass(slots=True)
+class TrackedFacts:
+    """``HeartbeatFacts`` kept up to date ping by ping (``add``, in id order), with the open
+    start's run id: what ``heartbeat_facts`` would read back after those pings."""
+
+    last_ping_at: datetime | None
+    last_ping_failed: bool
+    exit_status: int | None
+    start_at: datetime | None
+    start_rid: str | None
+
+    def add(
+        self, kind: PingKind, *, at: datetime, rid: str | None, exit_status: int | None
+    ) -> None:
+        if kind is PingKind.START:
+            self.start_at, self.start_rid = at, rid
+        elif kind in (PingKind.SUCCESS, PingKind.FAIL):
+            self.last_ping_at, self.last_ping_failed = at, kind is PingKind.FAIL
+            self.exit_status = exit_status
+            # ``_open_start``'s rule: same run id (none matching none), a failure, or no run id.
+            if self.start_at is not None and (
+                rid == self.start_rid or kind is PingKind.FAIL or rid is None
+            ):
+                self.start_at = self.start_rid = None
+
+    def facts(self) -> HeartbeatFacts:
+        return HeartbeatFacts(
+            last_ping_at=self.last_ping_at,
+            last_ping_failed=self.last_ping_failed,
+            last_start_at=self.start_at,
+            exit_status=self.exit_status,
+        )
 
 
 def list_pings(
@@ -165,22 +308,38 @@ def last_ping_id(conn: Connection) -> int:
     return int(conn.execute(sa.select(sa.func.coalesce(sa.func.max(ping.c.id), 0))).scalar_one())
 
 
+def pings_between(conn: Connection, *, after_id: int, up_to: int) -> list[Any]:
+    """The pings with an id above ``after_id`` and at most ``up_to``, oldest first: rows of
+    check_id, kind, rid, received_at and exit_status (what ``TrackedFacts.add`` takes)."""
+    p = ping.c
+    query = (
+        sa.select(p.check_id, p.kind, p.rid, p.received_at, p.exit_status)
+        .where(p.id > after_id, p.id <= up_to)
+        .order_by(p.id)
+    )
+    return list(conn.execute(query))
+
+
 def heartbeat_facts(conn: Connection, *, check_id: str) -> HeartbeatFacts:
     """What the stored pings say about ``check_id``: last completion and any open start."""
+    return tracked_facts(conn, check_id=check_id).facts()
+
+
+def tracked_facts(conn: Connection, *, check_id: str) -> TrackedFacts:
+    """``heartbeat_facts``, to be kept up to date with ``TrackedFacts.add``."""
     last = conn.execute(
         sa.select(ping.c.received_at, ping.c.kind, ping.c.exit_status)
         .where(ping.c.check_id == check_id, ping.c.kind.in_(_COMPLETIONS))
         .order_by(ping.c.id.desc())
         .limit(1)
     ).first()
-    open_start = _open_start(conn, check_id=check_id)
-    if last is None:
-        return HeartbeatFacts(last_start_at=open_start)
-    return HeartbeatFacts(
-        last_ping_at=last.received_at,
-        last_ping_failed=last.kind == PingKind.FAIL.value,
-        last_start_at=open_start,
-        exit_status=last.exit_status,
+    start_at, start_rid = _open_start(conn, check_id=check_id)
+    return TrackedFacts(
+        last_ping_at=last.received_at if last is not None else None,
+        last_ping_failed=last is not None and last.kind == PingKind.FAIL.value,
+        exit_status=last.exit_status if last is not None else None,
+        start_at=start_at,
+        start_rid=start_rid,
     )
 
 
@@ -189,13 +348,14 @@ def _same_rid(rid: str | None) -> sa.ColumnElement[bool]:
     return ping.c.rid.is_(None) if rid is None else ping.c.rid == rid
 
 
-def _run_start(
-    conn: Connection, *, check_id: str, rid: str | None, at: datetime
-) -> datetime | None:
-    """When the run a completion with ``rid`` closes started, or None if it has no start.
+def _last_run_event(
+    conn: Connection, *, check_id: str, rid: str | None
+) -> tuple[str, datetime] | None:
+    """The kind and time of the run's latest start, success or fail (run id ``rid``, none
+    matching none), or None.
 
-    healthchecks.io's ``Ping.duration``: the latest start, success or fail with the same run id
-    (none matching none), within ``MAX_RUN``; a duration only if that event is a start.
+    A completion's duration runs from this event when it is a start within ``MAX_RUN``, as
+    healthchecks.io's ``Ping.duration`` does.
     https://github.com/healthchecks/healthchecks/blob/master/hc/api/models.py (Ping.duration)
     """
     before = conn.execute(
@@ -204,14 +364,14 @@ def _run_start(
         .order_by(ping.c.id.desc())
         .limit(1)
     ).first()
-    if before is None or before.kind != PingKind.START.value:
+    if before is None:
         return None
-    started: datetime = before.received_at
-    return started if at - started < MAX_RUN else None
+    return str(before.kind), before.received_at
 
 
-def _open_start(conn: Connection, *, check_id: str) -> datetime | None:
-    """The check's latest start, unless a later completion ended the running state.
+def _open_start(conn: Connection, *, check_id: str) -> tuple[datetime | None, str | None]:
+    """The check's latest start and its run id, unless a later completion ended the running
+    state (then ``(None, None)``).
 
     healthchecks.io's ``Check.ping`` keeps only the last start and its run id. A completion ends
     it when the run ids match (none matching none), when it is a failure whatever its run id, or
@@ -225,7 +385,7 @@ def _open_start(conn: Connection, *, check_id: str) -> datetime | None:
         .limit(1)
     ).first()
     if start is None:
-        return None
+        return None, None
     ends = sa.or_(_same_rid(start.rid), ping.c.kind == PingKind.FAIL.value, ping.c.rid.is_(None))
     closing = sa.select(ping.c.id).where(
         ping.c.check_id == check_id,
@@ -234,9 +394,9 @@ def _open_start(conn: Connection, *, check_id: str) -> datetime | None:
         ends,
     )
     if conn.execute(closing.limit(1)).first() is not None:
-        return None
+        return None, None
     received_at: datetime = start.received_at
-    return received_at
+    return received_at, start.rid
 
 
 def _to_ping(row: Mapping[str, object]) -> Ping:

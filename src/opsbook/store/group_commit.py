@@ -115,6 +115,7 @@ class GroupCommitter(Generic[J, R]):
         if len(entries) > 1:
             try:
                 with self._engine.begin() as conn:
+                    begin_immediate(conn)
                     results = self._run_group(conn, [e.job for e in entries])
             except Exception as exc:  # each job runs again alone, and gets its own answer
                 log.info(f"{self._name}_group_retry", jobs=len(entries), error=type(exc).__name__)
@@ -129,6 +130,7 @@ class GroupCommitter(Generic[J, R]):
         for attempt in range(1, ATTEMPTS + 1):
             try:
                 with self._engine.begin() as conn:
+                    begin_immediate(conn)
                     [result] = self._run_group(conn, [entry.job])
             except IntegrityError as exc:
                 if attempt == ATTEMPTS:
@@ -141,3 +143,12 @@ class GroupCommitter(Generic[J, R]):
             else:
                 entry.future.set_result(result)
                 return
+
+
+def begin_immediate(conn: Connection) -> None:
+    """Take the write lock now on SQLite, where pysqlite would start the transaction only at
+    the first write: a read before it could be stale by the time we write."""
+    if conn.dialect.name == "sqlite":
+        dbapi = conn.connection.dbapi_connection
+        if dbapi is not None and not getattr(dbapi, "in_transaction", True):
+            conn.exec_driver_sql("BEGIN IMMEDIATE")

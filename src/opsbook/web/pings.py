@@ -11,7 +11,6 @@ https://healthchecks.io/docs/http_api/
 
 from __future__ import annotations
 
-import asyncio
 import re
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import datetime
@@ -24,8 +23,8 @@ from pydantic import BaseModel
 from starlette.background import BackgroundTask
 
 from opsbook.checks.heartbeats import PING_BODY_LIMIT_BYTES, PingKind, parse_action
-from opsbook.checks.heartbeats_monitor import accept_ping
 from opsbook.checks.models import ProbeResult
+from opsbook.checks.ping_writer import PingWriter
 from opsbook.checks.pings import PingIn, PingTargets, list_pings
 from opsbook.errors import NotFound
 from opsbook.web.api.checks import Milliseconds
@@ -187,7 +186,7 @@ async def _ping(
     # The commit happens before the answer: a 200 promises the ping, and the state it causes,
     # are on disk. The alert engine then judges the results, after the answer has gone out.
     try:
-        results = await asyncio.to_thread(_store, services, ping_in, services.clock.now())
+        results = await _writer(request, services).accept(ping_in, services.clock.now())
     except STORE_ERRORS as exc:
         if not store_outage(exc):
             raise
@@ -213,21 +212,13 @@ async def _read_body(request: Request) -> bytes | None:
     return bytes(kept) if kept else None
 
 
-def _store(services: Services, ping_in: PingIn, at: datetime) -> list[ProbeResult]:
-    config = services.config
-    check = config.checks[ping_in.check_id]
-    if check.heartbeat is None:  # pragma: no cover - PingTargets names heartbeat checks only
-        raise ValueError(f"check {ping_in.check_id!r} is not a heartbeat")
-    with services.engine.begin() as conn:
-        _, results = accept_ping(
-            conn,
-            ping_in=ping_in,
-            at=at,
-            spec=check.heartbeat,
-            interval=check.every,
-            timezone=config.timezone,
-        )
-    return results
+def _writer(request: Request, services: Services) -> PingWriter:
+    """The app's one ping writer (made at the first ping): pings that arrive while one
+    transaction runs share the next one, and each is answered after its commit."""
+    writer = getattr(request.app.state, "ping_writer", None)
+    if not isinstance(writer, PingWriter):
+        writer = request.app.state.ping_writer = PingWriter(services.engine, services.config)
+    return writer
 
 
 @router.get(
