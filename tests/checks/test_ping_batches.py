@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import random
 from datetime import UTC, datetime, timedelta
+from typing import Any
 from uuid import UUID
 
 import pytest
@@ -50,7 +51,7 @@ def _pings(seed: int, n: int) -> list[tuple[PingIn, datetime]]:
     return out
 
 
-def _stored(engine: Engine) -> tuple[object, ...]:
+def _stored(engine: Engine) -> tuple[Any, ...]:
     with engine.connect() as conn:
         pings = [
             (p.check_id, p.kind, p.rid, p.received_at, p.duration_ms)
