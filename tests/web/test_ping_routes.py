@@ -13,6 +13,7 @@ from uuid import UUID, uuid4
 import pytest
 from fastapi.testclient import TestClient
 from prometheus_client import CollectorRegistry
+from starlette.routing import Router
 
 from auth_helpers import authorize, grant
 from opsbook.accounts import Role
@@ -388,3 +389,36 @@ def test_the_address_kept_is_the_nearest_one_no_trusted_proxy_vouches_for(
         assert [p["remote_addr"] for p in found] == [kept]
     finally:
         server.close()
+
+
+def test_pings_are_answered_before_the_router_and_the_rest_falls_through_to_it(
+    client: TestClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``web/lean_pings.py``: a ping never reaches FastAPI's routing (it is the hot path), and
+    what is not a ping (another method, another shape) gets the router's answer as before."""
+    routed: list[str] = []
+    original = Router.__call__
+
+    async def spy(self: Router, scope: Any, receive: Any, send: Any) -> None:
+        routed.append(f"{scope['method']} {scope['path']}")
+        await original(self, scope, receive, send)
+
+    monkeypatch.setattr(Router, "__call__", spy)
+    for path in (
+        f"/ping/{BACKUP}",
+        f"/ping/{BACKUP}/",
+        f"/ping/{BACKUP}/start",
+        f"/ping/{KEY}/worker/fail/",
+    ):
+        assert client.get(path).text == "OK"
+    assert client.post(f"/ping/{KEY}/hook", content=b"done").text == "OK"
+    assert routed == []
+    assert client.put(f"/ping/{BACKUP}").status_code == 405
+    assert client.get(f"/ping/{KEY}/worker/fail/extra").status_code == 404
+    assert client.get(f"/ping//{BACKUP}").status_code == 404
+    assert routed == [
+        f"PUT /ping/{BACKUP}",
+        f"GET /ping/{KEY}/worker/fail/extra",
+        f"GET /ping//{BACKUP}",
+    ]
+    assert [p["kind"] for p in _pings(client, "worker")] == ["fail"]

@@ -54,6 +54,7 @@ from opsbook.web.api.statuspage import router as statuspage_router
 from opsbook.web.body_limit import BodyLimit
 from opsbook.web.deps import NO_RUNBOOKS, Services
 from opsbook.web.lean_ingest import LeanIngest
+from opsbook.web.lean_pings import LeanPings
 from opsbook.web.memory import LargeBodyGate
 from opsbook.web.metrics import Metrics
 from opsbook.web.middleware import RequestObserver
@@ -269,6 +270,7 @@ def create_app(
         runner.add("status_publish", publisher.run)
     # Innermost: POST /api/v2/alerts skips the routing below it (web/lean_ingest.py).
     app.add_middleware(LeanIngest)
+    app.add_middleware(LeanPings)  # the ping URLs, likewise (web/lean_pings.py)
     app.add_middleware(LargeBodyGate)
     app.add_middleware(BodyLimit)
     app.add_middleware(RequestObserver, metrics=metrics, clock=clock, router=app.router)

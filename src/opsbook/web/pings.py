@@ -29,7 +29,7 @@ from opsbook.checks.pings import PingIn, PingTargets, list_pings
 from opsbook.errors import NotFound
 from opsbook.web.api.checks import Milliseconds
 from opsbook.web.auth import ALLOW_VIEWER, PUBLIC
-from opsbook.web.deps import IdQuery, Services, ServicesDep
+from opsbook.web.deps import IdQuery, Services, ServicesDep, get_services
 from opsbook.web.errors import (
     RETRY_AFTER_SECONDS,
     STORE_ERRORS,
@@ -39,7 +39,7 @@ from opsbook.web.errors import (
 
 router = APIRouter(tags=["pings"])
 
-_METHODS = ["GET", "POST", "HEAD"]
+METHODS = ("GET", "POST", "HEAD")
 _HEADERS = {
     "Ping-Body-Limit": str(PING_BODY_LIMIT_BYTES),
     # Browsers ping with fetch() from any page (healthchecks.io sends the same), and no cache
@@ -92,7 +92,7 @@ def _text(
     )
 
 
-def _targets(request: Request, services: ServicesDep) -> PingTargets:
+def _targets(request: Request, services: Services) -> PingTargets:
     # Built once per app: deriving a uuid5 per heartbeat on every ping would cost O(checks).
     targets = getattr(request.app.state, "ping_targets", None)
     if not isinstance(targets, PingTargets):
@@ -118,35 +118,50 @@ def _ping_route(path: str) -> Callable[[_Endpoint], _Endpoint]:
     def register(endpoint: _Endpoint) -> _Endpoint:
         for each in (path, path + "/"):
             router.api_route(
-                each, methods=_METHODS, include_in_schema=False, dependencies=[PUBLIC]
+                each, methods=list(METHODS), include_in_schema=False, dependencies=[PUBLIC]
             )(endpoint)
         return endpoint
 
     return register
 
 
+# What runs is ``answer_ping``, called by ``web/lean_pings.py`` before FastAPI's routing; these
+# routes say which paths and methods are pings (405 and 404 come from them), and answer when
+# the app runs without that middleware.
 @_ping_route("/ping/{code}")
-async def ping_uuid(request: Request, services: ServicesDep, code: str) -> Response:
-    return await _ping(request, services, code=code, slug=None, action=None)
+async def ping_uuid(request: Request, code: str) -> Response:
+    return await answer_ping(request, [code])
 
 
 @_ping_route("/ping/{code}/{second}")
-async def ping_two(request: Request, services: ServicesDep, code: str, second: str) -> Response:
-    # /ping/<uuid>/<action> and /ping/<key>/<slug> share a shape; a UUID first segment decides.
-    if _as_uuid(code) is not None:
-        return await _ping(request, services, code=code, slug=None, action=second)
-    return await _ping(request, services, code=code, slug=second, action=None)
+async def ping_two(request: Request, code: str, second: str) -> Response:
+    return await answer_ping(request, [code, second])
 
 
 @_ping_route("/ping/{key}/{slug}/{action}")
-async def ping_slug(
-    request: Request, services: ServicesDep, key: str, slug: str, action: str
-) -> Response:
+async def ping_slug(request: Request, key: str, slug: str, action: str) -> Response:
+    return await answer_ping(request, [key, slug, action])
+
+
+async def answer_ping(request: Request, segments: Sequence[str]) -> Response:
+    """The answer to a ping whose path after ``/ping/`` is ``segments`` (1 to 3, none empty),
+    as the routes below give it (``web/lean_pings.py`` calls this without them)."""
+    services = get_services(request)
+    if len(segments) == 1:
+        return await _ping(request, services, code=segments[0], slug=None, action=None)
+    if len(segments) == 2:
+        code, second = segments
+        # /ping/<uuid>/<action> and /ping/<key>/<slug> share a shape; a UUID first segment
+        # decides.
+        if _as_uuid(code) is not None:
+            return await _ping(request, services, code=code, slug=None, action=second)
+        return await _ping(request, services, code=code, slug=second, action=None)
+    key, slug, action = segments
     return await _ping(request, services, code=key, slug=slug, action=action)
 
 
 async def _ping(
-    request: Request, services: ServicesDep, *, code: str, slug: str | None, action: str | None
+    request: Request, services: Services, *, code: str, slug: str | None, action: str | None
 ) -> Response:
     # The order of healthchecks.io's views: a mixed-case slug, then an unknown check, then a bad
     # action, then a bad run id.
