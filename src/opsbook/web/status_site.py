@@ -4,18 +4,21 @@ feeds, the badges, the logo), no login, the bytes ``statuspage.site.render_site`
 ``SiteCache`` renders every file once per change, with the same key as the JSON's
 ``SnapshotCache`` (the UI's change markers, open maintenance windows, the local day; a 30 s
 refresh for new results), and the publish task reads the same cache, so what it exports is
-what the server answers. ``/status`` and ``/status/history`` redirect to the folder form: the
-page's links are relative to its folder.
+what the server answers. Requests are answered on the event loop while the markers are fresh
+(``peek_site``), and during a render with the last files. ``/status`` and ``/status/history``
+redirect to the folder form: the page's links are relative to its folder.
 """
 
 from __future__ import annotations
 
 import hashlib
 import threading
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from functools import partial
 
 from fastapi import APIRouter, FastAPI, Request
+from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import RedirectResponse, Response
 from sqlalchemy.engine import Engine
 
@@ -48,7 +51,17 @@ class SiteCache(SnapshotCache):
         super().__init__(engine, config, clock)
         self._site: tuple[Site, tuple[object, ...], float] | None = None
 
-    def site(self) -> Site:
+    def peek_site(self) -> Site | None:
+        """The files when they are current without reading the store (``peek``)."""
+        key = self.fresh_key()
+        seen = self._site
+        if key is None or seen is None or seen[1] != key:
+            return None
+        return seen[0] if self.clock.monotonic() - seen[2] < TTL_S else None
+
+    def site(self, *, wait: bool = True) -> Site:
+        """Every file now; ``wait=False`` serves the last ones while another caller renders
+        a change (``SnapshotCache.get``)."""
         key = self._key()
         seen = self._site
         if seen is not None and seen[1] == key:
@@ -56,6 +69,9 @@ class SiteCache(SnapshotCache):
                 return seen[0]
             if not self._lock.acquire(blocking=False):
                 return seen[0]  # another caller is rendering
+        elif seen is not None and not wait:
+            if not self._lock.acquire(blocking=False):
+                return seen[0]  # another caller is rendering the change
         else:
             self._lock.acquire()
         try:
@@ -97,8 +113,11 @@ def site_cache(app: FastAPI) -> SiteCache:
 router = APIRouter(tags=["status page"], dependencies=[PUBLIC])
 
 
-def _serve(request: Request, path: str) -> Response:
-    site = site_cache(request.app).site()
+async def _serve(request: Request, path: str) -> Response:
+    cache = site_cache(request.app)
+    site = cache.peek_site()
+    if site is None:
+        site = await run_in_threadpool(partial(cache.site, wait=False))
     name = site.by_path.get(path)
     if name is None or name.startswith("api/"):
         return Response("Not found\n", status_code=404, media_type="text/plain")
@@ -110,7 +129,7 @@ def _serve(request: Request, path: str) -> Response:
     return Response(body, media_type=content_type(name), headers=headers)
 
 
-def _add(path: str, endpoint: Callable[..., Response], summary: str) -> None:
+def _add(path: str, endpoint: Callable[..., Awaitable[Response]], summary: str) -> None:
     """GET in the API document; HEAD beside it, answered the same way without a body."""
     router.add_api_route(path, endpoint, methods=["GET"], summary=summary)
     router.add_api_route(
@@ -118,20 +137,20 @@ def _add(path: str, endpoint: Callable[..., Response], summary: str) -> None:
     )
 
 
-def status_page(request: Request) -> Response:
-    return _serve(request, PAGE_PREFIX)
+async def status_page(request: Request) -> Response:
+    return await _serve(request, PAGE_PREFIX)
 
 
-def status_history(request: Request) -> Response:
-    return _serve(request, PAGE_PREFIX + "history/")
+async def status_history(request: Request) -> Response:
+    return await _serve(request, PAGE_PREFIX + "history/")
 
 
-def status_file(request: Request, name: str, ext: str) -> Response:
-    return _serve(request, f"{PAGE_PREFIX}{name}.{ext}")
+async def status_file(request: Request, name: str, ext: str) -> Response:
+    return await _serve(request, f"{PAGE_PREFIX}{name}.{ext}")
 
 
-def status_badge(request: Request, component: str, kind: str) -> Response:
-    return _serve(request, f"{PAGE_PREFIX}badge/{component}/{kind}.svg")
+async def status_badge(request: Request, component: str, kind: str) -> Response:
+    return await _serve(request, f"{PAGE_PREFIX}badge/{component}/{kind}.svg")
 
 
 _add(PAGE_PREFIX, status_page, "The public status page.")

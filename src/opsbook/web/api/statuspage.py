@@ -10,7 +10,9 @@ One rendering serves every client until something it shows changes (``SnapshotCa
 store's change markers (the UI's ``read_version``: check state changes, incident events, audited
 writes) are read at most every ``CHECK_EVERY_S``, and the open maintenance windows and the
 local day are part of the key, so a change shows within a second; new results alone (the
-uptime figures) refresh it every ``TTL_S``.
+uptime figures) refresh it every ``TTL_S``. The routes are async and answer from ``peek`` on
+the event loop while the markers are fresh; only reading the markers or rendering goes to a
+thread, and requests that arrive during a render get the last rendering (bench/status_page.py).
 """
 
 from __future__ import annotations
@@ -19,10 +21,12 @@ import hashlib
 import json
 import threading
 from dataclasses import dataclass
+from functools import partial
 from typing import Annotated, Any
 
 import structlog
 from fastapi import APIRouter, Body, Request
+from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import Response
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from sqlalchemy.engine import Engine
@@ -92,16 +96,41 @@ class SnapshotCache:
         self._version = (marker, mono)
         return marker
 
-    def _key(self) -> tuple[object, ...]:
+    def _key(self, marker: str | None = None) -> tuple[object, ...]:
         now = self.clock.now()
         windows = tuple((w.name, w.start) for w in open_windows(self.config, now))
-        return (self._marker(), windows, now.date())
+        return (marker if marker is not None else self._marker(), windows, now.date())
 
-    def get(self) -> Rendered:
+    def fresh_key(self) -> tuple[object, ...] | None:
+        """The key from markers read less than ``CHECK_EVERY_S`` ago, without the store;
+        None when they are due to be read again."""
+        seen = self._version
+        if seen is None or self.clock.monotonic() - seen[1] >= CHECK_EVERY_S:
+            return None
+        return self._key(seen[0])
+
+    def peek(self) -> Rendered | None:
+        """The rendering when it is current and nothing needs the store or a render, else
+        None (then call ``get``). Cheap enough for the event loop: a route answers most
+        requests from here without a thread."""
+        key = self.fresh_key()
+        entry = self._entry
+        if key is None or entry is None or entry.key != key:
+            return None
+        if self.clock.monotonic() - entry.at_monotonic >= TTL_S:
+            return None
+        return entry.rendered
+
+    def get(self, *, wait: bool = True) -> Rendered:
         """The current rendering. While the store cannot answer, the last one is served (a
-        status page must outlive the trouble it reports); without one the error propagates."""
+        status page must outlive the trouble it reports); without one the error propagates.
+
+        With ``wait=False``, while another caller renders a change the last rendering is
+        served instead of waiting for it (the render takes a fraction of the second a change
+        has to show in); the caller that saw the change first renders and waits.
+        """
         try:
-            return self._get()
+            return self._get(wait=wait)
         except (StoreError, *STORE_ERRORS):
             stale = self._entry
             if stale is None:
@@ -109,7 +138,7 @@ class SnapshotCache:
             log.warning("statuspage_served_stale")
             return stale.rendered
 
-    def _get(self) -> Rendered:
+    def _get(self, *, wait: bool) -> Rendered:
         key = self._key()
         seen = self._entry
         if seen is not None and seen.key == key:
@@ -117,6 +146,9 @@ class SnapshotCache:
                 return seen.rendered
             if not self._lock.acquire(blocking=False):
                 return seen.rendered  # another request is rendering
+        elif seen is not None and not wait:
+            if not self._lock.acquire(blocking=False):
+                return seen.rendered  # another request is rendering the change
         else:
             self._lock.acquire()
         try:
@@ -161,8 +193,11 @@ def snapshot_cache(request: Request) -> SnapshotCache:
 router = APIRouter(tags=["status page"])
 
 
-def _serve(request: Request, name: str) -> Response:
-    rendered = snapshot_cache(request).get()
+async def _serve(request: Request, name: str) -> Response:
+    cache = snapshot_cache(request)
+    rendered = cache.peek()
+    if rendered is None:
+        rendered = await run_in_threadpool(partial(cache.get, wait=False))
     etag = rendered.etags[name]
     headers = {**HEADERS, "ETag": etag}
     if request.headers.get("if-none-match") == etag:
@@ -174,10 +209,10 @@ def _serve(request: Request, name: str) -> Response:
 def _route(name: str) -> None:
     path = f"/api/v2/{name}"
 
-    def serve(request: Request) -> Response:
-        return _serve(request, name)
+    async def serve(request: Request) -> Response:
+        return await _serve(request, name)
 
-    def preflight() -> Response:
+    async def preflight() -> Response:
         return Response(status_code=204, headers=PREFLIGHT)
 
     summary = f"Statuspage v2 {name} (public, CORS)."
