@@ -18,7 +18,7 @@ from opsbook.checks.heartbeats import PingKind
 from opsbook.checks.heartbeats_monitor import HeartbeatMonitor, accept_ping, accept_pings
 from opsbook.checks.models import Check
 from opsbook.checks.ping_writer import PingWriter
-from opsbook.checks.pings import PingIn, heartbeat_facts, list_pings
+from opsbook.checks.pings import PingBatch, PingIn, heartbeat_facts, list_pings, record_ping
 from opsbook.checks.service import current_states
 from opsbook.checks.tables import check_result
 from opsbook.clock import FrozenClock
@@ -151,3 +151,18 @@ async def test_concurrent_pings_are_each_answered_after_their_commit(engine: Eng
     assert stored == {str(i) for i in range(60)}
     with pytest.raises(ValueError, match="'nope' is not a heartbeat"):
         await writer.accept(PingIn(check_id="nope", kind=PingKind.SUCCESS, method="GET"), T0)
+
+
+@pytest.mark.parametrize("seed", [4, 5])
+def test_facts_read_for_a_batch_are_the_stored_facts(engine: Engine, seed: int) -> None:
+    """``PingBatch.prefetch`` (one statement for every check on SQLite) reads what
+    ``heartbeat_facts`` reads, check by check, after each ping of a random history."""
+    for ping_in, at in _pings(seed, 40):
+        with engine.begin() as conn:
+            record_ping(conn, ping_in=ping_in, at=at)
+        with engine.connect() as conn:
+            batch = PingBatch(conn, facts_for=CHECKS)
+            batch.prefetch([])
+            assert [batch.facts(c) for c in CHECKS] == [
+                heartbeat_facts(conn, check_id=c) for c in CHECKS
+            ]

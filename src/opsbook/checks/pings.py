@@ -141,8 +141,9 @@ class PingBatch:
         """The run duration of the ping added last (None if it closed no started run)."""
 
     def prefetch(self, pings: Iterable[PingIn]) -> None:
-        """Read, before they are added, what the completions among ``pings`` need: on SQLite
-        one statement for all their runs, instead of one a run (other stores read lazily)."""
+        """Read, before they are added, what ``pings`` need (their completions' runs, the
+        facts of the checks in ``facts_for``): on SQLite one statement for all runs and one
+        for all checks, instead of a few a ping (other stores read lazily)."""
         if self._conn.dialect.name != "sqlite":
             return
         keys = list(
@@ -153,6 +154,17 @@ class PingBatch:
             }
         )
         keys = [k for k in keys if k not in self._runs]
+        wanted = [c for c in self._facts_for if c not in self._checks]
+        if wanted:
+            rows = self._conn.execute(_TRACKED_FACTS_SQLITE, {"ids": json.dumps(wanted)})
+            for row in rows:
+                self._checks[wanted[row.n]] = TrackedFacts(
+                    last_ping_at=row.last_at,
+                    last_ping_failed=row.last_kind == PingKind.FAIL.value,
+                    exit_status=row.last_exit,
+                    start_at=None if row.closed else row.start_at,
+                    start_rid=None if row.closed else row.start_rid,
+                )
         if not keys:
             return
         found = {
@@ -207,6 +219,8 @@ class PingBatch:
     def facts(self, check_id: str) -> HeartbeatFacts:
         """What the pings so far (stored and added) say about ``check_id``, one of
         ``facts_for``."""
+        if check_id not in self._checks:  # none of its pings added yet: the store's
+            self._checks[check_id] = tracked_facts(self._conn, check_id=check_id)
         return self._checks[check_id].facts()
 
     def insert(self) -> list[Ping]:
@@ -227,6 +241,7 @@ class PingBatch:
 # ``_last_run_event`` for many runs at once: ``:keys`` is a JSON array of [check_id, rid]
 # pairs; a row per run that has an event, ``n`` its index. Each lookup is the same indexed
 # (check_id, rid, id) probe as ``_last_run_event``'s (SQLite's ``IS`` matches NULL to NULL).
+_IN_COMPLETIONS = ", ".join(f"'{kind}'" for kind in _COMPLETIONS)
 _LAST_RUN_EVENTS_SQLITE = sa.text(
     f"""
     SELECT k.key AS n, p.kind AS kind, p.received_at AS received_at
@@ -241,6 +256,39 @@ _LAST_RUN_EVENTS_SQLITE = sa.text(
     )
     """
 ).columns(n=sa.Integer(), kind=sa.String(), received_at=UTCDateTime())
+
+# ``tracked_facts`` for many checks at once: ``:ids`` is a JSON array of check ids, a row for
+# each (``n`` its index). The same indexed probes as ``tracked_facts``'s three queries.
+_TRACKED_FACTS_SQLITE = sa.text(
+    f"""
+    SELECT k.key AS n, c.received_at AS last_at, c.kind AS last_kind, c.exit_status AS last_exit,
+        s.received_at AS start_at, s.rid AS start_rid,
+        s.id IS NOT NULL AND EXISTS (
+            SELECT 1 FROM ping AS x
+            WHERE x.check_id = k.value AND x.id > s.id AND x.kind IN ({_IN_COMPLETIONS})
+              AND (x.rid IS s.rid OR x.kind = '{PingKind.FAIL.value}' OR x.rid IS NULL)
+        ) AS closed
+    FROM json_each(:ids) AS k
+    LEFT JOIN ping AS c ON c.id = (
+        SELECT r.id FROM ping AS r
+        WHERE r.check_id = k.value AND r.kind IN ({_IN_COMPLETIONS})
+        ORDER BY r.id DESC LIMIT 1
+    )
+    LEFT JOIN ping AS s ON s.id = (
+        SELECT r.id FROM ping AS r
+        WHERE r.check_id = k.value AND r.kind = '{PingKind.START.value}'
+        ORDER BY r.id DESC LIMIT 1
+    )
+    """
+).columns(
+    n=sa.Integer(),
+    last_at=UTCDateTime(),
+    last_kind=sa.String(),
+    last_exit=sa.Integer(),
+    start_at=UTCDateTime(),
+    start_rid=sa.String(),
+    closed=sa.Boolean(),
+)
 
 _INSERT_RETURNING_ID = ping.insert().returning(ping.c.id, sort_by_parameter_order=True)
 
