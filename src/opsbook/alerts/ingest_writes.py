@@ -229,9 +229,12 @@ def _apply(conn: Connection, writes: Sequence[Writes]) -> list[Applied]:
     # Past a few alerts, new content goes in a statement of its own: a re-send's times are the
     # same for all its alerts (one UPDATE ... WHERE id IN), its content differs per alert, and
     # binding three timestamps per row costs more than the second statement.
+    # Not when the times differ from alert to alert anyway (a group commit of one-alert
+    # requests, each with its own ``now`` and ``endsAt``): then one statement sets both.
     contents = _Batch(alert, conn, json_as_text=as_text)
+    split = len(refreshed) > _SPLIT_FROM and _shared_times(refreshed)
     for alert_id, changed, times in refreshed:
-        if len(refreshed) > _SPLIT_FROM:
+        if split:
             updates.add(alert_id, **times)
             contents.add(alert_id, **changed)
         else:
@@ -252,6 +255,13 @@ def _apply(conn: Connection, writes: Sequence[Writes]) -> list[Applied]:
         order = dict.fromkeys(i.fingerprint for i in w.items)
         done.touched = {fp: done.touched[fp] for fp in order if fp in done.touched}
     return applied
+
+
+def _shared_times(refreshed: Sequence[tuple[int, dict[str, Any], dict[str, Any]]]) -> bool:
+    """Whether the refreshed alerts' times come in few enough distinct sets (at most one per
+    ``_SPLIT_FROM`` alerts) for an ``UPDATE ... WHERE id IN`` per set to pay."""
+    distinct = {(t["ends_at"], t["last_seen_at"]) for _, _, t in refreshed}
+    return len(distinct) * _SPLIT_FROM <= len(refreshed)
 
 
 def _changed_columns(row: Any, item: Incoming, *, as_text: bool) -> dict[str, Any]:
