@@ -6,7 +6,7 @@ STAMP  := $(VENV)/.installed-stamp
 # The demo needs the package alone; the tests also need the dev tools (`.[dev]`, ~280 MB more).
 DEMO_STAMP := $(VENV)/.installed-demo-stamp
 
-.PHONY: demo test lint format system services bench bench-peers bench-probes bench-scale bench-ingest bench-detection bench-ui clean
+.PHONY: demo test lint format system services bench bench-peers bench-probes bench-scale bench-ingest bench-detection bench-ui bench-pings clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -48,7 +48,7 @@ format: $(STAMP)
 	$(VENV)/bin/ruff check --fix src tests bench
 
 ## bench: every benchmark; each runs real peers in the same run and prints ratios (not run in CI)
-bench: bench-probes bench-scale bench-ingest bench-detection bench-ui
+bench: bench-probes bench-scale bench-ingest bench-detection bench-ui bench-pings
 
 bench-peers:
 	@bash scripts/ensure-bench.sh
@@ -69,6 +69,10 @@ bench-detection: $(STAMP)
 # The web UI's overview with 1,000 checks under 20 concurrent clients (issue 12).
 bench-ui: $(STAMP)
 	$(PY) bench/ui_overview.py
+
+# Heartbeat pings per second on one core, each durable before its 200 (issue 15).
+bench-pings: $(STAMP)
+	$(PY) bench/pings.py
 
 clean:
 	rm -rf $(VENV) build dist .pytest_cache .mypy_cache .ruff_cache opsbook.db*
