@@ -23,6 +23,8 @@ from opsbook.web.api import accounts as accounts_api
 from opsbook.web.api import alerts as alerts_api
 from opsbook.web.api import incidents as incidents_api
 from opsbook.web.api import runs as runs_api
+from opsbook.web.api import status_subscribers as status_subscribers_api
+from opsbook.web.api import statuspage as statuspage_api
 
 CANARY = "SECRETVALUE123"
 # Each is invalid in some field: not a matcher, a label name or a severity, a regex that does not
@@ -42,6 +44,7 @@ TOKEN = "am-token-0123456789abcdef"
 CONFIG: dict[str, Any] = {
     "service": "t",
     "integrations": {"prometheus": {"alertmanager": {"token": TOKEN}}},
+    "components": {"web": {"name": "Website"}},
     "oncall": {
         "people": {"ana": {"name": "Ana"}},
         "schedules": {"primary": {"rotation": "weekly", "people": ["ana"]}},
@@ -97,6 +100,15 @@ VALID: dict[tuple[str, str], dict[str, Any]] = {
     # No runbook is loaded here: each is refused (404, 400) without repeating a value.
     ("post", "/api/v1/runbooks/{name}/runs"): {"steps": ["look"], "params": {}},
     ("post", "/api/v1/runs/{run_id}/steps/{step}/tick"): {"note": "done"},
+    ("post", "/api/v1/incidents/{incident_id}/component-status"): {
+        "component": "web",
+        "status": "major_outage",
+        "message": "checkout is down",
+    },
+    ("post", "/api/v1/status-page/subscribers"): {
+        "url": "https://hooks.example/status",
+        "components": ["web"],
+    },
 }
 # Routes that read their body themselves (to word its errors) leave it out of the spec; these
 # are the models they parse it with.
@@ -118,6 +130,10 @@ MODELS: dict[tuple[str, str], type[BaseModel]] = {
     ("post", "/api/v1/runbooks/{name}/runs"): runs_api.RunCreate,
     ("post", "/api/v1/runs/{run_id}/steps/{step}/tick"): runs_api.TickCreate,
     ("post", "/api/v1/approvals/{approval_id}"): runs_api.ApprovalDecision,
+    ("post", "/api/v1/incidents/{incident_id}/component-status"): (
+        statuspage_api.ComponentStatusUpdate
+    ),
+    ("post", "/api/v1/status-page/subscribers"): status_subscribers_api.WebhookSubscriberCreate,
 }
 PATH_IDS = {
     "{incident_id}": "1",

@@ -48,7 +48,7 @@ def set_component_status(
     if component not in config.components:
         known = ", ".join(config.components) or "none are configured"
         raise InputError(
-            f"component: unknown component {component!r} (known: {known})", field="component"
+            f"component: no component by that name (known: {known})", field="component"
         )
     checked: ComponentStatus | None = None
     if status is not None:
@@ -57,7 +57,7 @@ def set_component_status(
                 checked = candidate
         if checked is None:
             raise InputError(
-                f"status: {status!r} is not a component status (use "
+                "status: not a component status (use "
                 f"{', '.join(COMPONENT_STATUSES)}, or null to clear the override)",
                 field="status",
             )

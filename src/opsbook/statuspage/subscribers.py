@@ -129,7 +129,7 @@ def check_components(value: object, config: Config) -> tuple[str, ...] | None:
         if name not in public:
             known = ", ".join(public) or "none are public"
             raise InputError(
-                f"components[{i}]: unknown component {name!r} (known: {known})",
+                f"components[{i}]: no public component by that name (known: {known})",
                 field="components",
             )
     return tuple(c for c in public if c in value)

@@ -24,6 +24,7 @@ from sqlalchemy.engine import Engine
 
 from opsbook.clock import Clock
 from opsbook.config import Config
+from opsbook.errors import NotFound
 from opsbook.statuspage.build import build_snapshot
 from opsbook.statuspage.site import PAGE_PREFIX, content_type, render_site, server_path
 from opsbook.web.api.statuspage import TTL_S, SnapshotCache
@@ -120,7 +121,8 @@ async def _serve(request: Request, path: str) -> Response:
         site = await run_in_threadpool(partial(cache.site, wait=False))
     name = site.by_path.get(path)
     if name is None or name.startswith("api/"):
-        return Response("Not found\n", status_code=404, media_type="text/plain")
+        # The API's 404 (JSON, naming no value): the path may be anything a visitor typed.
+        raise NotFound("the status page has no such file", field="path")
     etag = site.etags[name]
     headers = {**(BADGE_HEADERS if name.startswith("badge/") else PAGE_HEADERS), "ETag": etag}
     if request.headers.get("if-none-match") == etag:

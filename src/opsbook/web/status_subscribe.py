@@ -28,7 +28,10 @@ from opsbook.web.deps import ClockDep, ConfigDep, EngineDep
 from opsbook.web.ui.session import FORM_MAX_BYTES, FORM_MAX_FIELDS, require_same_origin
 from opsbook.web.ui.templating import make_environment
 
-router = APIRouter(tags=["status page"], default_response_class=HTMLResponse)
+# HTML pages for people (as the UI's are), not API operations: kept out of the API document.
+router = APIRouter(
+    tags=["status page"], default_response_class=HTMLResponse, include_in_schema=False
+)
 _env = make_environment()
 _template = _env.get_template("status_subscribe.html")
 _HEADERS = {"Cache-Control": "no-store", "Referrer-Policy": "no-referrer"}

@@ -4,7 +4,7 @@ its origin (``webhook.display_url``); an email address is shown masked."""
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Body, Request, Response
 from pydantic import BaseModel
@@ -17,6 +17,15 @@ from opsbook.web.auth import ResponderDep, client_address
 from opsbook.web.deps import ClockDep, ConfigDep, EngineDep, IdPath
 
 router = APIRouter(prefix="/api/v1/status-page/subscribers", tags=["status page"])
+
+
+class WebhookSubscriberCreate(BaseModel):
+    """The body ``POST`` reads (checked by hand, so each error names its field)."""
+
+    url: str
+    """Where the webhook body is posted (http or https)."""
+    components: list[str] | Literal["all"] | None = None
+    """Component ids, or ``"all"`` / omitted / null for every component."""
 
 
 class SubscriberRead(BaseModel):
