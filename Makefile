@@ -6,7 +6,7 @@ STAMP  := $(VENV)/.installed-stamp
 # The demo needs the package alone; the tests also need the dev tools (`.[dev]`, ~280 MB more).
 DEMO_STAMP := $(VENV)/.installed-demo-stamp
 
-.PHONY: demo test lint format system services bench bench-peers bench-probes bench-scale bench-ingest bench-detection bench-ui bench-pings clean
+.PHONY: demo test lint format system services bench bench-peers bench-probes bench-scale bench-ingest bench-detection bench-ui bench-status bench-pings clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -48,7 +48,7 @@ format: $(STAMP)
 	$(VENV)/bin/ruff check --fix src tests bench
 
 ## bench: every benchmark; each runs real peers in the same run and prints ratios (not run in CI)
-bench: bench-probes bench-scale bench-ingest bench-detection bench-ui bench-pings
+bench: bench-probes bench-scale bench-ingest bench-detection bench-ui bench-status bench-pings
 
 bench-peers:
 	@bash scripts/ensure-bench.sh
@@ -73,6 +73,10 @@ bench-ui: $(STAMP)
 # Heartbeat pings per second on one core, each durable before its 200 (issue 15).
 bench-pings: $(STAMP)
 	$(PY) bench/pings.py
+
+# The public status page with 200 components under 50 clients, beside nginx serving its export (issue 14).
+bench-status: $(STAMP) bench-peers
+	$(PY) bench/status_page.py
 
 clean:
 	rm -rf $(VENV) build dist .pytest_cache .mypy_cache .ruff_cache opsbook.db*

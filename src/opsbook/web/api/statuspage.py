@@ -82,6 +82,7 @@ class SnapshotCache:
         self.config = config
         self.clock = clock
         self._lock = threading.Lock()
+        self._reading = threading.Lock()
         self._entry: _Entry | None = None
         self._version: tuple[str, float] | None = None
         self._history = DayHistory()
@@ -91,10 +92,23 @@ class SnapshotCache:
         seen = self._version
         if seen is not None and mono - seen[1] < CHECK_EVERY_S:
             return seen[0]
-        with self.engine.connect() as conn:
-            marker = read_version(conn)[0]
-        self._version = (marker, mono)
-        return marker
+        # One reader at a time: the others take the markers being replaced (a few ms old)
+        # instead of queueing for store connections, dozens at a time under load.
+        if seen is not None:
+            if not self._reading.acquire(blocking=False):
+                return seen[0]
+        else:
+            self._reading.acquire()
+        try:
+            found = self._version
+            if found is not None and found is not seen and mono - found[1] < CHECK_EVERY_S:
+                return found[0]
+            with self.engine.connect() as conn:
+                marker = read_version(conn)[0]
+            self._version = (marker, self.clock.monotonic())
+            return marker
+        finally:
+            self._reading.release()
 
     def _key(self, marker: str | None = None) -> tuple[object, ...]:
         now = self.clock.now()
