@@ -1,6 +1,7 @@
 """Alerts accepted per CPU-second: opsbook's ``/api/v2/alerts`` vs a real Alertmanager, same load.
 
     .venv/bin/python bench/ingest.py [--seconds 20] [--rate 1000] [--services 500]
+    .venv/bin/python bench/ingest.py --rate 0 --connections 32   # saturation, 32 connections
 
 Both servers get the same Alertmanager API v2 traffic, the way Prometheus sends it: firing alerts
 for ``--services`` distinct services (``alertname=HighLatency, service=svc-NNN``), re-sent over and
@@ -115,15 +116,23 @@ def _alert(service: str, *, seq: int, starts_at: str, now: datetime) -> dict[str
 
 
 async def _drive(
-    url: str, *, token: str | None, services: int, batch: int, rate: float, seconds: float
+    url: str,
+    *,
+    token: str | None,
+    services: int,
+    batch: int,
+    rate: float,
+    seconds: float,
+    connections: int | None = None,
 ) -> Load:
     """Post ``rate`` alerts a second for ``seconds``. Each worker owns a fixed slice of the
     services and waits for each answer before its next request, so the requests for one service
     are never in flight together and "last acknowledged seq" is well defined."""
     names = [f"svc-{i:03d}" for i in range(services)]
-    workers = max(1, min(64, services // batch))
+    workers = max(1, min(connections or 64, services // batch))
     slices = [names[w::workers] for w in range(workers)]
-    interval = workers * batch / rate  # seconds between one worker's requests
+    # Seconds between one worker's requests; with no rate (0), each sends as soon as answered.
+    interval = workers * batch / rate if rate > 0 else 0.0
     headers = {"Content-Type": "application/json"}
     if token is not None:
         headers["Authorization"] = f"Bearer {token}"
@@ -199,7 +208,13 @@ def _measure(
         start(Path(tmp)) as peer,
     ):
         url = peer.url + path
-        drive = {"token": token, "services": args.services, "batch": batch, "rate": args.rate}
+        drive = {
+            "token": token,
+            "services": args.services,
+            "batch": batch,
+            "rate": args.rate,
+            "connections": args.connections,
+        }
         warm = asyncio.run(_drive(url, seconds=WARMUP_S, **drive))
         if warm.failed_requests:
             raise SystemExit(f"{tool} refused the warm-up load: {warm.first_failure}")
@@ -273,7 +288,18 @@ def main() -> None:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--seconds", type=float, default=20.0, help="measured window per run")
-    parser.add_argument("--rate", type=float, default=1000.0, help="alerts per second offered")
+    parser.add_argument(
+        "--rate",
+        type=float,
+        default=1000.0,
+        help="alerts per second offered; 0: as fast as the server answers (saturation)",
+    )
+    parser.add_argument(
+        "--connections",
+        type=int,
+        default=None,
+        help="concurrent requests at most (default: 64, fewer when services / batch is less)",
+    )
     parser.add_argument("--services", type=int, default=500, help="distinct alerts (services)")
     parser.add_argument(
         "--batch", type=int, action="append", help="batch sizes (default: 1 and 100)"
@@ -313,7 +339,8 @@ def main() -> None:
 
     table = Table(
         title=(
-            f"Alertmanager API v2 ingest: {args.rate:,.0f} alerts/s offered for "
+            f"Alertmanager API v2 ingest: "
+            f"{f'{args.rate:,.0f} alerts/s offered' if args.rate > 0 else 'saturation'} for "
             f"{args.seconds:g}s, {args.services} services, one core per server"
         )
     )
