@@ -13,8 +13,8 @@ import pytest
 from fastapi.testclient import TestClient
 from prometheus_client import CollectorRegistry
 from sqlalchemy.engine import Engine
+from statuspage_helpers import NOW, Shop, shop_config
 
-from conftest import NOW, Shop, shop_config
 from opsbook.checks import ProbeResult, State, rollups
 from opsbook.checks.service import record_results
 from opsbook.config import Config

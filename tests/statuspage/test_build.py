@@ -6,8 +6,8 @@ from __future__ import annotations
 from datetime import UTC, date, datetime, timedelta
 
 import pytest
+from statuspage_helpers import NOW, WINDOW_END, WINDOW_START, Shop, shop_config
 
-from conftest import NOW, WINDOW_END, WINDOW_START, Shop, shop_config
 from opsbook.config import Config
 from opsbook.errors import Conflict, InputError
 from opsbook.incidents import IncidentStatus, service

@@ -21,8 +21,8 @@ import structlog
 from fastapi.testclient import TestClient
 from prometheus_client import CollectorRegistry
 from sqlalchemy.engine import Engine
+from statuspage_helpers import NOW, Shop, shop_config
 
-from conftest import NOW, Shop, shop_config
 from opsbook.config import Config
 from opsbook.config.status_page import PublishConfig
 from opsbook.incidents import IncidentStatus

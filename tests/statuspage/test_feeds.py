@@ -17,8 +17,8 @@ import pytest
 from fastapi.testclient import TestClient
 from prometheus_client import CollectorRegistry
 from sqlalchemy.engine import Engine
+from statuspage_helpers import Shop, shop_config
 
-from conftest import Shop, shop_config
 from opsbook.config import Config
 from opsbook.incidents import IncidentStatus
 from opsbook.statuspage import feeds

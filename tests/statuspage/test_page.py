@@ -13,8 +13,8 @@ import pytest
 from fastapi.testclient import TestClient
 from prometheus_client import CollectorRegistry
 from sqlalchemy.engine import Engine
+from statuspage_helpers import NOW, WINDOW_START, Shop, shop_config
 
-from conftest import NOW, WINDOW_START, Shop, shop_config
 from opsbook.config import Config
 from opsbook.incidents import IncidentStatus
 from opsbook.statuspage import html

@@ -12,8 +12,8 @@ from typing import Any
 
 import pytest
 from sqlalchemy.engine import Engine
+from statuspage_helpers import NOW, WINDOW_START, Shop, shop_config
 
-from conftest import NOW, WINDOW_START, Shop, shop_config
 from opsbook.config import Config
 from opsbook.incidents import IncidentStatus
 from opsbook.statuspage import render_json

@@ -131,9 +131,19 @@ async def _serve(request: Request, path: str) -> Response:
     return Response(body, media_type=content_type(name), headers=headers)
 
 
-def _add(path: str, endpoint: Callable[..., Awaitable[Response]], summary: str) -> None:
-    """GET in the API document; HEAD beside it, answered the same way without a body."""
-    router.add_api_route(path, endpoint, methods=["GET"], summary=summary)
+def _add(
+    path: str, endpoint: Callable[..., Awaitable[Response]], summary: str, *types: str
+) -> None:
+    """GET in the API document with the media ``types`` it answers; HEAD beside it, answered
+    the same way without a body."""
+    router.add_api_route(
+        path,
+        endpoint,
+        methods=["GET"],
+        summary=summary,
+        response_class=Response,
+        responses={200: {"description": "The file.", "content": {t: {} for t in types}}},
+    )
     router.add_api_route(
         path, endpoint, methods=["HEAD"], include_in_schema=False, name=f"{endpoint.__name__}_head"
     )
@@ -155,17 +165,23 @@ async def status_badge(request: Request, component: str, kind: str) -> Response:
     return await _serve(request, f"{PAGE_PREFIX}badge/{component}/{kind}.svg")
 
 
-_add(PAGE_PREFIX, status_page, "The public status page.")
-_add(PAGE_PREFIX + "history/", status_history, "Incidents and maintenance by month.")
+_add(PAGE_PREFIX, status_page, "The public status page.", "text/html")
+_add(PAGE_PREFIX + "history/", status_history, "Incidents and maintenance by month.", "text/html")
 _add(
     PAGE_PREFIX + "{name}.{ext}",
     status_file,
     "The page's stylesheet (status.css), feeds (feed.rss, feed.atom) and logo.",
+    "text/css",
+    "application/rss+xml",
+    "application/atom+xml",
+    "image/png",
+    "image/svg+xml",
 )
 _add(
     PAGE_PREFIX + "badge/{component}/{kind}.svg",
     status_badge,
     "A component's badge: status.svg, uptime.svg (30 d) or response.svg (p95, 24 h).",
+    "image/svg+xml",
 )
 
 

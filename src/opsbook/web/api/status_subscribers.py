@@ -83,11 +83,10 @@ def add_subscriber(
         raise InputError(
             "$: send a JSON object with url and components", field="$", location="body"
         )
-    unknown = sorted(set(body) - {"url", "components"})
-    if unknown:
-        raise InputError(
-            f"$.{unknown[0]}: is not a known field", field=f"$.{unknown[0]}", location="body"
-        )
+    if set(body) - {"url", "components"}:
+        # The unknown key is not repeated: it is text the sender chose (and may not even
+        # encode, e.g. a lone surrogate), so the answer names what is accepted instead.
+        raise InputError("$: has a field other than url and components", field="$", location="body")
     try:
         with engine.begin() as conn:
             found = subscribers.add_webhook(
