@@ -38,7 +38,9 @@ def test_the_tour_has_the_commands_a_reader_runs() -> None:
     # Everything the tour needs is in the commands themselves: no variable to export first.
     assert not any("OPSBOOK_DATABASE_URL" in line or line.startswith("export") for line in lines)
     # Every /api/v1 route wants a token: each curl of the API sends the one the demo saved.
-    api = [line for line in lines if "localhost:8080/api/" in line]
+    # (The status page's Statuspage JSON at /api/v2/*.json is public, as Statuspage's is.)
+    api = [line for line in lines if "localhost:8080/api/v1/" in line]
+    assert "curl localhost:8080/api/v2/summary.json" in lines
     assert api and all(line.startswith(f"curl -H {AUTH} ") for line in api), api
     shown = {c.line: c.shown for c in commands(_readme())}
     assert shown[".venv/bin/opsbook check examples/broken.yaml"][-1] == "2 errors"

@@ -24,7 +24,7 @@ if TYPE_CHECKING:
 DEFAULT_SERVICE_URL = "http://127.0.0.1:8081"
 SERVICE_ENDPOINTS = ("/healthz", "/api/health", "/ready", "/ops/uptime", "/ops/queue_health")
 INBOX_PATH = "/_inbox"
-OPSBOOK_ENDPOINTS = ("/", "/health", "/ready", "/metrics", "/docs")
+OPSBOOK_ENDPOINTS = ("/", "/status/", "/health", "/ready", "/metrics", "/docs")
 
 # Each fault the seed runbooks describe, with the payload that stages it.
 FAULTS: tuple[tuple[str, str], ...] = (
