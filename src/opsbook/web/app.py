@@ -55,6 +55,7 @@ from opsbook.web.body_limit import BodyLimit
 from opsbook.web.deps import NO_RUNBOOKS, Services
 from opsbook.web.lean_ingest import LeanIngest
 from opsbook.web.lean_pings import LeanPings
+from opsbook.web.lean_status import LeanStatusPage
 from opsbook.web.memory import LargeBodyGate
 from opsbook.web.metrics import Metrics
 from opsbook.web.middleware import RequestObserver
@@ -273,6 +274,7 @@ def create_app(
     app.add_middleware(LeanPings)  # the ping URLs, likewise (web/lean_pings.py)
     app.add_middleware(LargeBodyGate)
     app.add_middleware(BodyLimit)
+    app.add_middleware(LeanStatusPage)  # fresh cached status page files (web/lean_status.py)
     app.add_middleware(RequestObserver, metrics=metrics, clock=clock, router=app.router)
     return app
 

@@ -119,15 +119,34 @@ async def _serve(request: Request, path: str) -> Response:
     site = cache.peek_site()
     if site is None:
         site = await run_in_threadpool(partial(cache.site, wait=False))
-    name = site.by_path.get(path)
-    if name is None or name.startswith("api/"):
+    name = served_name(site, path)
+    if name is None:
         # The API's 404 (JSON, naming no value): the path may be anything a visitor typed.
         raise NotFound("the status page has no such file", field="path")
+    return answer(site, name, request.method, request.headers.get("if-none-match"))
+
+
+def served_name(site: Site, path: str) -> str | None:
+    """The export path of the file served at server path ``path``; None for a 404 (the
+    JSON documents are ``/api/v2/``'s to serve)."""
+    name = site.by_path.get(path)
+    return None if name is None or name.startswith("api/") else name
+
+
+def peek_cached(app: FastAPI) -> Site | None:
+    """The app's files when ``peek_site`` has them; None when there is no cache yet or it
+    needs the store (then the route answers). For web/lean_status.py."""
+    cache: SiteCache | None = getattr(app.state, "status_site", None)
+    return cache.peek_site() if cache is not None else None
+
+
+def answer(site: Site, name: str, method: str, if_none_match: str | None) -> Response:
+    """The route's answer for file ``name`` (the lean path's too: web/lean_status.py)."""
     etag = site.etags[name]
     headers = {**(BADGE_HEADERS if name.startswith("badge/") else PAGE_HEADERS), "ETag": etag}
-    if request.headers.get("if-none-match") == etag:
+    if if_none_match == etag:
         return Response(status_code=304, headers=headers)
-    body = site.files[name] if request.method != "HEAD" else b""
+    body = site.files[name] if method != "HEAD" else b""
     return Response(body, media_type=content_type(name), headers=headers)
 
 

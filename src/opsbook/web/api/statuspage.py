@@ -212,12 +212,25 @@ async def _serve(request: Request, name: str) -> Response:
     rendered = cache.peek()
     if rendered is None:
         rendered = await run_in_threadpool(partial(cache.get, wait=False))
+    return answer(rendered, name, request.method, request.headers.get("if-none-match"))
+
+
+def answer(rendered: Rendered, name: str, method: str, if_none_match: str | None) -> Response:
+    """The route's answer for document ``name`` of ``rendered`` (the lean path's too:
+    web/lean_status.py)."""
     etag = rendered.etags[name]
     headers = {**HEADERS, "ETag": etag}
-    if request.headers.get("if-none-match") == etag:
+    if if_none_match == etag:
         return Response(status_code=304, headers=headers)
-    body = rendered.documents[name] if request.method != "HEAD" else b""
+    body = rendered.documents[name] if method != "HEAD" else b""
     return Response(body, media_type="application/json", headers=headers)
+
+
+def peek_cached(app: Any) -> Rendered | None:
+    """The app's rendering when ``peek`` has it (fresh, nothing to read or render); None
+    when there is no cache yet or it needs the store (then the route answers)."""
+    cache: SnapshotCache | None = getattr(app.state, "statuspage_cache", None)
+    return cache.peek() if cache is not None else None
 
 
 def _route(name: str) -> None:
