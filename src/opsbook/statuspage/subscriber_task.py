@@ -15,6 +15,8 @@ import asyncio
 import contextlib
 from collections.abc import Callable, Hashable
 from datetime import datetime, timedelta
+from functools import partial
+from typing import Any
 
 import sqlalchemy as sa
 import structlog
@@ -178,20 +180,41 @@ def _incident_items(
     for s in subscribers:
         if s.confirmed_at is None or s.confirmed_at > at or not s.wants(touched):
             continue
-        unsubscribe = links.unsubscribe(s.id)
-        key = f"status-subscriber:{s.id}:incident:{update.id}"
-        if s.kind == "email":
-            if channel is None or s.email is None:
-                continue
-            subject, body = incident_email(
-                snapshot, incident, update, names=names, unsubscribe=unsubscribe
-            )
-            items.append(_email(channel, s, s.email, subject, body, unsubscribe, key))
-        else:
-            body_json = incident_body(snapshot, incident, unsubscribe=unsubscribe)
-            payload: dict[str, JSONValue] = {"subscriber": s.id, "body": _text(body_json)}
-            items.append(outbox.NewNotification(WEBHOOK_CHANNEL, WEBHOOK_KIND, payload, key))
+        item = _notice(
+            s,
+            channel,
+            unsubscribe=links.unsubscribe(s.id),
+            key=f"status-subscriber:{s.id}:incident:{update.id}",
+            email=partial(incident_email, snapshot, incident, update, names=names),
+            webhook=partial(incident_body, snapshot, incident),
+        )
+        if item is not None:
+            items.append(item)
     return items
+
+
+def _notice(
+    s: Subscriber,
+    channel: str | None,
+    *,
+    unsubscribe: str,
+    key: str,
+    email: Callable[..., tuple[str, str]],
+    webhook: Callable[..., Any],
+) -> outbox.NewNotification | None:
+    """One subscriber's notification of an update: ``email(unsubscribe=...)`` gives an email's
+    subject and text, ``webhook(unsubscribe=...)`` a webhook's body; None for an email
+    subscriber when no email channel is configured."""
+    if s.kind == "email":
+        if channel is None or s.email is None:
+            return None
+        subject, body = email(unsubscribe=unsubscribe)
+        return _email(channel, s, s.email, subject, body, unsubscribe, key)
+    payload: dict[str, JSONValue] = {
+        "subscriber": s.id,
+        "body": _text(webhook(unsubscribe=unsubscribe)),
+    }
+    return outbox.NewNotification(WEBHOOK_CHANNEL, WEBHOOK_KIND, payload, key)
 
 
 def _email(
@@ -252,19 +275,16 @@ def _maintenance_items(
         for s in subscribers:
             if s.confirmed_at is None or s.confirmed_at > since or not s.wants(m.components):
                 continue
-            unsubscribe = links.unsubscribe(s.id)
-            key = f"status-subscriber:{s.id}:maintenance:{update.id}"
-            if s.kind == "email":
-                if channel is None or s.email is None:
-                    continue
-                subject, body = maintenance_email(
-                    snapshot, m, update, names=names, unsubscribe=unsubscribe
-                )
-                items.append(_email(channel, s, s.email, subject, body, unsubscribe, key))
-            else:
-                body_json = maintenance_body(snapshot, m, unsubscribe=unsubscribe)
-                payload: dict[str, JSONValue] = {"subscriber": s.id, "body": _text(body_json)}
-                items.append(outbox.NewNotification(WEBHOOK_CHANNEL, WEBHOOK_KIND, payload, key))
+            item = _notice(
+                s,
+                channel,
+                unsubscribe=links.unsubscribe(s.id),
+                key=f"status-subscriber:{s.id}:maintenance:{update.id}",
+                email=partial(maintenance_email, snapshot, m, update, names=names),
+                webhook=partial(maintenance_body, snapshot, m),
+            )
+            if item is not None:
+                items.append(item)
     return items
 
 
