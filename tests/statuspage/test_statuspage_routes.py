@@ -3,10 +3,12 @@ on both store backends."""
 
 from __future__ import annotations
 
+import gzip
 import json
 from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
@@ -76,6 +78,38 @@ def test_an_unchanged_document_answers_304_to_its_etag(site: Site) -> None:
     assert again.headers["access-control-allow-origin"] == "*"
 
 
+def _raw(site: Site, path: str, accept_encoding: str, **headers: str) -> tuple[Any, bytes]:
+    """The answer as sent (httpx would inflate it)."""
+    sent = {"Accept-Encoding": accept_encoding, **headers}
+    with site.client.stream("GET", path, headers=sent) as response:
+        return response, b"".join(response.iter_raw())
+
+
+@pytest.mark.parametrize("path", ["/api/v2/summary.json", "/status/", "/status/feed.atom"])
+def test_a_client_that_accepts_gzip_gets_the_file_gzipped_once(site: Site, path: str) -> None:
+    plain, body = _raw(site, path, "identity")
+    packed, sent = _raw(site, path, "br;q=1.0, gzip;q=0.8, *;q=0.1")
+    assert plain.status_code == packed.status_code == 200
+    assert "content-encoding" not in plain.headers
+    assert packed.headers["content-encoding"] == "gzip"
+    assert gzip.decompress(sent) == body and len(sent) < len(body) / 2
+    # Both forms say they vary, and each has its own entity tag (a cache keeps them apart).
+    for answer in (plain, packed):
+        assert answer.headers["vary"] == "Accept-Encoding"
+    etag = packed.headers["etag"]
+    assert etag == plain.headers["etag"][:-1] + '-gzip"'
+    # The same bytes every time: rendered and compressed once, not per request.
+    assert _raw(site, path, "gzip")[1] == sent
+    again, empty = _raw(site, path, "gzip", **{"If-None-Match": etag})
+    assert (again.status_code, empty) == (304, b"")
+    assert "content-encoding" not in again.headers
+    # gzip refused outright, or only by a wildcard's q=0: the file as it is.
+    for refused in ("gzip;q=0", "deflate, *;q=0", ""):
+        answer, raw = _raw(site, path, refused)
+        assert "content-encoding" not in answer.headers, refused
+        assert raw == body, refused
+
+
 def test_the_alertmanager_routes_beside_them_still_need_their_token(site: Site) -> None:
     assert site.client.get("/api/v2/alerts").status_code == 401
     assert site.client.get("/api/v2/status").status_code == 401
@@ -94,7 +128,7 @@ def test_a_change_shows_within_a_second(site: Site) -> None:
 
     site.shop.results("web-http", ["down"], start=site.shop.clock.now())
     site.later(0.6)
-    components = {c["id"]: c["status"] for c in site.get("components.json")["components"]}  # type: ignore[attr-defined]
+    components = {c["id"]: c["status"] for c in site.get("components.json")["components"]}
     assert components["web"] == "major_outage"
 
 
@@ -122,14 +156,14 @@ def test_a_responder_overrides_a_component_and_it_shows_at_once(site: Site) -> N
     response = override(
         site, incident_id, {"component": "api", "status": "major_outage"}, Role.RESPONDER
     )
-    assert response.status_code == 200, response.text  # type: ignore[attr-defined]
-    body = response.json()  # type: ignore[attr-defined]
+    assert response.status_code == 200, response.text
+    body = response.json()
     assert (body["component"], body["override"], body["status"]) == (
         "api",
         "major_outage",
         "major_outage",
     )
-    components = {c["id"]: c["status"] for c in site.get("components.json")["components"]}  # type: ignore[attr-defined]
+    components = {c["id"]: c["status"] for c in site.get("components.json")["components"]}
     assert components["api"] == "major_outage"
     with site.shop.engine.begin() as conn:
         last = service.timeline(conn, incident_id)[-1]
@@ -162,15 +196,15 @@ def test_a_bad_override_is_refused_and_changes_nothing(
 ) -> None:
     incident_id = site.shop.declare(component="api", severity="SEV3")
     response = override(site, incident_id, body, role)
-    assert response.status_code == code  # type: ignore[attr-defined]
-    assert message in json.dumps(response.json())  # type: ignore[attr-defined]
+    assert response.status_code == code
+    assert message in json.dumps(response.json())
     with site.shop.engine.begin() as conn:
         assert [e.kind for e in service.timeline(conn, incident_id)] == ["declared"]
 
 
 def test_an_override_on_an_unknown_incident_is_404_and_get_is_405(site: Site) -> None:
     response = override(site, 999, {"component": "api", "status": None}, Role.RESPONDER)
-    assert response.status_code == 404  # type: ignore[attr-defined]
+    assert response.status_code == 404
     got = site.client.get("/api/v1/incidents/1/component-status", headers=site.token(Role.ADMIN))
     assert got.status_code == 405
 

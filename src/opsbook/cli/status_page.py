@@ -14,6 +14,7 @@ from rich.table import Table
 from opsbook.cli.context import get_context, open_store
 from opsbook.errors import InputError
 from opsbook.statuspage.build import build_snapshot
+from opsbook.statuspage.compress import SUFFIX, exported, precompress
 from opsbook.statuspage.publish import anchored, write_site
 from opsbook.statuspage.site import render_site
 
@@ -23,11 +24,14 @@ KINDS: dict[str, tuple[str, tuple[str, ...]]] = {
     "feeds": ("/status/feed.rss, /status/feed.atom", ("feed.",)),
     "badges": ("/status/badge/<component>/", ("badge/",)),
     "Statuspage JSON": ("/api/v2/", ("api/v2/",)),
+    "gzipped copies (<file>.gz)": ("the same paths, Content-Encoding: gzip", ()),
 }
 """How the summary groups the files: where the server serves them, and their path prefixes."""
 
 
 def _kind(name: str) -> str:
+    if name.endswith(SUFFIX):
+        return "gzipped copies (<file>.gz)"
     for kind, (_, prefixes) in KINDS.items():
         if name.startswith(prefixes):
             return kind
@@ -58,6 +62,8 @@ def export(
             snapshot = build_snapshot(engine, loaded, cli.clock)
         progress.update(step, advance=1, description="Rendering")
         files = render_site(snapshot, loaded)
+        # Beside each text file its gzipped form, the bytes the server sends for gzip.
+        files = exported(files, precompress(files))
         progress.update(step, advance=1, description=f"Writing {len(files)} files")
         try:
             written = write_site(folder, files)

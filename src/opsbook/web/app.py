@@ -262,7 +262,7 @@ def create_app(
     if config.status_page.publish is not None:
         publisher = Publisher(
             config.status_page.publish,
-            render=lambda: site_cache(app).site().files,
+            render=lambda: site_cache(app).site().exported(),
             secrets=config_secret_values(config),
             # Counted, not reported as a failing task: /ready must not turn 503 (and take the
             # server out of its load balancer) because a push to a static host fails.

@@ -74,7 +74,14 @@ class LeanStatusPage:
                 await self.app(scope, receive, send)
                 return
             name = path[len(JSON_PREFIX) :]
-            response = statuspage.answer(rendered, name, method, _if_none_match(scope))
+            headers = Headers(scope=scope)
+            response = statuspage.answer(
+                rendered,
+                name,
+                method,
+                headers.get("if-none-match"),
+                headers.get("accept-encoding"),
+            )
         elif path.startswith(PAGE_PREFIX):
             site = status_site.peek_cached(app)
             found = status_site.served_name(site, path) if site is not None else None
@@ -82,7 +89,10 @@ class LeanStatusPage:
             if site is None or found is None or route is None:
                 await self.app(scope, receive, send)
                 return
-            response = status_site.answer(site, found, method, _if_none_match(scope))
+            headers = Headers(scope=scope)
+            response = status_site.answer(
+                site, found, method, headers.get("if-none-match"), headers.get("accept-encoding")
+            )
         else:
             await self.app(scope, receive, send)
             return
@@ -118,7 +128,3 @@ def _has_body(scope: Scope) -> bool:
         if (name == b"content-length" and value != b"0") or name == b"transfer-encoding":
             return True
     return False
-
-
-def _if_none_match(scope: Scope) -> str | None:
-    return Headers(scope=scope).get("if-none-match")

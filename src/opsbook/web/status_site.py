@@ -26,9 +26,11 @@ from opsbook.clock import Clock
 from opsbook.config import Config
 from opsbook.errors import NotFound
 from opsbook.statuspage.build import build_snapshot
+from opsbook.statuspage.compress import choose, exported, precompress
 from opsbook.statuspage.site import PAGE_PREFIX, content_type, render_site, server_path
 from opsbook.web.api.statuspage import TTL_S, SnapshotCache
 from opsbook.web.auth import PUBLIC
+from opsbook.web.ui.overview_gzip import accepts_gzip
 
 PAGE_HEADERS = {"Cache-Control": "public, max-age=0, must-revalidate"}
 # Badges are embedded in READMEs and dashboards whose proxies (GitHub's camo) cache them:
@@ -43,6 +45,12 @@ class Site:
     by_path: dict[str, str]
     """Server path -> export path."""
     etags: dict[str, str]
+    gzipped: dict[str, bytes]
+    """The files worth compressing, gzipped once (``statuspage/compress.py``)."""
+
+    def exported(self) -> dict[str, bytes]:
+        """What an export writes: the files and their ``.gz`` forms, the bytes served."""
+        return exported(self.files, self.gzipped)
 
 
 class SiteCache(SnapshotCache):
@@ -89,6 +97,7 @@ class SiteCache(SnapshotCache):
                         p: '"' + hashlib.sha256(b).hexdigest()[:32] + '"'
                         for p, b in rendered.items()
                     },
+                    gzipped=precompress(rendered),
                 )
                 entry = (site, key, self.clock.monotonic())
                 self._site = entry
@@ -123,7 +132,10 @@ async def _serve(request: Request, path: str) -> Response:
     if name is None:
         # The API's 404 (JSON, naming no value): the path may be anything a visitor typed.
         raise NotFound("the status page has no such file", field="path")
-    return answer(site, name, request.method, request.headers.get("if-none-match"))
+    headers = request.headers
+    return answer(
+        site, name, request.method, headers.get("if-none-match"), headers.get("accept-encoding")
+    )
 
 
 def served_name(site: Site, path: str) -> str | None:
@@ -140,14 +152,29 @@ def peek_cached(app: FastAPI) -> Site | None:
     return cache.peek_site() if cache is not None else None
 
 
-def answer(site: Site, name: str, method: str, if_none_match: str | None) -> Response:
-    """The route's answer for file ``name`` (the lean path's too: web/lean_status.py)."""
-    etag = site.etags[name]
-    headers = {**(BADGE_HEADERS if name.startswith("badge/") else PAGE_HEADERS), "ETag": etag}
+def answer(
+    site: Site,
+    name: str,
+    method: str,
+    if_none_match: str | None,
+    accept_encoding: str | None = None,
+) -> Response:
+    """The route's answer for file ``name`` (the lean path's too: web/lean_status.py),
+    gzipped when the client accepts it."""
+    body, etag, extra = choose(
+        site.files[name],
+        site.gzipped.get(name),
+        site.etags[name],
+        gzip_ok=accepts_gzip(accept_encoding or ""),
+    )
+    cache = BADGE_HEADERS if name.startswith("badge/") else PAGE_HEADERS
+    headers = {**cache, "ETag": etag, **extra}
     if if_none_match == etag:
+        headers.pop("Content-Encoding", None)
         return Response(status_code=304, headers=headers)
-    body = site.files[name] if method != "HEAD" else b""
-    return Response(body, media_type=content_type(name), headers=headers)
+    return Response(
+        body if method != "HEAD" else b"", media_type=content_type(name), headers=headers
+    )
 
 
 def _add(

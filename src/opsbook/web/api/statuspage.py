@@ -38,11 +38,13 @@ from opsbook.errors import InputError, NotFound, StoreError
 from opsbook.statuspage import render_json
 from opsbook.statuspage.availability import DayHistory
 from opsbook.statuspage.build import build_snapshot
+from opsbook.statuspage.compress import choose, precompress
 from opsbook.statuspage.overrides import set_component_status
 from opsbook.web.auth import PUBLIC, ResponderDep
 from opsbook.web.deps import ClockDep, ConfigDep, EngineDep, IdPath, get_services
 from opsbook.web.errors import STORE_ERRORS
 from opsbook.web.ui.overview_data import read_version
+from opsbook.web.ui.overview_gzip import accepts_gzip
 
 log = structlog.get_logger(__name__)
 
@@ -65,6 +67,8 @@ PREFLIGHT = {
 class Rendered:
     documents: dict[str, bytes]
     etags: dict[str, str]
+    gzipped: dict[str, bytes]
+    """The documents worth compressing, gzipped once (``statuspage/compress.py``)."""
 
 
 @dataclass(frozen=True)
@@ -176,7 +180,8 @@ class SnapshotCache:
                     name: '"' + hashlib.sha256(body).hexdigest()[:32] + '"'
                     for name, body in documents.items()
                 }
-                entry = _Entry(Rendered(documents, etags), key, self.clock.monotonic())
+                rendered = Rendered(documents, etags, precompress(documents))
+                entry = _Entry(rendered, key, self.clock.monotonic())
                 self._entry = entry
             return entry.rendered
         finally:
@@ -212,18 +217,38 @@ async def _serve(request: Request, name: str) -> Response:
     rendered = cache.peek()
     if rendered is None:
         rendered = await run_in_threadpool(partial(cache.get, wait=False))
-    return answer(rendered, name, request.method, request.headers.get("if-none-match"))
+    headers = request.headers
+    return answer(
+        rendered,
+        name,
+        request.method,
+        headers.get("if-none-match"),
+        headers.get("accept-encoding"),
+    )
 
 
-def answer(rendered: Rendered, name: str, method: str, if_none_match: str | None) -> Response:
+def answer(
+    rendered: Rendered,
+    name: str,
+    method: str,
+    if_none_match: str | None,
+    accept_encoding: str | None = None,
+) -> Response:
     """The route's answer for document ``name`` of ``rendered`` (the lean path's too:
-    web/lean_status.py)."""
-    etag = rendered.etags[name]
-    headers = {**HEADERS, "ETag": etag}
+    web/lean_status.py), gzipped when the client accepts it."""
+    body, etag, extra = choose(
+        rendered.documents[name],
+        rendered.gzipped.get(name),
+        rendered.etags[name],
+        gzip_ok=accepts_gzip(accept_encoding or ""),
+    )
+    headers = {**HEADERS, "ETag": etag, **extra}
     if if_none_match == etag:
+        headers.pop("Content-Encoding", None)
         return Response(status_code=304, headers=headers)
-    body = rendered.documents[name] if method != "HEAD" else b""
-    return Response(body, media_type="application/json", headers=headers)
+    return Response(
+        body if method != "HEAD" else b"", media_type="application/json", headers=headers
+    )
 
 
 def peek_cached(app: Any) -> Rendered | None:
