@@ -155,13 +155,22 @@ _COMPARED = (
     alert.c["values"],
 )
 _JSON_COLUMNS = ("labels", "annotations", "values")
-# SQLite keeps JSON and timestamps as text. Reading them as text skips decoding three objects
-# and parsing a timestamp per alert: the JSON is compared through a cache (a re-send's labels
-# are the same text each time), the timestamp is parsed only for a resolve.
-_COMPARED_AS_TEXT = tuple(
-    sa.type_coerce(c, sa.Text).label(c.name) if c.name in {*_JSON_COLUMNS, "started_at"} else c
-    for c in _COMPARED
-)
+
+
+def _lock_open_sqlite(conn: Connection, fingerprints: Sequence[str]) -> dict[str, Any]:
+    """``lock_open`` of the ``_COMPARED`` columns on SQLite, as the text SQLite keeps: JSON and
+    timestamps are not decoded (the JSON is compared through a cache, a re-send's labels being
+    the same text each time; the timestamp is parsed only for a resolve), and the statement is
+    sent as written, not compiled by SQLAlchemy for each count of fingerprints."""
+    begin_write(conn)
+    rows = conn.exec_driver_sql(_select_open_sqlite(len(fingerprints)), tuple(fingerprints))
+    return {row.open_key: row for row in rows}
+
+
+@lru_cache(maxsize=64)
+def _select_open_sqlite(count: int) -> str:
+    names = ", ".join(f'"{c.name}"' for c in _COMPARED)
+    return f"SELECT {names} FROM alert WHERE open_key IN ({', '.join('?' * count)})"
 
 
 def _apply(conn: Connection, writes: Sequence[Writes]) -> list[Applied]:
@@ -180,9 +189,13 @@ def _apply(conn: Connection, writes: Sequence[Writes]) -> list[Applied]:
     if not latest:
         return applied
     as_text = conn.dialect.name == "sqlite"
-    current = lock_open(conn, list(latest), _COMPARED_AS_TEXT if as_text else _COMPARED)
+    current = (
+        _lock_open_sqlite(conn, list(latest))
+        if as_text
+        else lock_open(conn, list(latest), _COMPARED)
+    )
     new: dict[int, list[Incoming]] = {}
-    updates = _Batch(alert, conn, json_as_text=as_text)
+    updates: _Batch | _SqliteUpdates = _SqliteUpdates(conn) if as_text else _Batch(alert, conn)
     refreshed: list[tuple[int, dict[str, Any], dict[str, Any]]] = []
     events = _Batch(alert_event, conn)
     for fp, (item, n) in latest.items():
@@ -226,13 +239,15 @@ def _apply(conn: Connection, writes: Sequence[Writes]) -> list[Applied]:
             counts.relabelled += 1
             message = f"received again from {w.via}: {_describe(row, changed)} changed"
             events.add(row.id, **_event(now, "received", message, None))
-    # Past a few alerts, new content goes in a statement of its own: a re-send's times are the
-    # same for all its alerts (one UPDATE ... WHERE id IN), its content differs per alert, and
-    # binding three timestamps per row costs more than the second statement.
-    # Not when the times differ from alert to alert anyway (a group commit of one-alert
-    # requests, each with its own ``now`` and ``endsAt``): then one statement sets both.
-    contents = _Batch(alert, conn, json_as_text=as_text)
-    split = len(refreshed) > _SPLIT_FROM and _shared_times(refreshed)
+    # PostgreSQL: past a few alerts, new content goes in a statement of its own: a re-send's
+    # times are the same for all its alerts (one UPDATE ... WHERE id IN), its content differs
+    # per alert, and binding three timestamps per row through SQLAlchemy costs more than the
+    # second statement. Not when the times differ from alert to alert anyway (a group commit of
+    # one-alert requests, each with its own ``now`` and ``endsAt``): then one statement sets
+    # both. SQLite binds pre-rendered text (``_SqliteUpdates``), so there each row is written
+    # once, content and times in one statement.
+    contents = _Batch(alert, conn)
+    split = not as_text and len(refreshed) > _SPLIT_FROM and _shared_times(refreshed)
     for alert_id, changed, times in refreshed:
         if split:
             updates.add(alert_id, **times)
@@ -323,6 +338,61 @@ def _describe(row: Any, changed: Mapping[str, Any]) -> str:
     return ", ".join(parts)
 
 
+class _SqliteUpdates:
+    """``UPDATE alert`` on SQLite for many alerts, sent as written with values bound as the text
+    SQLite stores (timestamps rendered once per distinct value, JSON columns given as JSON
+    text): binding through SQLAlchemy's type processors cost more per row than SQLite's write.
+    Alerts given the same values share one ``UPDATE ... WHERE id IN``; past ``_MAX_GROUPS``
+    distinct value sets, one ``executemany`` per shape of row sets each row once."""
+
+    def __init__(self, conn: Connection) -> None:
+        self._conn = conn
+        self._groups: dict[tuple[tuple[str, ...], tuple[Any, ...]], list[int]] = {}
+        self._rendered: dict[datetime, str] = {}
+        self._render = _timestamp_text(conn.dialect)
+
+    def add(self, alert_id: int, **values: Any) -> None:
+        row = tuple(self._text(v) if isinstance(v, datetime) else v for v in values.values())
+        key = (tuple(values), row)
+        ids = self._groups.get(key)
+        if ids is None:
+            self._groups[key] = [alert_id]
+        else:
+            ids.append(alert_id)
+
+    def _text(self, value: datetime) -> str:
+        text = self._rendered.get(value)
+        if text is None:
+            text = self._rendered[value] = self._render(value)
+        return text
+
+    def update(self) -> None:
+        run = self._conn.exec_driver_sql
+        if len(self._groups) <= _MAX_GROUPS:
+            for (names, row), ids in self._groups.items():
+                run(_sqlite_update(names, len(ids)), (*row, *ids))
+            return
+        shapes: dict[tuple[str, ...], list[tuple[Any, ...]]] = {}
+        for (names, row), ids in self._groups.items():
+            shapes.setdefault(names, []).extend((*row, i) for i in ids)
+        for names, rows in shapes.items():
+            run(_sqlite_update(names, 1), rows)
+
+
+@lru_cache(maxsize=256)
+def _sqlite_update(names: tuple[str, ...], count: int) -> str:
+    """``UPDATE alert SET <names> WHERE id = ?`` (``id IN (?, ...)`` for ``count`` > 1)."""
+    values = ", ".join(f'"{name}" = ?' for name in names)
+    which = "id = ?" if count == 1 else f"id IN ({', '.join('?' * count)})"
+    return f"UPDATE alert SET {values} WHERE {which}"
+
+
+@lru_cache(maxsize=4)
+def _timestamp_text(dialect: Any) -> Any:
+    """What SQLAlchemy binds for a ``UTCDateTime`` on ``dialect`` (naive UTC text on SQLite)."""
+    return alert.c.updated_at.type.dialect_impl(dialect).bind_processor(dialect)
+
+
 class _Batch:
     """Rows to write for many alerts, gathered by the values they write: alerts that get the
     same values share one statement (``UPDATE ... WHERE id IN``, ``INSERT ... SELECT``), which
@@ -331,11 +401,9 @@ class _Batch:
     (``_statement``): building one per call costs more than running it for a single alert.
     """
 
-    def __init__(self, table: sa.Table, conn: Connection, *, json_as_text: bool = False) -> None:
+    def __init__(self, table: sa.Table, conn: Connection) -> None:
         self._table = table
         self._conn = conn
-        self._json_as_text = json_as_text
-        """JSON columns come as JSON text (bound as text: SQLite stores it as is)."""
         self._groups: dict[tuple[tuple[str, Any], ...], tuple[dict[str, Any], list[int]]] = {}
         self._rows: dict[tuple[str, ...], list[dict[str, Any]]] | None = None
         """Rows by shape, once there are too many groups to be worth grouping."""
@@ -359,7 +427,7 @@ class _Batch:
 
     def _run(self, verb: str, *, many: bool, rows: list[dict[str, Any]]) -> None:
         names = tuple(name for name in rows[0] if name != "b_id")
-        statement = _statement(self._table.name, verb, names, many, self._json_as_text)
+        statement = _statement(self._table.name, verb, names, many)
         self._conn.execute(statement, rows)
 
     def update(self) -> None:
@@ -381,21 +449,13 @@ class _Batch:
 
 
 @lru_cache(maxsize=256)
-def _statement(
-    table: str, verb: str, names: tuple[str, ...], many: bool, json_as_text: bool
-) -> sa.Executable:
+def _statement(table: str, verb: str, names: tuple[str, ...], many: bool) -> sa.Executable:
     """``UPDATE <table> SET <names> WHERE id = :b_id`` (``id IN :b_id`` when ``many``), or
     ``INSERT INTO alert_event (alert_id, <names>)`` from ``:b_id`` (a SELECT over the alert
-    ids when ``many``). Values bind as ``:<name>``; JSON columns as text if ``json_as_text``."""
+    ids when ``many``). Values bind as ``:<name>``."""
     target = alert if table == "alert" else alert_event
     ids: sa.BindParameter[Any] = sa.bindparam("b_id", expanding=many)
-    params = {
-        name: sa.bindparam(
-            name,
-            type_=sa.Text() if json_as_text and name in _JSON_COLUMNS else target.c[name].type,
-        )
-        for name in names
-    }
+    params = {name: sa.bindparam(name, type_=target.c[name].type) for name in names}
     if verb == "update":
         which = target.c.id.in_(ids) if many else target.c.id == ids
         return target.update().where(which).values(params)
