@@ -67,7 +67,7 @@ bench-detection: $(STAMP)
 	$(PY) bench/detection.py
 
 # The web UI's overview with 1,000 checks under 20 concurrent clients (issue 12).
-bench-ui: $(STAMP)
+bench-ui: $(STAMP) bench-peers
 	$(PY) bench/ui_overview.py
 
 # Heartbeat pings per second on one core, each durable before its 200 (issue 15).
