@@ -89,14 +89,30 @@ class ProbeSlots:
 
     @contextlib.asynccontextmanager
     async def hold(self, *, target: str | None, quick: bool) -> AsyncIterator[None]:
+        await self.acquire(target=target, quick=quick)
+        try:
+            yield
+        finally:
+            self.release(target=target)
+
+    async def acquire(self, *, target: str | None, quick: bool) -> None:
+        """Wait for a slot; each call is paired with one ``release(target=...)``, also when
+        the caller is cancelled after this returns. A cancelled wait holds nothing."""
         # The target's slot first: a check waiting on a busy target holds no shared slot.
         target_slot = self._target_slot(target)
-        async with target_slot if target_slot is not None else contextlib.nullcontext():
+        if target_slot is not None:
+            await target_slot.acquire()
+        try:
             await self._acquire(quick=quick)
-            try:
-                yield
-            finally:
-                self._release()
+        except BaseException:
+            if target_slot is not None:
+                target_slot.release()
+            raise
+
+    def release(self, *, target: str | None) -> None:
+        self._release()
+        if target is not None:
+            self._targets[target].release()
 
     def _target_slot(self, target: str | None) -> asyncio.Semaphore | None:
         if target is None:
