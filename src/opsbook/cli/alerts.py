@@ -18,7 +18,6 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from opsbook.alerts import silences
 from opsbook.cli.context import get_context
 from opsbook.cli.remote import ConfigOption, connect
 from opsbook.config import parse_duration
@@ -243,7 +242,10 @@ def silence_add(
     The silence is created by whoever the token belongs to (`opsbook whoami`)."""
     cli = get_context(ctx)
     # Checked here first, so a mistake names the argument as typed (the server would quote
-    # neither it nor its value).
+    # neither it nor its value). Imported here: the alerts package loads SQLAlchemy, which
+    # only this command's check needs (issue 15).
+    from opsbook.alerts import silences
+
     parsed = silences.parse_matchers(matchers, field="MATCHER")
     remote = connect(cli, config)
     if (duration is None) == (until is None):

@@ -24,9 +24,8 @@ import urllib.request
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from opsbook.config import Config
 from opsbook.errors import (
     Conflict,
     Forbidden,
@@ -42,6 +41,10 @@ SERVER_ENV = "OPSBOOK_SERVER"
 TOKEN_ENV = "OPSBOOK_TOKEN"
 TIMEOUT_S = 30.0
 _WILDCARDS = {"0.0.0.0", "::", ""}
+
+if TYPE_CHECKING:
+    from opsbook.config import Config
+    from opsbook.config.client import ClientConfig
 
 
 class Unreachable(OpsbookError):
@@ -85,7 +88,9 @@ def urllib_transport(
         ) from None
 
 
-def server_url(config: Config | None, *, given: str | None, environ: Mapping[str, str]) -> str:
+def server_url(
+    config: ClientConfig | Config | None, *, given: str | None, environ: Mapping[str, str]
+) -> str:
     """The base URL of the server to talk to (no trailing slash)."""
     chosen = (given or environ.get(SERVER_ENV, "")).strip()
     if not chosen and config is not None:

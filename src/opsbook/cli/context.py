@@ -26,6 +26,7 @@ if TYPE_CHECKING:
 
     from opsbook.cli.client import ApiClient, Transport
     from opsbook.config import Config
+    from opsbook.config.client import ClientConfig
 
 
 @dataclass
@@ -44,13 +45,13 @@ class CliContext:
     server: str | None = None
     transport: Transport | None = None
 
-    def server_url(self, config: Config | None) -> str:
+    def server_url(self, config: ClientConfig | Config | None) -> str:
         """The server for ``config`` (cli/client.py says how it is chosen)."""
         from opsbook.cli.client import server_url
 
         return server_url(config, given=self.server, environ=self.environ)
 
-    def api(self, config: Config | None) -> ApiClient:
+    def api(self, config: ClientConfig | Config | None) -> ApiClient:
         """A client of the server ``config`` names, with the user's token for it."""
         from opsbook.cli.client import ApiClient, token_for
 

@@ -12,17 +12,21 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 from zoneinfo import ZoneInfo
 
 import typer
 
 from opsbook.cli.client import ApiClient
 from opsbook.cli.context import CliContext, get_context
-from opsbook.config import Config, format_duration, load
+from opsbook.config import format_duration
+from opsbook.config.client import ClientConfig, load_client
 from opsbook.config.templates import SHIPPED_INCIDENT_MESSAGES
 from opsbook.config.units import format_elapsed
 from opsbook.errors import InputError
+
+if TYPE_CHECKING:
+    from opsbook.config import Config
 
 TEMPLATE_WORDS = ", ".join(SHIPPED_INCIDENT_MESSAGES)
 
@@ -33,7 +37,7 @@ class Connected:
 
     cli: CliContext
     api: ApiClient
-    config: Config | None
+    config: ClientConfig | Config | None
 
     @property
     def zone(self) -> ZoneInfo:
@@ -43,7 +47,7 @@ class Connected:
 def connect(cli: CliContext, path: Path) -> Connected:
     """The client of the server ``path``'s config names (or ``--server``); without a config
     file there, ``--server`` or ``$OPSBOOK_SERVER`` says where and times show in UTC."""
-    config = load(path, environ=cli.environ) if path.exists() else None
+    config = load_client(path, environ=cli.environ) if path.exists() else None
     return Connected(cli=cli, api=cli.api(config), config=config)
 
 

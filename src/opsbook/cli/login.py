@@ -9,13 +9,17 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 
 from opsbook.cli.client import TOKEN_ENV, ApiClient, save_token, token_for, tokens_file
 from opsbook.cli.context import get_context
-from opsbook.config import Config, load
+from opsbook.config.client import ClientConfig, load_client
 from opsbook.errors import InputError
+
+if TYPE_CHECKING:
+    from opsbook.config import Config
 
 ConfigOption = typer.Option(
     Path("opsbook.yaml"),
@@ -25,9 +29,9 @@ ConfigOption = typer.Option(
 )
 
 
-def _config(path: Path, environ: dict[str, str]) -> Config | None:
+def _config(path: Path, environ: dict[str, str]) -> ClientConfig | Config | None:
     """The config at ``path``, or None when there is none (``--server`` then says where)."""
-    return load(path, environ=environ) if path.exists() else None
+    return load_client(path, environ=environ) if path.exists() else None
 
 
 def login(

@@ -2,7 +2,8 @@
 show. Such a command never opens a store: it sees what the server sees (cli/client.py says how
 the server and the token are found).
 
-The config is read only to find the server and the timezone to show times in. ``--config``
+The config is read only to find the server, the service's name and the timezone to show times
+in, and only those keys are checked (``config.client.load_client``). ``--config``
 given and missing is an error naming it; the default ``./opsbook.yaml`` may be absent, and then
 ``--server`` (or ``$OPSBOOK_SERVER``) says where the server is and times show in UTC.
 """
@@ -11,14 +12,17 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 from zoneinfo import ZoneInfo
 
 import typer
 
 from opsbook.cli.client import ApiClient
 from opsbook.cli.context import CliContext
-from opsbook.config import Config, load
+from opsbook.config.client import ClientConfig, load_client
+
+if TYPE_CHECKING:
+    from opsbook.config import Config
 
 DEFAULT_CONFIG = Path("opsbook.yaml")
 
@@ -38,7 +42,7 @@ ConfigOption = Annotated[
 @dataclass(frozen=True)
 class Remote:
     api: ApiClient
-    config: Config | None
+    config: ClientConfig | Config | None
     config_path: Path | None
 
     @property
@@ -53,7 +57,7 @@ class Remote:
 def connect(cli: CliContext, config: Path | None) -> Remote:
     """The client for the server ``config`` (or ``--server``) names, with the user's token."""
     path = config if config is not None or not DEFAULT_CONFIG.exists() else DEFAULT_CONFIG
-    loaded = load(path, environ=cli.environ) if path is not None else None
+    loaded = load_client(path, environ=cli.environ) if path is not None else None
     return Remote(api=cli.api(loaded), config=loaded, config_path=path)
 
 
