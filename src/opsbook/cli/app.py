@@ -54,6 +54,50 @@ COMMANDS: tuple[tuple[str, str, str, bool], ...] = (
     ("logout", "login", "logout", False),
     ("whoami", "login", "whoami", False),
 )
+# What `opsbook --help` lists for each command: the first paragraph of its help, kept here so
+# the listing imports no command (all of them took 2.2 s of CPU). tests/cli/test_startup_imports.py
+# holds each equal to the command's own help.
+SUMMARIES: dict[str, str] = {
+    "check": (
+        "Validate a config file and its runbooks, and show the checks, components, severities,\n"
+        "alerts and runbooks they define."
+    ),
+    "serve": "Run the server until SIGTERM or Ctrl-C, then shut down gracefully and exit 0.",
+    "status": (
+        "Show each check: state, last latency, p95 (1h), availability (24h, 30d), last 24 hours."
+    ),
+    "demo": "Run opsbook against the bundled demo service until Ctrl-C.",
+    "demo-service": "Run only the demo service, with its fault API, until Ctrl-C.",
+    "db": "Manage the store: migrations.",
+    "notify": "Notifications: dead letters and retries.",
+    "alerts": "Show alerts: firing and pending by default.",
+    "silence": "Add, list and expire silences.",
+    "maintenance": (
+        "Maintenance windows open now and in the next 7 days (alerts they hold are not sent)."
+    ),
+    "oncall": "Who is on call, now or at a time, and the schedule ahead.",
+    "runbook": "Runbooks: list, show, import; run one and move its runs on.",
+    "incidents": "List incidents: open ones by default.",
+    "incident": "Declare, show and work an incident.",
+    "actions": "List action items: open ones by default.",
+    "user": (
+        "Add and manage logins (accounts). Works on the store directly, with or without a "
+        "running server (so the first admin can be made before one starts)."
+    ),
+    "token": (
+        "Create, list and revoke API tokens. Works on the store directly, with or without "
+        "a running server (so the first admin can be made before one starts)."
+    ),
+    "audit": (
+        "Show the newest audit events, newest first: at (UTC), actor, action, subject, origin."
+    ),
+    "status-page": "The public status page.",
+    "login": "Save an API token for the server, after checking that the server accepts it.",
+    "logout": (
+        "Forget the token saved for the server (the token itself stays valid until revoked)."
+    ),
+    "whoami": "Who the server says you are: the person or token, its role, and the server.",
+}
 ROOT_OPTIONS_WITH_VALUE = frozenset({"--server"})
 
 
@@ -82,9 +126,29 @@ def _root(
 
 
 def build(only: str | None = None) -> typer.Typer:
-    """The Typer root with every command, or with ``only`` that one when it is a command's name
-    (what ``main`` runs), or with none for ``""`` (``--version``). Commands are imported here,
-    not when this module is."""
+    """The Typer root for a run of ``main``: with ``only`` that one command when it is a
+    command's name; with none for ``""`` (``--version``); else (``--help``, no command, an
+    unknown one) with every command's name and summary, imported by none: such a run lists
+    them or says the command is unknown, and never runs one."""
+    root = _root_app()
+    if only in SUMMARIES:
+        _add(root, *next(c for c in COMMANDS if c[0] == only))
+    elif only != "":
+        for name, *_ in sorted(COMMANDS, key=lambda c: c[3]):
+            # Typer lists commands before groups; the same order keeps the listing as it was.
+            root.command(name, help=SUMMARIES[name])(_listed_only)
+    return root
+
+
+def build_all() -> typer.Typer:
+    """The Typer root with every command imported (what the listing stands for)."""
+    root = _root_app()
+    for command in COMMANDS:
+        _add(root, *command)
+    return root
+
+
+def _root_app() -> typer.Typer:
     root = typer.Typer(
         name="opsbook",
         help="Turn an operations runbook into running software.",
@@ -93,29 +157,37 @@ def build(only: str | None = None) -> typer.Typer:
         pretty_exceptions_enable=False,
     )
     root.callback()(_root)
-    chosen = [c for c in COMMANDS if c[0] == only] or ([] if only == "" else list(COMMANDS))
-    for name, module, attribute, is_group in chosen:
-        found = getattr(importlib.import_module(f"opsbook.cli.{module}"), attribute)
-        if is_group:
-            root.add_typer(found, name=name)
-        else:
-            root.command(name)(found)
     return root
 
 
+def _add(root: typer.Typer, name: str, module: str, attribute: str, is_group: bool) -> None:
+    found = getattr(importlib.import_module(f"opsbook.cli.{module}"), attribute)
+    if is_group:
+        root.add_typer(found, name=name)
+    else:
+        root.command(name)(found)
+
+
+def _listed_only() -> None:  # pragma: no cover - command_name() routes every run of one
+    raise RuntimeError("a listed command ran without being imported; see command_name()")
+
+
 def command_name(args: Sequence[str]) -> str | None:
-    """The command ``args`` run: the first word that is not a root option or its value; ``""``
-    when ``--version`` comes first (it answers before any command); None when there is none."""
+    """The command ``args`` run: the first word that is not a root option or its value (or the
+    word after ``--``); ``""`` when ``--version`` comes first (it answers before any command);
+    None when there is none, or ``--help`` comes first (the root's help lists every command)."""
     skip = False
-    for arg in args:
+    for i, arg in enumerate(args):
         if skip:
             skip = False
         elif arg in ROOT_OPTIONS_WITH_VALUE:
             skip = True
         elif arg == "--version":
             return ""
-        elif arg == "--":
+        elif arg == "--help":
             return None
+        elif arg == "--":
+            return args[i + 1] if i + 1 < len(args) else None
         elif not arg.startswith("-"):
             return arg
     return None
