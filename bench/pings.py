@@ -15,6 +15,8 @@ Printed: pings/s answered 200, p50/p99 latency, the server's CPU (% of one core)
 ping. After the run the server is killed with SIGKILL (no graceful shutdown) and the ``ping``
 table is read back: every ping answered 200 must be there. healthchecks.io's own figure
 (~250 pings/s, their blog) is quoted as the peer line. Target: >= 2,000 pings/s.
+``OPSBOOK_BENCH_PYSPY=FILE`` (py-spy on PATH) samples the server during the measured window
+into FILE (collapsed stacks).
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ import random
 import signal
 import sqlite3
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -118,6 +121,17 @@ async def _drive(
     return load
 
 
+def _profile(pid: int, seconds: float) -> subprocess.Popen[bytes] | None:
+    """With ``OPSBOOK_BENCH_PYSPY=FILE``, py-spy samples the server (without pausing it) for
+    the measured window into FILE: where the CPU goes, for the notes in docs/benchmarks.md."""
+    out = os.environ.get("OPSBOOK_BENCH_PYSPY")
+    if not out:
+        return None
+    command = ["py-spy", "record", "--pid", str(pid), "--duration", str(int(seconds))]
+    command += ["--rate", "200", "--format", "raw", "--output", out, "--nonblocking"]
+    return subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+
 def _stored_seqs(db: Path) -> set[int]:
     with sqlite3.connect(db) as conn:
         rows = conn.execute("SELECT user_agent FROM ping WHERE user_agent LIKE 'bench/%'")
@@ -151,6 +165,7 @@ def main() -> None:
                 raise SystemExit(f"opsbook refused the warm-up pings: {warm.first_failure}")
             cpu0 = cpu_seconds(peer.pid)
             t0 = time.monotonic()
+            spy = _profile(peer.pid, args.seconds)
             load = asyncio.run(
                 _drive(peer.url, uuids, seconds=args.seconds, seq_from=10**9, **drive)
             )
@@ -158,6 +173,8 @@ def main() -> None:
             cpu = cpu_seconds(peer.pid) - cpu0
             rss = rss_bytes(peer.pid) / 1e6
             loadavg = os.getloadavg()
+            if spy is not None:
+                spy.wait(timeout=60)
             peer.process.send_signal(signal.SIGKILL)
             peer.process.wait(timeout=10)
         stored = _stored_seqs(db)

@@ -17,6 +17,7 @@ from uuid import UUID
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
+from opsbook.checks.executemany import executemany
 from opsbook.checks.heartbeats import HeartbeatFacts, PingKind, heartbeat_uuid
 from opsbook.config import Config
 from opsbook.config.checks import HeartbeatSpec
@@ -227,15 +228,30 @@ class PingBatch:
         """Insert the pings added, in order, and return them with their ids."""
         if not self._values:
             return []
-        rows = self._conn.execute(_INSERT_RETURNING_ID, self._values).all()
-        if len(rows) != len(self._values):  # pragma: no cover - both backends return the ids
+        if self._conn.dialect.name == "sqlite":
+            ids = self._insert_sqlite()
+        else:
+            ids = [int(row[0]) for row in self._conn.execute(_INSERT_RETURNING_ID, self._values)]
+        if len(ids) != len(self._values):  # pragma: no cover - both ways give every id
             raise RuntimeError("the store did not return the new ping ids")
         stored = [
-            _to_ping({"id": int(row[0]), **values})
-            for row, values in zip(rows, self._values, strict=True)
+            _to_ping({"id": ping_id, **values})
+            for ping_id, values in zip(ids, self._values, strict=True)
         ]
         self._values = []
         return stored
+
+    def _insert_sqlite(self) -> list[int]:
+        """On SQLite, ``INSERT ... RETURNING`` in parameter order runs one statement a row
+        (SQLAlchemy cannot rely on the order of SQLite's RETURNING rows). Instead: one
+        executemany, then the ids above the highest before it, in order. They are exactly this
+        batch's: a rowid table gives each new row an id above every other, and no other
+        connection inserts in between (from the first insert this transaction holds the write
+        lock; a commit by another between the ``max`` and that insert makes it fail with
+        ``SQLITE_BUSY_SNAPSHOT`` rather than write)."""
+        before = last_ping_id(self._conn)
+        executemany(self._conn, _INSERT, self._values)
+        return list(self._conn.scalars(_IDS_AFTER, {"after": before}))
 
 
 # ``_last_run_event`` for many runs at once: ``:keys`` is a JSON array of [check_id, rid]
@@ -291,6 +307,8 @@ _TRACKED_FACTS_SQLITE = sa.text(
 )
 
 _INSERT_RETURNING_ID = ping.insert().returning(ping.c.id, sort_by_parameter_order=True)
+_INSERT = ping.insert()
+_IDS_AFTER = sa.select(ping.c.id).where(ping.c.id > sa.bindparam("after")).order_by(ping.c.id)
 
 
 @dataclass(slots=True)
@@ -353,7 +371,12 @@ def pings_after(conn: Connection, *, after_id: int, limit: int = 1000) -> list[P
 
 def last_ping_id(conn: Connection) -> int:
     """The highest ping id, or 0 for an empty table."""
-    return int(conn.execute(sa.select(sa.func.coalesce(sa.func.max(ping.c.id), 0))).scalar_one())
+    # A constant statement: each group of pings asks, and building it cost more than running it.
+    top = conn.execute(_LAST_ID).scalar_one()
+    return 0 if top is None else int(top)
+
+
+_LAST_ID = sa.select(sa.func.max(ping.c.id))
 
 
 def pings_between(conn: Connection, *, after_id: int, up_to: int) -> list[Any]:

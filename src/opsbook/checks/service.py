@@ -5,6 +5,7 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import os
 import socket
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
@@ -17,6 +18,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection, Engine
 
 from opsbook.checks import rollups
+from opsbook.checks.executemany import executemany
 from opsbook.checks.models import Check, ProbeResult, State, Value
 from opsbook.checks.tables import check_result, check_rollup, check_state, opsbook_run
 from opsbook.clock import SYSTEM_CLOCK, Clock
@@ -53,12 +55,16 @@ class StoredResult:
 
 
 def _insert(conn: Connection, table: sa.Table) -> Any:
+    return _insert_for(conn.dialect.name, table)
+
+
+def _insert_for(dialect_name: str, table: sa.Table) -> Any:
     # Both dialects spell upserts the same way (INSERT ... ON CONFLICT DO UPDATE).
-    if conn.dialect.name == "postgresql":
+    if dialect_name == "postgresql":
         return postgresql.insert(table)
-    if conn.dialect.name == "sqlite":
+    if dialect_name == "sqlite":
         return sqlite.insert(table)
-    raise NotImplementedError(f"no upsert for the {conn.dialect.name} dialect")
+    raise NotImplementedError(f"no upsert for the {dialect_name} dialect")
 
 
 def record_results(
@@ -116,15 +122,20 @@ def record_results(
             "last_latency_ms": result.latency_ms,
             "last_error": result.error,
         }
-    conn.execute(check_result.insert(), rows)
+    executemany(conn, _INSERT_RESULT, rows)
     _upsert_rollups(conn, deltas)
-    stmt = _insert(conn, check_state)
-    conn.execute(
-        stmt.on_conflict_do_update(
-            index_elements=[check_state.c.check_id],
-            set_={c: stmt.excluded[c] for c in new_states[check_ids[0]] if c != "check_id"},
-        ),
-        list(new_states.values()),
+    executemany(conn, _state_upsert(conn.dialect.name), list(new_states.values()))
+
+
+_INSERT_RESULT = check_result.insert()
+
+
+@functools.cache
+def _state_upsert(dialect_name: str) -> Any:
+    stmt = _insert_for(dialect_name, check_state)
+    columns = ("state", "changed_at", "last_result_at", "last_latency_ms", "last_error")
+    return stmt.on_conflict_do_update(
+        index_elements=[check_state.c.check_id], set_={c: stmt.excluded[c] for c in columns}
     )
 
 
@@ -154,7 +165,6 @@ def _upsert_rollups(
     (issue 10). Merging in the store is also cheaper than a primary-key read and a merge in
     Python: about 105 against 130 us per result on SQLite (docs/benchmarks.md).
     """
-    t = check_rollup
     values = [
         {
             "check_id": key[0],
@@ -172,19 +182,25 @@ def _upsert_rollups(
         }
         for key, delta in deltas.items()
     ]
-    stmt = _insert(conn, t)
+    upsert = _rollup_upsert(conn.dialect.name)
+    for i in range(0, len(values), _ROLLUP_CHUNK):
+        executemany(conn, upsert, values[i : i + _ROLLUP_CHUNK])
+
+
+@functools.cache
+def _rollup_upsert(dialect_name: str) -> Any:
+    t = check_rollup
+    stmt = _insert_for(dialect_name, t)
     x = stmt.excluded
     additive = ("n_up", "n_degraded", "n_down", "up_seconds", "degraded_seconds", "down_seconds")
     set_: dict[str, object] = {c: t.c[c] + x[c] for c in (*additive, "latency_sum_ms")}
-    set_["histogram"] = _MERGED_HISTOGRAM[conn.dialect.name]
+    set_["histogram"] = _MERGED_HISTOGRAM[dialect_name]
     set_["latency_max_ms"] = sa.case(
         (x.latency_max_ms > t.c.latency_max_ms, x.latency_max_ms), else_=t.c.latency_max_ms
     )
-    upsert = stmt.on_conflict_do_update(
+    return stmt.on_conflict_do_update(
         index_elements=[t.c.check_id, t.c.resolution, t.c.bucket_start], set_=set_
     )
-    for i in range(0, len(values), _ROLLUP_CHUNK):
-        conn.execute(upsert, values[i : i + _ROLLUP_CHUNK])
 
 
 # The stored histogram plus the incoming one, key by key (``rollups.merge`` in SQL), for the
@@ -215,10 +231,11 @@ def current_states(
     ``check_result`` and the row is written back.
     """
     wanted = None if check_ids is None else list(check_ids)
-    query = sa.select(check_state)
-    if wanted is not None:
-        query = query.where(check_state.c.check_id.in_(wanted))
-    found = {row.check_id: _status(row) for row in conn.execute(query)}
+    if wanted is None:
+        rows = conn.execute(sa.select(check_state))
+    else:
+        rows = conn.execute(_STATES_OF, {"ids": wanted})
+    found = {row.check_id: _status(row) for row in rows}
     missing_query = sa.select(check_result.c.check_id).distinct()
     if wanted is not None:
         # Every flush asks for its checks: when all have a state (the usual case) the results
@@ -234,6 +251,13 @@ def current_states(
         if rebuilt is not None:
             found[check_id] = rebuilt
     return [found[k] for k in sorted(found)]
+
+
+# A constant statement: each group of pings asks for its checks' states, and a fresh ``in_()``
+# list cost a cache-key walk and a compilation lookup per call.
+_STATES_OF = sa.select(check_state).where(
+    check_state.c.check_id.in_(sa.bindparam("ids", expanding=True))
+)
 
 
 def _status(row: Any) -> CheckStatus:
