@@ -37,6 +37,9 @@ SERVED: list[Case] = [
     ("HEAD", "/status/", {}),
     ("HEAD", "/status/badge/api/status.svg", {}),
     ("GET", "/api/v2/summary.json", {"Origin": "https://elsewhere.example"}),
+    # The test client asks for gzip; a client that refuses it gets the files as they are.
+    ("GET", "/api/v2/summary.json", {"Accept-Encoding": "identity"}),
+    ("GET", "/status/", {"Accept-Encoding": "gzip;q=0"}),
 ]
 # The routes answer these on both apps.
 ROUTED: list[Case] = [
@@ -167,6 +170,28 @@ def test_a_cold_or_due_cache_goes_to_the_route_and_a_change_shows(pair: Pair) ->
     assert pair.served == 1
     assert "Found the bad deploy" in pair.lean.get("/api/v2/summary.json").text
     assert pair.served == 2
+
+
+def test_while_one_request_reads_new_markers_the_others_stay_lean(pair: Pair) -> None:
+    _warm(pair)
+    app: Any = pair.lean.app
+    cache: statuspage.SnapshotCache = app.state.statuspage_cache
+    site: status_site.SiteCache = app.state.status_site
+    before = pair.served
+    pair.shop.clock.advance(timedelta(seconds=statuspage.CHECK_EVERY_S + 0.1))
+    # Another request holds the read of new markers: the last ones, 0.6 s old, still serve.
+    with cache._reading, site._reading:
+        assert pair.lean.get("/api/v2/summary.json").status_code == 200
+        assert pair.lean.get("/status/").status_code == 200
+        assert pair.served == before + 2
+        # Past STALE_OK_S they do not: the route waits for the read (here, the last ones).
+        pair.shop.clock.advance(timedelta(seconds=statuspage.STALE_OK_S))
+        assert cache.peek() is None and site.peek_site() is None
+    # Nobody reading and the markers due: the next request goes to the route and reads them.
+    assert pair.lean.get("/api/v2/summary.json").status_code == 200
+    assert pair.served == before + 2
+    assert pair.lean.get("/api/v2/summary.json").status_code == 200
+    assert pair.served == before + 3
 
 
 def test_the_lean_path_answers_when_the_routes_cannot(

@@ -49,6 +49,9 @@ from opsbook.web.ui.overview_gzip import accepts_gzip
 log = structlog.get_logger(__name__)
 
 CHECK_EVERY_S = 0.5
+STALE_OK_S = 1.0
+"""While one request reads new markers, the others are answered with markers up to this old
+(the last ones read) instead of each going to the route and a thread to wait for them."""
 TTL_S = 30.0
 HEADERS = {
     "Access-Control-Allow-Origin": "*",
@@ -120,10 +123,14 @@ class SnapshotCache:
         return (marker if marker is not None else self._marker(), windows, now.date())
 
     def fresh_key(self) -> tuple[object, ...] | None:
-        """The key from markers read less than ``CHECK_EVERY_S`` ago, without the store;
-        None when they are due to be read again."""
+        """The key from markers read less than ``CHECK_EVERY_S`` ago (or ``STALE_OK_S`` while
+        another caller is reading new ones), without the store; None when they are due to be
+        read again."""
         seen = self._version
-        if seen is None or self.clock.monotonic() - seen[1] >= CHECK_EVERY_S:
+        if seen is None:
+            return None
+        age = self.clock.monotonic() - seen[1]
+        if age >= CHECK_EVERY_S and (age >= STALE_OK_S or not self._reading.locked()):
             return None
         return self._key(seen[0])
 
