@@ -8,7 +8,14 @@ from typing import Any
 
 import pytest
 
-from opsbook.checks.conditions import Subject, evaluate, evaluate_all, go_number, match_pattern
+from opsbook.checks.conditions import (
+    Subject,
+    compile_condition,
+    evaluate,
+    evaluate_all,
+    go_number,
+    match_pattern,
+)
 from opsbook.checks.models import Observation
 from opsbook.config.conditions import parse_condition
 
@@ -229,10 +236,16 @@ HTTP = {
         ),
     ],
 )
+@pytest.mark.parametrize("compiled", [False, True], ids=["evaluate", "compiled"])
 def test_it_evaluates_like_gatus(
-    condition: str, fields: dict[str, Any], ok: bool, rendered: str
+    condition: str, fields: dict[str, Any], ok: bool, rendered: str, compiled: bool
 ) -> None:
-    outcome = evaluate(parse_condition(condition), observe(**fields), now=NOW)
+    # A check's probes run compile_condition's evaluator: the same table holds it to Gatus.
+    parsed = parse_condition(condition)
+    if compiled:
+        outcome = compile_condition(parsed)(Subject(observe(**fields), now=NOW))
+    else:
+        outcome = evaluate(parsed, observe(**fields), now=NOW)
     assert (outcome.ok, outcome.rendered) == (ok, rendered)
 
 

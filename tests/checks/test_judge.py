@@ -135,3 +135,22 @@ def test_it_copies_the_measurements_into_the_result() -> None:
 def test_it_copies_the_status_even_when_down() -> None:
     result = run(check(HTTP), status=502, timings_ms={"first_byte": 4.0})
     assert (result.status, result.timings_ms, result.latency_ms) == (502, {"first_byte": 4.0}, 12.5)
+
+
+def test_a_checks_conditions_are_compiled_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    from opsbook.checks import judge as judge_module
+
+    compiled: list[str] = []
+    real = judge_module.compile_condition
+
+    def counting(condition: Any) -> Any:
+        compiled.append(condition.text)
+        return real(condition)
+
+    monkeypatch.setattr(judge_module, "compile_condition", counting)
+    target = check(HTTP, conditions=["[STATUS] == 200"], degraded_when=["[RESPONSE_TIME] > 10"])
+    first = run(target, status=200)
+    second = run(target, status=500)
+    assert (first.state, second.state) == (State.DEGRADED, State.DOWN)
+    assert second.failed_conditions == ("[STATUS] (500) == 200",)
+    assert compiled == ["[STATUS] == 200", "[RESPONSE_TIME] > 10"]

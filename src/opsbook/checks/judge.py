@@ -5,8 +5,9 @@ from __future__ import annotations
 from dataclasses import replace
 from datetime import datetime
 
-from opsbook.checks.conditions import Subject, evaluate
+from opsbook.checks.conditions import Evaluator, Subject, compile_condition
 from opsbook.checks.models import Check, Observation, ProbeResult, State
+from opsbook.config import CheckSpec
 from opsbook.config.conditions import Condition, parse_condition
 
 DEFAULT_HTTP_CONDITIONS = (parse_condition("[STATUS] < 400"),)
@@ -26,6 +27,29 @@ def default_conditions(kind: str) -> tuple[Condition, ...]:
     if kind == "dns":
         return DEFAULT_DNS_CONDITIONS
     return DEFAULT_CONDITIONS
+
+
+_COMPILED_LIMIT = 100_000
+_Compiled = tuple[tuple[Evaluator, ...], tuple[Evaluator, ...]]
+# Per spec, by identity (the spec is kept to pin its id): a check's conditions are compiled on
+# its first probe, not on every one.
+_COMPILED: dict[int, tuple[CheckSpec, _Compiled]] = {}
+
+
+def _compiled(spec: CheckSpec) -> _Compiled:
+    cached = _COMPILED.get(id(spec))
+    if cached is not None and cached[0] is spec:
+        return cached[1]
+    conditions = spec.conditions or default_conditions(spec.kind)
+    compiled = (
+        tuple(compile_condition(c) for c in conditions),
+        tuple(compile_condition(c) for c in spec.degraded_when),
+    )
+    if len(_COMPILED) >= _COMPILED_LIMIT:
+        # Config reloads leave old specs behind; start over rather than grow without bound.
+        _COMPILED.clear()
+    _COMPILED[id(spec)] = (spec, compiled)
+    return compiled
 
 
 def judge(check: Check, observation: Observation, *, started_at: datetime) -> ProbeResult:
@@ -50,11 +74,11 @@ def judge(check: Check, observation: Observation, *, started_at: datetime) -> Pr
     if observation.error is not None:
         return replace(up, state=State.DOWN, error=observation.error)
     subject = Subject(observation, now=started_at)
-    conditions = spec.conditions or default_conditions(spec.kind)
-    failed = [o.rendered for o in (evaluate(c, subject) for c in conditions) if not o.ok]
+    conditions, degraded_when = _compiled(spec)
+    failed = [o.rendered for o in (run(subject) for run in conditions) if not o.ok]
     if failed:
         return replace(up, state=State.DOWN, failed_conditions=tuple(failed))
-    degraded = [o.rendered for o in (evaluate(c, subject) for c in spec.degraded_when) if o.ok]
+    degraded = [o.rendered for o in (run(subject) for run in degraded_when) if o.ok]
     if degraded:
         return replace(up, state=State.DEGRADED, failed_conditions=tuple(degraded))
     return up
