@@ -6,7 +6,7 @@ STAMP  := $(VENV)/.installed-stamp
 # The demo needs the package alone; the tests also need the dev tools (`.[dev]`, ~280 MB more).
 DEMO_STAMP := $(VENV)/.installed-demo-stamp
 
-.PHONY: demo test lint format system services bench bench-peers bench-probes bench-scale bench-ingest bench-detection bench-ui bench-status bench-pings clean
+.PHONY: demo test lint format system services bench bench-peers bench-probes bench-scale bench-ingest bench-detection bench-ui bench-status bench-pings bench-cli clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -47,8 +47,13 @@ format: $(STAMP)
 	$(VENV)/bin/ruff format src tests bench
 	$(VENV)/bin/ruff check --fix src tests bench
 
-## bench: every benchmark; each runs real peers in the same run and prints ratios (not run in CI)
-bench: bench-probes bench-scale bench-ingest bench-detection bench-ui bench-status bench-pings
+## bench: every benchmark; each runs real peers in the same run and prints ratios (not run in CI),
+## then one table of every headline row (bench/summary.py)
+BENCH_SUMMARY := $(CURDIR)/.bench-summary.jsonl
+bench: $(STAMP)
+	@rm -f $(BENCH_SUMMARY)
+	OPSBOOK_BENCH_SUMMARY=$(BENCH_SUMMARY) $(MAKE) --no-print-directory bench-probes bench-scale bench-ingest bench-detection bench-ui bench-status bench-pings bench-cli
+	$(PY) bench/summary.py $(BENCH_SUMMARY)
 
 bench-peers:
 	@bash scripts/ensure-bench.sh
@@ -78,5 +83,9 @@ bench-pings: $(STAMP)
 bench-status: $(STAMP) bench-peers
 	$(PY) bench/status_page.py
 
+# CLI start to answer, opsbook's commands beside amtool's (issue 15).
+bench-cli: $(STAMP) system
+	$(PY) bench/cli_start.py
+
 clean:
-	rm -rf $(VENV) build dist .pytest_cache .mypy_cache .ruff_cache opsbook.db*
+	rm -rf $(VENV) build dist .pytest_cache .mypy_cache .ruff_cache opsbook.db* .bench-summary.jsonl

@@ -63,6 +63,7 @@ from opsbook.store import create_engine, upgrade
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))  # serving.Server
 from _peers import Peer, _stop, cpu_seconds, free_port, require, wait_http
+from _summary import record
 from _wrk import wrk
 from probes import MEASURED_CORE, TARGET_CORE, _pin
 from ui_overview import _profile, target
@@ -518,9 +519,35 @@ def main() -> None:
             f"   p99 back to back {p99(closed[0]) / p99(closed[1]):5.2f}x"
             f"   p99 paced {p99(paced[0]) / p99(paced[1]):5.2f}x"
         )
-    worst = max(p99(ours[name, "paced"]) for name in urls)
+    for name in urls:
+        closed, paced = ours[name, "closed"], ours[name, "paced"]
+        peer_closed, peer_paced = theirs[name, "closed"], theirs[name, "paced"]
+        record(
+            f"status page {name}, {args.components} components, {args.clients} clients",
+            opsbook=(
+                f"p99 {closed.p99:.1f} ms back to back ({rate(closed):,.0f} req/s),"
+                f" {paced.p99:.1f} ms at {rates[name]:.0f} req/s"
+            ),
+            peer=(
+                f"nginx: p99 {peer_closed.p99:.1f} ms ({rate(peer_closed):,.0f} req/s),"
+                f" {peer_paced.p99:.1f} ms"
+            ),
+            ratio=rate(closed) / rate(peer_closed),
+            goal="p99 < 20 ms (ratio: req/s)",
+            met=max(closed.p99, paced.p99) < TARGET_P99_MS,
+        )
+    record(
+        "status page: a change shown in summary.json",
+        opsbook=f"median {statistics.median(delays):.0f} ms, max {max(delays):.0f} ms",
+        goal="< 1 s",
+        met=max(delays) < 1000,
+    )
+    worst = max(p99(run) for run in ours.values())
     verdict = "ok" if worst < TARGET_P99_MS and max(delays) < 1000 else "OVER TARGET"
-    print(f"  verdict                  {verdict} (paced p99 target < {TARGET_P99_MS:.0f} ms)")
+    print(
+        f"  verdict                  {verdict} (p99 < {TARGET_P99_MS:.0f} ms back to back and"
+        " paced, a change within 1 s)"
+    )
 
 
 if __name__ == "__main__":
