@@ -146,3 +146,20 @@ def test_every_command_module_and_attribute_exists() -> None:
 
     for _, module, attribute, _ in COMMANDS:
         assert hasattr(importlib.import_module(f"opsbook.cli.{module}"), attribute), module
+
+
+def test_what_a_client_command_reads_of_the_config_needs_no_pydantic() -> None:
+    # Typer 0.29 imports pydantic for its own options; with a Typer that does not, a client
+    # command then loads none of it (0.20 -> 0.17 s of CPU for `oncall who`, measured).
+    probe = (
+        "import json, sys\n"
+        "import opsbook.config, opsbook.config.client, opsbook.config.units\n"
+        "import opsbook.config.templates\n"
+        "print(json.dumps(sorted(sys.modules)))"
+    )
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=60)
+    imported = set(json.loads(done.stdout.splitlines()[-1]))
+    assert not {n for n in imported if n.split(".")[0] in ("pydantic", "pydantic_core", "jinja2")}
+    assert not {
+        n for n in imported if n.startswith(("opsbook.config.schema", "opsbook.config.loader"))
+    }

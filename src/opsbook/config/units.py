@@ -8,9 +8,7 @@ from __future__ import annotations
 
 import re
 from datetime import timedelta
-from typing import Annotated
-
-from pydantic import BeforeValidator, PlainSerializer
+from typing import TYPE_CHECKING, Annotated, Any
 
 _DURATION_UNITS: dict[str, timedelta] = {
     "w": timedelta(weeks=1),
@@ -139,11 +137,27 @@ def _size(value: object) -> int:
     return value if isinstance(value, int) and not isinstance(value, bool) else parse_size(value)
 
 
-Duration = Annotated[
-    timedelta, BeforeValidator(_duration), PlainSerializer(format_duration, return_type=str)
-]
-# Floats are refused even from Python: a dump serializes back to "99.9%", so round trips still work.
-Percent = Annotated[
-    float, BeforeValidator(parse_percent), PlainSerializer(_format_percent, return_type=str)
-]
-Size = Annotated[int, BeforeValidator(_size)]
+if TYPE_CHECKING:
+    # What the annotated types are to a type checker; at run time they also carry the parsers.
+    Duration = timedelta
+    Percent = float
+    Size = int
+else:
+
+    def __getattr__(name: str) -> Any:
+        # Built on first use (PEP 562), so that importing the parsers above imports no
+        # pydantic: the CLI formats durations without it (issue 15).
+        if name not in ("Duration", "Percent", "Size"):
+            raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+        from pydantic import BeforeValidator, PlainSerializer
+
+        duration = PlainSerializer(format_duration, return_type=str)
+        percent = PlainSerializer(_format_percent, return_type=str)
+        globals().update(
+            Duration=Annotated[timedelta, BeforeValidator(_duration), duration],
+            # Floats are refused even from Python: a dump serializes back to "99.9%", so round
+            # trips still work.
+            Percent=Annotated[float, BeforeValidator(parse_percent), percent],
+            Size=Annotated[int, BeforeValidator(_size)],
+        )
+        return globals()[name]
