@@ -25,6 +25,14 @@ WINDOW_START = datetime(2026, 12, 2, 2, 0, tzinfo=UTC)
 WINDOW_END = datetime(2026, 12, 2, 4, 0, tzinfo=UTC)
 
 
+def not_probed(raw: dict[str, Any]) -> dict[str, Any]:
+    """``raw`` with every check a heartbeat not due for an hour: an app serving it never
+    judges a check by itself (its probes of these hosts, which do not resolve here, would
+    change the page between two renderings a test compares)."""
+    quiet = {name: {"heartbeat": {"period": "1h", "grace": "1h"}} for name in raw["checks"]}
+    return {**raw, "checks": quiet}
+
+
 def shop_config(**status_page: Any) -> dict[str, Any]:
     return {
         "service": "shop",

@@ -14,7 +14,7 @@ from __future__ import annotations
 import hashlib
 import threading
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import partial
 
 from fastapi import APIRouter, FastAPI, Request
@@ -47,6 +47,8 @@ class Site:
     etags: dict[str, str]
     gzipped: dict[str, bytes]
     """The files worth compressing, gzipped once (``statuspage/compress.py``)."""
+    answers: dict[tuple[object, ...], Response] = field(default_factory=dict, compare=False)
+    """Each answer made once per rendering, as ``statuspage.Rendered.answers``."""
 
     def exported(self) -> dict[str, bytes]:
         """What an export writes: the files and their ``.gz`` forms, the bytes served."""
@@ -167,14 +169,20 @@ def answer(
         site.etags[name],
         gzip_ok=accepts_gzip(accept_encoding or ""),
     )
+    key = (name, etag, method == "HEAD", if_none_match == etag)
+    found = site.answers.get(key)
+    if found is not None:
+        return found
     cache = BADGE_HEADERS if name.startswith("badge/") else PAGE_HEADERS
     headers = {**cache, "ETag": etag, **extra}
     if if_none_match == etag:
         headers.pop("Content-Encoding", None)
-        return Response(status_code=304, headers=headers)
-    return Response(
-        body if method != "HEAD" else b"", media_type=content_type(name), headers=headers
-    )
+        found = Response(status_code=304, headers=headers)
+    else:
+        sent = body if method != "HEAD" else b""
+        found = Response(sent, media_type=content_type(name), headers=headers)
+    site.answers[key] = found
+    return found
 
 
 def _add(

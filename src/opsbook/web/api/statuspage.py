@@ -20,7 +20,7 @@ from __future__ import annotations
 import hashlib
 import json
 import threading
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import partial
 from typing import Annotated, Any
 
@@ -72,6 +72,9 @@ class Rendered:
     etags: dict[str, str]
     gzipped: dict[str, bytes]
     """The documents worth compressing, gzipped once (``statuspage/compress.py``)."""
+    answers: dict[tuple[object, ...], Response] = field(default_factory=dict, compare=False)
+    """Each answer made once per rendering (``answer``): a Response is sent as it is, so
+    thousands of requests a second share a few objects instead of building one each."""
 
 
 @dataclass(frozen=True)
@@ -249,13 +252,19 @@ def answer(
         rendered.etags[name],
         gzip_ok=accepts_gzip(accept_encoding or ""),
     )
+    key = (name, etag, method == "HEAD", if_none_match == etag)
+    found = rendered.answers.get(key)
+    if found is not None:
+        return found
     headers = {**HEADERS, "ETag": etag, **extra}
     if if_none_match == etag:
         headers.pop("Content-Encoding", None)
-        return Response(status_code=304, headers=headers)
-    return Response(
-        body if method != "HEAD" else b"", media_type="application/json", headers=headers
-    )
+        found = Response(status_code=304, headers=headers)
+    else:
+        sent = body if method != "HEAD" else b""
+        found = Response(sent, media_type="application/json", headers=headers)
+    rendered.answers[key] = found
+    return found
 
 
 def peek_cached(app: Any) -> Rendered | None:
