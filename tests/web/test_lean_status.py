@@ -13,6 +13,7 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from prometheus_client import CollectorRegistry
 from sqlalchemy.engine import Engine
+from structlog.testing import capture_logs
 
 from opsbook.config import Config
 from opsbook.incidents import IncidentStatus
@@ -216,11 +217,27 @@ def test_the_request_is_logged_and_counted_under_its_route(engine: Engine) -> No
     shop = Shop(engine, Config.model_validate(shop_config()))
     registry = CollectorRegistry()
     app = create_app(shop.config, engine=engine, clock=shop.clock, registry=registry)
-    with TestClient(app) as client:
+    with capture_logs() as logs, TestClient(app) as client:
         for _ in range(3):
             assert client.get("/api/v2/summary.json").status_code == 200
             assert client.head("/status/badge/api/status.svg").status_code == 200
         assert _lean_layer(app).served == 4
+        etag = client.get("/status/").headers["etag"]
+        assert client.get("/status/", headers={"If-None-Match": etag}).status_code == 304
+        assert client.get("/status/nope.css").status_code == 404
+    # Reads answered 200 or 304 are summed per route and status (pollers send thousands);
+    # an error keeps its own line. The window is written when the app stops.
+    lines = [e for e in logs if e["event"] in ("request", "request_summary")]
+    assert [(e["event"], e["route"], e["status"]) for e in lines if e["event"] == "request"] == [
+        ("request", "/status/{name}.{ext}", 404)
+    ]
+    summed = {(e["method"], e["route"], e["status"]): e["count"] for e in lines[1:]}
+    assert summed == {
+        ("GET", "/api/v2/summary.json", 200): 3,
+        ("HEAD", "/status/badge/{component}/{kind}.svg", 200): 3,
+        ("GET", "/status/", 200): 1,
+        ("GET", "/status/", 304): 1,
+    }
     json_labels = {"method": "GET", "route": "/api/v2/summary.json", "status": "200"}
     assert registry.get_sample_value("opsbook_http_requests_total", json_labels) == 3.0
     badge = {"method": "HEAD", "route": "/status/badge/{component}/{kind}.svg", "status": "200"}

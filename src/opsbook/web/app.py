@@ -33,7 +33,9 @@ from opsbook.runbooks.registry import Loaded
 from opsbook.runbooks.routine_alerts import RoutineAlerter
 from opsbook.runbooks.routine_notify import RoutineEmitter
 from opsbook.runbooks.routine_task import RoutineTask
+from opsbook.statuspage import render_json
 from opsbook.statuspage.publish import Publisher
+from opsbook.statuspage.site import PAGE_PREFIX
 from opsbook.statuspage.subscriber_send import SubscriberSender
 from opsbook.statuspage.subscriber_task import SubscriberTask
 from opsbook.store import create_engine, current_revision, display_url, ping, resolve_url, upgrade
@@ -275,7 +277,14 @@ def create_app(
     app.add_middleware(LargeBodyGate)
     app.add_middleware(BodyLimit)
     app.add_middleware(LeanStatusPage)  # fresh cached status page files (web/lean_status.py)
-    app.add_middleware(RequestObserver, metrics=metrics, clock=clock, router=app.router)
+    app.add_middleware(
+        RequestObserver,
+        metrics=metrics,
+        clock=clock,
+        router=app.router,
+        # The public status page's reads: pollers and visitors, summed like pings.
+        summarised_reads=(PAGE_PREFIX, *(f"/api/v2/{name}" for name in render_json.NAMES)),
+    )
     return app
 
 

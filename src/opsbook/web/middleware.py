@@ -18,6 +18,7 @@ log = structlog.get_logger("opsbook.web.request")
 SUMMARY_INTERVAL_S = 10.0
 SUMMARISED_ROUTES = ("/ping/",)
 """Route templates (prefixes) whose 2xx answers are summed, not logged one by one."""
+READ_STATUSES = frozenset({200, 304})
 
 
 @dataclass(slots=True)
@@ -33,13 +34,14 @@ class RequestObserver:
     Every request is observed in the metrics (``opsbook_http_requests_total`` and its duration
     histogram). Each is logged as ``event="request"`` with method, path (no query string: it may
     carry tokens), route template, status, duration_ms and client, except a 2xx answer of a
-    route in ``summarised_routes`` (the ping URLs): those are summed per method, route and
-    status and logged as one ``event="request_summary"`` line each (count, duration_ms_mean,
-    duration_ms_max, interval_s) at most ``summary_interval_s`` after the first, and when the
-    app shuts down. A cron fleet's pings are the bulk of a server's requests, and a JSON line
-    each cost about a tenth of a ping's CPU (docs/benchmarks.md, bench/pings.py). A request
-    that raises is logged with status 500 and the exception is re-raised for the server's
-    error handler.
+    route in ``summarised_routes`` (the ping URLs), or a GET or HEAD answered 200 or 304 by a
+    route in ``summarised_reads`` (the public status page's files): those are summed per method,
+    route and status and logged as one ``event="request_summary"`` line each (count,
+    duration_ms_mean, duration_ms_max, interval_s) at most ``summary_interval_s`` after the
+    first, and when the app shuts down. A cron fleet's pings are the bulk of a server's
+    requests, and a JSON line each cost about a tenth of a ping's CPU (docs/benchmarks.md,
+    bench/pings.py). A request that raises is logged with status 500 and the exception is
+    re-raised for the server's error handler.
     """
 
     def __init__(
@@ -50,6 +52,7 @@ class RequestObserver:
         clock: Clock,
         router: Router,
         summarised_routes: tuple[str, ...] = SUMMARISED_ROUTES,
+        summarised_reads: tuple[str, ...] = (),
         summary_interval_s: float = SUMMARY_INTERVAL_S,
     ) -> None:
         self.app = app
@@ -57,6 +60,7 @@ class RequestObserver:
         self.clock = clock
         self.router = router
         self.summarised_routes = summarised_routes
+        self.summarised_reads = summarised_reads
         self.summary_interval_s = summary_interval_s
         self._fixed_paths: frozenset[str] | None = None
         self._tallies: dict[tuple[str, str, int], _Tally] = {}
@@ -100,7 +104,11 @@ class RequestObserver:
             self.metrics.observe_request(
                 method=method, route=route, status=status, duration_s=duration_s
             )
-            if 200 <= status < 300 and route.startswith(self.summarised_routes):
+            if (200 <= status < 300 and route.startswith(self.summarised_routes)) or (
+                method in ("GET", "HEAD")
+                and status in READ_STATUSES
+                and route.startswith(self.summarised_reads)
+            ):
                 self._tally(method, route, status, duration_s)
             else:
                 client = scope.get("client")
