@@ -196,6 +196,26 @@ def test_while_one_request_reads_new_markers_the_others_stay_lean(pair: Pair) ->
     assert pair.served == before + 3
 
 
+def test_while_another_request_renders_the_last_rendering_stays_lean(pair: Pair) -> None:
+    _warm(pair)
+    app: Any = pair.lean.app
+    caches: list[statuspage.SnapshotCache] = [app.state.statuspage_cache, app.state.status_site]
+    first = pair.lean.get("/api/v2/summary.json").content
+    # The renderings are due for the TTL's refresh; the markers were just read again.
+    pair.shop.clock.advance(timedelta(seconds=statuspage.TTL_S))
+    for cache in caches:
+        assert cache._version is not None
+        cache._version = (cache._version[0], pair.shop.clock.monotonic())
+    assert caches[0].peek() is None  # nobody rendering: the refresh is the route's
+    served = pair.served
+    # Another request renders: the last rendering is sent on the lean path, as the route
+    # would send it (``get(wait=False)``), without the route and a thread.
+    with caches[0]._lock, caches[1]._lock:
+        assert pair.lean.get("/api/v2/summary.json").content == first
+        assert pair.lean.get("/status/").status_code == 200
+    assert pair.served == served + 2
+
+
 def test_the_lean_path_answers_when_the_routes_cannot(
     pair: Pair, monkeypatch: pytest.MonkeyPatch
 ) -> None:

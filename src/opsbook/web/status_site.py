@@ -66,9 +66,12 @@ class SiteCache(SnapshotCache):
         """The files when they are current without reading the store (``peek``)."""
         key = self.fresh_key()
         seen = self._site
-        if key is None or seen is None or seen[1] != key:
+        if key is None or seen is None:
             return None
-        return seen[0] if self.clock.monotonic() - seen[2] < TTL_S else None
+        if seen[1] == key and self.clock.monotonic() - seen[2] < TTL_S:
+            return seen[0]
+        # Being rendered by another caller: the last files, as the route would send them.
+        return seen[0] if self._lock.locked() else None
 
     def site(self, *, wait: bool = True) -> Site:
         """Every file now; ``wait=False`` serves the last ones while another caller renders

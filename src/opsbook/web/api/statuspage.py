@@ -143,11 +143,13 @@ class SnapshotCache:
         requests from here without a thread."""
         key = self.fresh_key()
         entry = self._entry
-        if key is None or entry is None or entry.key != key:
+        if key is None or entry is None:
             return None
-        if self.clock.monotonic() - entry.at_monotonic >= TTL_S:
-            return None
-        return entry.rendered
+        if entry.key == key and self.clock.monotonic() - entry.at_monotonic < TTL_S:
+            return entry.rendered
+        # Another caller is rendering (a change, or the TTL's refresh): the route would serve
+        # the last rendering meanwhile (``get(wait=False)``), so this does too, without it.
+        return entry.rendered if self._lock.locked() else None
 
     def get(self, *, wait: bool = True) -> Rendered:
         """The current rendering. While the store cannot answer, the last one is served (a
