@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
+from typing import Any
 
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
@@ -147,6 +148,10 @@ class Metrics:
             buckets=DURATION_BUCKETS,
             registry=registry,
         )
+        # The labelled children by (method, route, status): labels() validates and looks up
+        # its arguments on every call, a few percent of a cached status page answer's CPU.
+        # Routes are templates and statuses few, so this stays as small as the metric.
+        self._children: dict[tuple[str, str, int], tuple[Any, Any]] = {}
         self.lateness = Histogram(
             "opsbook_scheduler_lateness_seconds",
             "How late probes start against their planned time (the scheduler's health).",
@@ -163,8 +168,16 @@ class Metrics:
         GCCollector(registry=registry)
 
     def observe_request(self, *, method: str, route: str, status: int, duration_s: float) -> None:
-        self.requests.labels(method=method, route=route, status=str(status)).inc()
-        self.duration.labels(route=route).observe(duration_s)
+        key = (method, route, status)
+        children = self._children.get(key)
+        if children is None:
+            children = (
+                self.requests.labels(method=method, route=route, status=str(status)),
+                self.duration.labels(route=route),
+            )
+            self._children[key] = children
+        children[0].inc()
+        children[1].observe(duration_s)
 
     def render(self) -> tuple[bytes, str]:
         """The exposition body and its content type."""
