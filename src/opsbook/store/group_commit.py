@@ -12,9 +12,10 @@ each bring theirs.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import threading
+from collections import defaultdict
 from collections.abc import Callable, Sequence
-from concurrent.futures import Future
 from dataclasses import dataclass
 from typing import Generic, TypeVar
 
@@ -36,10 +37,15 @@ MAX_GROUP = 256
 """Requests per transaction at most, so one group's latency stays bounded."""
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, eq=False)
 class _Entry(Generic[J, R]):
     job: J
-    future: Future[R]
+    loop: asyncio.AbstractEventLoop
+    future: asyncio.Future[R]
+
+
+# What a job came to: its result, or what it raised.
+_Answer = tuple[_Entry[J, R], R | None, BaseException | None]
 
 
 class GroupCommitter(Generic[J, R]):
@@ -72,7 +78,8 @@ class GroupCommitter(Generic[J, R]):
         return IDLE_S
 
     async def submit(self, job: J) -> R:
-        entry: _Entry[J, R] = _Entry(job, Future())
+        loop = asyncio.get_running_loop()
+        entry: _Entry[J, R] = _Entry(job, loop, loop.create_future())
         with self._ready:
             self._entries.append(entry)
             if self._running:
@@ -82,12 +89,23 @@ class GroupCommitter(Generic[J, R]):
                 threading.Thread(
                     target=self._loop, name=f"{self._name}-writer", daemon=True
                 ).start()
-        return await asyncio.wrap_future(entry.future)
+        try:
+            return await entry.future
+        except asyncio.CancelledError:
+            # A request cancelled while it waited is not written (it was not answered 2xx);
+            # one the writer took already is written, and its answer goes nowhere.
+            with self._ready:
+                if entry in self._entries:
+                    self._entries.remove(entry)
+            raise
 
     def _loop(self) -> None:
         """1. Wait (up to ``idle_s``) for jobs; with none, mark the writer stopped and exit.
-        2. Take every job waiting (up to ``MAX_GROUP``) and run them in one transaction.
-        3. Complete each job's future after the commit, or run each alone if it failed."""
+        2. Take every job waiting (up to ``MAX_GROUP``) and run them in one transaction, or
+           each alone if that failed.
+        3. Answer the group after the commit: one call into each waiting event loop sets every
+           request's future there, instead of a wake-up (and a hop through a thread-safe
+           future) a request."""
         while True:
             with self._ready:
                 if not self._entries:
@@ -95,23 +113,22 @@ class GroupCommitter(Generic[J, R]):
                 if not self._entries:
                     self._running = False
                     return
-                taken, self._entries = self._entries[:MAX_GROUP], self._entries[MAX_GROUP:]
-            # A request cancelled while it waited is not written (it was not answered 2xx);
-            # one that started cannot be cancelled any more, so it always gets its answer.
-            entries = [e for e in taken if e.future.set_running_or_notify_cancel()]
+                entries, self._entries = self._entries[:MAX_GROUP], self._entries[MAX_GROUP:]
+            answers: list[_Answer[J, R]] = []
             try:
-                self._commit(entries)
+                self._commit(entries, answers)
             except BaseException as exc:
                 # Only something like SystemExit gets here; answer every request still
                 # waiting and let the next request start a new writer.
                 with self._ready:
                     self._running = False
-                for entry in entries:
-                    if not entry.future.done():
-                        entry.future.set_exception(exc)
+                answered = {id(a[0]) for a in answers}
+                answers += [(e, None, exc) for e in entries if id(e) not in answered]
                 raise
+            finally:
+                _answer(answers)
 
-    def _commit(self, entries: Sequence[_Entry[J, R]]) -> None:
+    def _commit(self, entries: Sequence[_Entry[J, R]], answers: list[_Answer[J, R]]) -> None:
         if len(entries) > 1:
             try:
                 with self._engine.begin() as conn:
@@ -120,13 +137,12 @@ class GroupCommitter(Generic[J, R]):
             except Exception as exc:  # each job runs again alone, and gets its own answer
                 log.info(f"{self._name}_group_retry", jobs=len(entries), error=type(exc).__name__)
             else:
-                for entry, result in zip(entries, results, strict=True):
-                    entry.future.set_result(result)
+                answers += [(e, r, None) for e, r in zip(entries, results, strict=True)]
                 return
         for entry in entries:
-            self._commit_alone(entry)
+            answers.append(self._commit_alone(entry))
 
-    def _commit_alone(self, entry: _Entry[J, R]) -> None:
+    def _commit_alone(self, entry: _Entry[J, R]) -> _Answer[J, R]:
         for attempt in range(1, ATTEMPTS + 1):
             try:
                 with self._engine.begin() as conn:
@@ -134,15 +150,34 @@ class GroupCommitter(Generic[J, R]):
                     [result] = self._run_group(conn, [entry.job])
             except IntegrityError as exc:
                 if attempt == ATTEMPTS:
-                    entry.future.set_exception(exc)
-                    return
+                    return (entry, None, exc)
                 log.info(f"{self._name}_retry", attempt=attempt)
             except BaseException as exc:  # handed to the waiting request, which raises it
-                entry.future.set_exception(exc)
-                return
+                return (entry, None, exc)
             else:
-                entry.future.set_result(result)
-                return
+                return (entry, result, None)
+        raise AssertionError("the last attempt returns")  # pragma: no cover
+
+
+def _answer(answers: Sequence[_Answer[J, R]]) -> None:
+    by_loop: defaultdict[asyncio.AbstractEventLoop, list[_Answer[J, R]]] = defaultdict(list)
+    for answer in answers:
+        by_loop[answer[0].loop].append(answer)
+    for loop, some in by_loop.items():
+        # A closed loop (RuntimeError) has nobody waiting for these any more.
+        with contextlib.suppress(RuntimeError):
+            loop.call_soon_threadsafe(_settle, some)
+
+
+def _settle(answers: Sequence[_Answer[J, R]]) -> None:
+    """On the requests' event loop: set each future not cancelled meanwhile."""
+    for entry, result, exc in answers:
+        if entry.future.done():
+            continue
+        if exc is not None:
+            entry.future.set_exception(exc)
+        else:
+            entry.future.set_result(result)  # type: ignore[arg-type]
 
 
 def begin_immediate(conn: Connection) -> None:

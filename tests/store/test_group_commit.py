@@ -1,0 +1,90 @@
+"""``GroupCommitter``: a group's requests are answered after its commit with one call into
+their event loop, and a request cancelled while it waits is not written."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from collections.abc import Sequence
+from typing import Any
+
+import pytest
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection, Engine
+
+from opsbook.store.group_commit import GroupCommitter
+
+pytestmark = pytest.mark.parametrize("store_url", ["sqlite"], indirect=True)
+
+_note = sa.table("note", sa.column("text"))
+
+
+class Gated:
+    """``run_group``: notes each job's text, holding the first group until released."""
+
+    def __init__(self) -> None:
+        self.entered = threading.Event()
+        self.release = threading.Event()
+        self.groups: list[list[str]] = []
+
+    def __call__(self, conn: Connection, jobs: Sequence[str]) -> list[str]:
+        self.groups.append(list(jobs))
+        if len(self.groups) == 1:
+            self.entered.set()
+            self.release.wait(10)
+        conn.execute(_note.insert(), [{"text": j} for j in jobs])
+        return [j.upper() for j in jobs]
+
+
+@pytest.fixture
+def notes(engine: Engine) -> Engine:
+    with engine.begin() as conn:
+        conn.exec_driver_sql("CREATE TABLE note (text TEXT NOT NULL)")
+    return engine
+
+
+def _stored(engine: Engine) -> list[str]:
+    with engine.connect() as conn:
+        return sorted(conn.scalars(sa.text("SELECT text FROM note")))
+
+
+async def test_a_group_is_answered_with_one_call_into_the_loop(
+    notes: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    run = Gated()
+    committer: GroupCommitter[str, str] = GroupCommitter(notes, run, name="t")
+    loop = asyncio.get_running_loop()
+    calls: list[Any] = []
+    original = loop.call_soon_threadsafe
+
+    def counting(callback: Any, *args: Any, **kwargs: Any) -> Any:
+        calls.append(callback)
+        return original(callback, *args, **kwargs)
+
+    first = asyncio.ensure_future(committer.submit("gate"))
+    await asyncio.to_thread(run.entered.wait, 10)
+    monkeypatch.setattr(loop, "call_soon_threadsafe", counting)
+    rest = [asyncio.ensure_future(committer.submit(t)) for t in ("a", "b", "c")]
+    await asyncio.sleep(0.05)  # all three queued behind the gate
+    run.release.set()
+    assert await asyncio.gather(first, *rest) == ["GATE", "A", "B", "C"]
+    assert run.groups == [["gate"], ["a", "b", "c"]]
+    # Four requests in two groups: one call into the loop a group, none other.
+    assert [getattr(c, "__name__", c) for c in calls] == ["_settle", "_settle"]
+    assert _stored(notes) == ["a", "b", "c", "gate"]
+
+
+async def test_a_request_cancelled_while_it_waits_is_not_written(notes: Engine) -> None:
+    run = Gated()
+    committer: GroupCommitter[str, str] = GroupCommitter(notes, run, name="t")
+    first = asyncio.ensure_future(committer.submit("gate"))
+    await asyncio.to_thread(run.entered.wait, 10)
+    kept = asyncio.ensure_future(committer.submit("kept"))
+    dropped = asyncio.ensure_future(committer.submit("dropped"))
+    await asyncio.sleep(0.05)
+    dropped.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await dropped
+    run.release.set()
+    assert await asyncio.gather(first, kept) == ["GATE", "KEPT"]
+    assert _stored(notes) == ["gate", "kept"]
