@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import dataclasses
+import random
 from datetime import UTC, datetime, timedelta
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
-from opsbook.checks import service
+from opsbook.checks import rollups, service
 from opsbook.checks.models import Check, ProbeResult, State
 from opsbook.checks.tables import check_result, check_rollup, check_state, opsbook_run
 from opsbook.clock import FrozenClock
@@ -195,3 +197,31 @@ def test_a_flush_reads_nothing_that_grows_with_history(engine: Engine) -> None:
         ).all()
     # Both results fell in the same minute: the stored histogram is the two merged.
     assert [(sum(int(v) for v in r.histogram.values()), r.n_up) for r in rows] == [(2, 2)]
+
+
+def test_stored_histograms_add_up_like_rollups_merge(engine: Engine) -> None:
+    """The store's merge of a flush into a stored histogram (SQL, each dialect) gives what
+    ``rollups.merge`` gives: counts add per bucket, new buckets join, none is lost."""
+    rng = random.Random(15)
+    expected: dict[str, rollups.Histogram] = {res: {} for res in rollups.RESOLUTION_STEP}
+    i = 0
+    for _ in range(6):  # six flushes of 1-5 results into the same hour and day
+        batch = []
+        for _ in range(rng.randint(1, 5)):
+            latency = rng.choice([0.0, 0.004, 3.0, 12.5, 12.6, 480.0, rng.uniform(0, 9000)])
+            batch.append(dataclasses.replace(_result("api", i), latency_ms=latency))
+            i += 1
+            for res in expected:
+                index = rollups.bucket_index(latency)
+                expected[res][index] = expected[res].get(index, 0) + 1
+        with engine.begin() as conn:
+            service.record_results(conn, results=batch, intervals={})
+    with engine.connect() as conn:
+        rows = conn.execute(
+            sa.select(check_rollup.c.resolution, check_rollup.c.histogram).where(
+                check_rollup.c.check_id == "api", check_rollup.c.resolution != "minute"
+            )
+        ).all()
+    stored = {r.resolution: rollups.from_json(r.histogram) for r in rows}
+    assert stored == {"hour": expected["hour"], "day": expected["day"]}
+    assert len(expected["day"]) > 3  # several buckets, some hit more than once
