@@ -38,6 +38,7 @@ from rich.table import Table
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))  # serving, for peers
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests" / "e2e"))
+from _summary import record
 from peers import ALERTMANAGER, alertmanager, missing, opsbook_serve
 
 SERVER_CORE = "1"
@@ -198,6 +199,18 @@ def main() -> None:
         f"{verdict} the {GOAL_S} s goal (amtool: "
         f"{_median(by['amtool alert query']):.3f} s for a query)"
     )
+    for ours, theirs in (
+        ("opsbook --version", "amtool --version"),
+        ("opsbook oncall who", "amtool alert query"),
+    ):
+        record(
+            f"CLI start to answer: {ours}",
+            opsbook=f"{_median(by[ours]):.3f} s ({statistics.median(by[ours].cpus_s):.3f} s CPU)",
+            peer=f"{theirs}: {_median(by[theirs]):.3f} s",
+            ratio=_median(by[ours]) / _median(by[theirs]),
+            goal=f"< {GOAL_S} s",
+            met=_median(by[ours]) < GOAL_S,
+        )
 
 
 if __name__ == "__main__":
