@@ -148,9 +148,14 @@ def test_a_checks_conditions_are_compiled_once(monkeypatch: pytest.MonkeyPatch) 
         return real(condition)
 
     monkeypatch.setattr(judge_module, "compile_condition", counting)
+    monkeypatch.setattr(judge_module, "_COMPILED", {})
+    monkeypatch.setattr(judge_module, "_BY_TEXT", {})
     target = check(HTTP, conditions=["[STATUS] == 200"], degraded_when=["[RESPONSE_TIME] > 10"])
     first = run(target, status=200)
     second = run(target, status=500)
-    assert (first.state, second.state) == (State.DEGRADED, State.DOWN)
+    # Another check with the same condition shares its evaluator.
+    other = run(check(HTTP, conditions=["[STATUS] == 200"]), status=503)
+    assert (first.state, second.state, other.state) == (State.DEGRADED, State.DOWN, State.DOWN)
     assert second.failed_conditions == ("[STATUS] (500) == 200",)
+    assert other.failed_conditions == ("[STATUS] (503) == 200",)
     assert compiled == ["[STATUS] == 200", "[RESPONSE_TIME] > 10"]

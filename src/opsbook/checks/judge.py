@@ -36,18 +36,31 @@ _Compiled = tuple[tuple[Evaluator, ...], tuple[Evaluator, ...]]
 _COMPILED: dict[int, tuple[CheckSpec, _Compiled]] = {}
 
 
+# Checks share evaluators: a condition is its text (Condition compares equal to it), and an
+# evaluator per check was 10,000 closures and their cells for the cyclic GC to walk.
+_BY_TEXT: dict[str, Evaluator] = {}
+
+
+def _compiled_condition(condition: Condition) -> Evaluator:
+    evaluator = _BY_TEXT.get(condition.text)
+    if evaluator is None:
+        evaluator = _BY_TEXT[condition.text] = compile_condition(condition)
+    return evaluator
+
+
 def _compiled(spec: CheckSpec) -> _Compiled:
     cached = _COMPILED.get(id(spec))
     if cached is not None and cached[0] is spec:
         return cached[1]
     conditions = spec.conditions or default_conditions(spec.kind)
     compiled = (
-        tuple(compile_condition(c) for c in conditions),
-        tuple(compile_condition(c) for c in spec.degraded_when),
+        tuple(_compiled_condition(c) for c in conditions),
+        tuple(_compiled_condition(c) for c in spec.degraded_when),
     )
     if len(_COMPILED) >= _COMPILED_LIMIT:
         # Config reloads leave old specs behind; start over rather than grow without bound.
         _COMPILED.clear()
+        _BY_TEXT.clear()
     _COMPILED[id(spec)] = (spec, compiled)
     return compiled
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import hashlib
 import math
 from collections.abc import Awaitable, Callable, Sequence
@@ -133,6 +134,10 @@ class Scheduler:
         tasks = [loop.create_task(self._check_loop(c), name=f"probe:{c.id}") for c in self.checks]
         tasks.append(loop.create_task(self._flusher(), name="probe:flusher"))
         tasks.append(loop.create_task(self._ticker(), name="probe:ticker"))
+        # The config, the checks and their tasks live as long as the scheduler: out of the
+        # cyclic GC's sight. With 10,000 checks each full collection walked them all and held
+        # the loop for 100-500 ms, which was most of the p99 schedule lateness.
+        gc.freeze()
         try:
             await asyncio.gather(*tasks)
         finally:
@@ -143,6 +148,8 @@ class Scheduler:
             await self._mark_alive(stopping=True)
             if self._owns_context:
                 await self._context.close()
+            # A stopped scheduler's checks (a config reload builds a new one) are garbage now.
+            gc.unfreeze()
 
     def _first_planned(self, check: Check) -> float:
         every = check.spec.every.total_seconds()
