@@ -13,9 +13,11 @@ import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from prometheus_client import CollectorRegistry
+from structlog.testing import capture_logs
 
 from opsbook.config import Config
 from opsbook.web.lean_ingest import LeanIngest
+from opsbook.web.middleware import RequestObserver
 
 TOKEN = "prom-token-0123456789abc"
 CONFIG = Config.model_validate(
@@ -108,10 +110,21 @@ def test_the_request_is_logged_and_counted_under_its_route(
     clients: list[TestClient], registry: CollectorRegistry
 ) -> None:
     lean, _ = clients
-    assert lean.post("/api/v2/alerts", json=[ALERT], headers=BEARER).status_code == 200
+    with capture_logs() as logs:
+        for _ in range(2):
+            assert lean.post("/api/v2/alerts", json=[ALERT], headers=BEARER).status_code == 200
+        response = lean.post("/api/v2/alerts", json=[ALERT])
+        observer: Any = lean.app.middleware_stack
+        while not isinstance(observer, RequestObserver):
+            observer = observer.app
+        observer.flush_summary()
     labels = {"method": "POST", "route": "/api/v2/alerts", "status": "200"}
-    assert registry.get_sample_value("opsbook_http_requests_total", labels) == 1.0
-    response = lean.post("/api/v2/alerts", json=[ALERT])
+    assert registry.get_sample_value("opsbook_http_requests_total", labels) == 2.0
+    # Accepted posts are summed (Prometheus re-sends every firing alert); a refused one is
+    # logged on its own, naming its status.
+    lines = [(e["event"], e["status"]) for e in logs if e["event"].startswith("request")]
+    assert lines == [("request", 401), ("request_summary", 200)]
+    assert [e["count"] for e in logs if e["event"] == "request_summary"] == [2]
     assert response.status_code == 401
     assert response.headers["www-authenticate"].startswith("Bearer")
     assert response.headers["x-content-type-options"] == "nosniff"  # security headers: outside

@@ -83,7 +83,10 @@ class GroupCommitter(Generic[J, R]):
         with self._ready:
             self._entries.append(entry)
             if self._running:
-                self._ready.notify()
+                # The writer sleeps only while nothing waits: the first entry wakes it, and
+                # the ones after it find it awake (it takes every entry waiting at once).
+                if len(self._entries) == 1:
+                    self._ready.notify()
             else:
                 self._running = True
                 threading.Thread(

@@ -16,7 +16,7 @@ from opsbook.web.metrics import UNMATCHED_ROUTE, Metrics
 log = structlog.get_logger("opsbook.web.request")
 
 SUMMARY_INTERVAL_S = 10.0
-SUMMARISED_ROUTES = ("/ping/",)
+SUMMARISED_ROUTES = ("/ping/", "/api/v2/alerts")
 """Route templates (prefixes) whose 2xx answers are summed, not logged one by one."""
 READ_STATUSES = frozenset({200, 304})
 
@@ -34,14 +34,14 @@ class RequestObserver:
     Every request is observed in the metrics (``opsbook_http_requests_total`` and its duration
     histogram). Each is logged as ``event="request"`` with method, path (no query string: it may
     carry tokens), route template, status, duration_ms and client, except a 2xx answer of a
-    route in ``summarised_routes`` (the ping URLs), or a GET or HEAD answered 200 or 304 by a
-    route in ``summarised_reads`` (the public status page's files): those are summed per method,
-    route and status and logged as one ``event="request_summary"`` line each (count,
-    duration_ms_mean, duration_ms_max, interval_s) at most ``summary_interval_s`` after the
-    first, and when the app shuts down. A cron fleet's pings are the bulk of a server's
-    requests, and a JSON line each cost about a tenth of a ping's CPU (docs/benchmarks.md,
-    bench/pings.py). A request that raises is logged with status 500 and the exception is
-    re-raised for the server's error handler.
+    route in ``summarised_routes`` (the ping URLs, ``/api/v2/alerts``), or a GET or HEAD
+    answered 200 or 304 by a route in ``summarised_reads`` (the public status page's files):
+    those are summed per method, route and status and logged as one ``event="request_summary"``
+    line each (count, duration_ms_mean, duration_ms_max, interval_s) at most
+    ``summary_interval_s`` after the first, and when the app shuts down. A cron fleet's pings
+    are the bulk of a server's requests, and a JSON line each cost about a tenth of a ping's CPU
+    (docs/benchmarks.md, bench/pings.py). A request that raises is logged with status 500 and
+    the exception is re-raised for the server's error handler.
     """
 
     def __init__(
