@@ -148,8 +148,10 @@ class Scheduler:
             await self._mark_alive(stopping=True)
             if self._owns_context:
                 await self._context.close()
-            # A stopped scheduler's checks (a config reload builds a new one) are garbage now.
-            gc.unfreeze()
+            # No gc.unfreeze() here: a scheduler lives as long as its server (there is no
+            # config reload), and unfreezing would hand the whole heap back to the collector,
+            # frozen by others too (`opsbook serve` at start, the test suite after each test),
+            # for the next full collection to walk again.
 
     def _first_planned(self, check: Check) -> float:
         every = check.spec.every.total_seconds()
