@@ -63,10 +63,11 @@ bench-probes: $(STAMP) bench-peers
 
 bench-scale: $(STAMP) bench-peers
 	$(PY) bench/scale.py
+	$(PY) bench/scale.py --checks 1000 --seconds 30
 
 # Alertmanager comes from `make system` (the alerting tests run it too).
 bench-ingest: $(STAMP) system bench-peers
-	$(PY) bench/ingest.py
+	$(PY) bench/ingest.py --rate 0 --connections 32
 
 bench-detection: $(STAMP)
 	$(PY) bench/detection.py

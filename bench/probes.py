@@ -33,6 +33,7 @@ import aiohttp
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _peers import blackbox_exporter, cpu_seconds, free_port, nginx, wait_http
+from _summary import record
 
 WARMUP_S = 5.0
 MEASURED_CORE = "1"
@@ -192,6 +193,14 @@ def main() -> None:
         print(f"{m.name:<20}{m.probes:>10}{m.failures:>8}{m.cpu_s:>9.2f}{m.per_cpu_second:>15.0f}")
     ratio = ours.per_cpu_second / theirs.per_cpu_second
     print(f"ratio opsbook / blackbox_exporter: {ratio:.2f}x (target >= 1.50x)")
+    record(
+        f"HTTP probes per CPU-second, status + JSON body, {args.checks:,}/s offered",
+        opsbook=f"{ours.per_cpu_second:,.0f}",
+        peer=f"blackbox_exporter: {theirs.per_cpu_second:,.0f}",
+        ratio=ratio,
+        goal=">= 1.5x",
+        met=ratio >= 1.5,
+    )
 
 
 if __name__ == "__main__":
