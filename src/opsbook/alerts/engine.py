@@ -52,6 +52,7 @@ from opsbook.checks.models import ProbeResult
 from opsbook.clock import SYSTEM_CLOCK, Clock
 from opsbook.config import Config
 from opsbook.config.alerts import AlertRule, PrometheusQuery
+from opsbook.store.group_commit import begin_immediate
 from opsbook.tasks import TaskFailures, finish_then_cancel, set_from_any_thread
 
 log = structlog.get_logger(__name__)
@@ -125,6 +126,10 @@ class AlertEngine:
         """Evaluate at ``now`` in one transaction; see the module docstring for the order."""
         with self._lock:
             with self._engine.begin() as conn:
+                # SQLite: the write lock now, not at the first write after reads and the
+                # dispatch's SAVEPOINTs (a deferred transaction that read before another
+                # writer's commit cannot write after it: "database is locked" at once).
+                begin_immediate(conn)
                 run = Pass(conn, now=now)
                 if results is None:
                     self._evaluate_time(run)

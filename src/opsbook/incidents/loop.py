@@ -26,6 +26,7 @@ from opsbook.incidents.autodeclare import sync_alerts
 from opsbook.incidents.escalation import escalate_unmitigated, run_escalations
 from opsbook.incidents.models import EmitIncident
 from opsbook.incidents.reactions import react
+from opsbook.store.group_commit import begin_immediate
 from opsbook.tasks import TaskFailures, finish_then_cancel, set_from_any_thread
 
 log = structlog.get_logger(__name__)
@@ -48,6 +49,12 @@ def run_pass(
     """One pass in its own transaction: declare, react to events, page what is due. An alert
     that cannot be handled is rolled back alone and counted in ``failures``."""
     with engine.begin() as conn:
+        # SQLite: the write lock now. Each alert and escalation runs in a SAVEPOINT, which
+        # starts a deferred transaction; reading first and writing after another writer's
+        # commit then fails at once with "database is locked" (SQLITE_BUSY_SNAPSHOT, no
+        # busy_timeout wait), and the page waited for the next pass (bench/detection.py:
+        # pages 10-17 s late, one not within 30 s).
+        begin_immediate(conn)
         declared = sync_alerts(conn, config=config, now=now, failures=failures)
         queued = react(conn, config=config, emit=emit, now=now, failures=failures)
         queued += run_escalations(conn, config=config, emit=emit, now=now, failures=failures)
