@@ -26,11 +26,10 @@ from opsbook.clock import Clock
 from opsbook.config import Config
 from opsbook.errors import NotFound
 from opsbook.statuspage.build import build_snapshot
-from opsbook.statuspage.compress import choose, exported, precompress
+from opsbook.statuspage.compress import exported, precompress
 from opsbook.statuspage.site import PAGE_PREFIX, content_type, render_site, server_path
-from opsbook.web.api.statuspage import TTL_S, SnapshotCache
+from opsbook.web.api.statuspage import TTL_S, SnapshotCache, file_answer
 from opsbook.web.auth import PUBLIC
-from opsbook.web.ui.overview_gzip import accepts_gzip
 
 PAGE_HEADERS = {"Cache-Control": "public, max-age=0, must-revalidate"}
 # Badges are embedded in READMEs and dashboards whose proxies (GitHub's camo) cache them:
@@ -166,26 +165,16 @@ def answer(
 ) -> Response:
     """The route's answer for file ``name`` (the lean path's too: web/lean_status.py),
     gzipped when the client accepts it."""
-    body, etag, extra = choose(
-        site.files[name],
-        site.gzipped.get(name),
-        site.etags[name],
-        gzip_ok=accepts_gzip(accept_encoding or ""),
+    return file_answer(
+        site.answers,
+        name,
+        (site.files[name], site.gzipped.get(name), site.etags[name]),
+        method=method,
+        if_none_match=if_none_match,
+        accept_encoding=accept_encoding,
+        headers=BADGE_HEADERS if name.startswith("badge/") else PAGE_HEADERS,
+        media_type=content_type(name),
     )
-    key = (name, etag, method == "HEAD", if_none_match == etag)
-    found = site.answers.get(key)
-    if found is not None:
-        return found
-    cache = BADGE_HEADERS if name.startswith("badge/") else PAGE_HEADERS
-    headers = {**cache, "ETag": etag, **extra}
-    if if_none_match == etag:
-        headers.pop("Content-Encoding", None)
-        found = Response(status_code=304, headers=headers)
-    else:
-        sent = body if method != "HEAD" else b""
-        found = Response(sent, media_type=content_type(name), headers=headers)
-    site.answers[key] = found
-    return found
 
 
 def _add(

@@ -20,6 +20,7 @@ from __future__ import annotations
 import hashlib
 import json
 import threading
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from functools import partial
 from typing import Annotated, Any
@@ -248,24 +249,48 @@ def answer(
 ) -> Response:
     """The route's answer for document ``name`` of ``rendered`` (the lean path's too:
     web/lean_status.py), gzipped when the client accepts it."""
+    return file_answer(
+        rendered.answers,
+        name,
+        (rendered.documents[name], rendered.gzipped.get(name), rendered.etags[name]),
+        method=method,
+        if_none_match=if_none_match,
+        accept_encoding=accept_encoding,
+        headers=HEADERS,
+        media_type="application/json",
+    )
+
+
+def file_answer(
+    answers: dict[tuple[object, ...], Response],
+    name: str,
+    file: tuple[bytes, bytes | None, str],
+    *,
+    method: str,
+    if_none_match: str | None,
+    accept_encoding: str | None,
+    headers: Mapping[str, str],
+    media_type: str,
+) -> Response:
+    """The answer for a rendered file (its bytes, gzipped bytes or None, and ETag), made once
+    per rendering and kept in ``answers``: the gzipped form when the client accepts it, a 304
+    for the ETag of the form it would get, no body for HEAD. The JSON documents' and the
+    page's files' answers (web/status_site.py) alike."""
+    body, packed, plain_etag = file
     body, etag, extra = choose(
-        rendered.documents[name],
-        rendered.gzipped.get(name),
-        rendered.etags[name],
-        gzip_ok=accepts_gzip(accept_encoding or ""),
+        body, packed, plain_etag, gzip_ok=accepts_gzip(accept_encoding or "")
     )
     key = (name, etag, method == "HEAD", if_none_match == etag)
-    found = rendered.answers.get(key)
+    found = answers.get(key)
     if found is not None:
         return found
-    headers = {**HEADERS, "ETag": etag, **extra}
+    sent = {**headers, "ETag": etag, **extra}
     if if_none_match == etag:
-        headers.pop("Content-Encoding", None)
-        found = Response(status_code=304, headers=headers)
+        sent.pop("Content-Encoding", None)
+        found = Response(status_code=304, headers=sent)
     else:
-        sent = body if method != "HEAD" else b""
-        found = Response(sent, media_type="application/json", headers=headers)
-    rendered.answers[key] = found
+        found = Response(body if method != "HEAD" else b"", media_type=media_type, headers=sent)
+    answers[key] = found
     return found
 
 
