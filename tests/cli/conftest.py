@@ -5,6 +5,11 @@ config, same store rule, a frozen clock at ``CLI_NOW``), starts it, makes a toke
 (``$OPSBOOK_TOKEN``), and returns a ``ServedApi`` whose ``run(*args)`` runs the real CLI entry
 point with its requests sent to that app. Only the socket is skipped; tests/e2e drive the CLI
 against a real ``opsbook serve``.
+
+The served app's own alert engine is held (``hold_alert_engine``): these tests write alerts
+straight into the store to see what the CLI shows, and a pass of the engine would judge them
+(resolve those of a rule not in the config, or with no episode behind them) before the CLI
+reads them, in full runs only. What the engine decides is tests/alerts' subject.
 """
 
 from __future__ import annotations
@@ -20,6 +25,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy.engine import Engine
 from structlog.testing import capture_logs
 
+from alert_helpers import hold_alert_engine
 from auth_helpers import grant
 from frozen import CLI_NOW
 from opsbook.accounts import Role
@@ -76,6 +82,7 @@ def cli_api(
         client = TestClient(app, raise_server_exceptions=False)
         client.__enter__()
         started.append(client)
+        hold_alert_engine(app, monkeypatch)
         token = grant(app.state.services.engine, role, name="cli-test")
         monkeypatch.setenv("OPSBOOK_TOKEN", token)
         return ServedApi(client=client, clock=clock, token=token, _run=run_cli)

@@ -62,25 +62,10 @@ def config_file(tmp_path: Path) -> Path:
 
 
 @pytest.fixture
-def api(
-    cli_api: Callable[..., Any],
-    config_file: Path,
-    store_url: str,
-    monkeypatch: pytest.MonkeyPatch,
-) -> Any:
+def api(cli_api: Callable[..., Any], config_file: Path, store_url: str) -> Any:
     """The server for ``config_file`` on the test's store; ``api.run`` runs the CLI against it
-    with a responder token (``token:cli-test``).
-
-    The server's own alert engine is stopped from judging: its passes (the first one at start,
-    in a thread) tick the alerts the tests write straight into the store, which have no episode
-    behind them, and resolved the seeded db-down before the CLI listed it (twice in full runs).
-    What the engine decides is tests/alerts' subject; here it is what the CLI shows."""
-    served = cli_api(config_file, role=Role.RESPONDER, environ={"OPSBOOK_DATABASE_URL": store_url})
-    alerts = served.client.app.state.services.alerts
-    monkeypatch.setattr(alerts, "evaluate", lambda *args, **kwargs: None)
-    with alerts._lock:  # a pass already under way ends before the tests write anything
-        pass
-    return served
+    with a responder token (``token:cli-test``)."""
+    return cli_api(config_file, role=Role.RESPONDER, environ={"OPSBOOK_DATABASE_URL": store_url})
 
 
 @pytest.fixture
