@@ -59,9 +59,7 @@ def _poison(engine: Engine, *, now: datetime, resolved: bool) -> int:
 
 
 @pytest.fixture
-def client(
-    engine: Engine, store_url: str, monkeypatch: pytest.MonkeyPatch
-) -> Iterator[TestClient]:
+def client(engine: Engine, store_url: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[TestClient]:
     app = create_app(
         Config.model_validate(CONFIG),
         environ={"OPSBOOK_DATABASE_URL": store_url},
