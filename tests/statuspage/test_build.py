@@ -317,3 +317,35 @@ def test_kept_history_gives_the_same_days_and_reads_new_results_of_today(engine:
     assert web is not None
     assert web.availability[-1].availability == pytest.approx(0.0)
     assert web.availability[-4].availability == pytest.approx(50.0)
+
+
+def test_kept_days_are_made_again_when_their_incidents_or_the_days_shown_change(
+    engine: object,
+) -> None:
+    config = Config.model_validate(shop_config(timezone="Europe/Berlin"))
+    shop = Shop(engine, config)  # type: ignore[arg-type]
+    shop.results("web-http", ["up", "down"], start=NOW - timedelta(days=3), every_s=60)
+    history = DayHistory()
+    first = build_snapshot(shop.engine, config, shop.clock, history=history)
+    # Settled days are not made again: the same entries, not equal ones.
+    again = build_snapshot(shop.engine, config, shop.clock, history=history)
+    assert again == first
+    assert again.components[0].availability[0] is first.components[0].availability[0]
+    # An incident of three days ago (declared then, resolved an hour later) is on a settled day.
+    shop.clock.advance(-timedelta(days=3))
+    incident_id = shop.declare(component="api")
+    shop.clock.advance(timedelta(hours=1))
+    shop.update(incident_id, IncidentStatus.RESOLVED, "Fixed.")
+    shop.clock.advance(timedelta(days=3) - timedelta(hours=1))
+    with_incident = build_snapshot(shop.engine, config, shop.clock, history=history)
+    assert with_incident == shop.snapshot()
+    api = with_incident.component("api")
+    assert api is not None
+    assert api.availability[-4].incidents == (str(incident_id),)
+    # A day later every bar moves one to the left.
+    shop.clock.advance(timedelta(days=1))
+    next_day = build_snapshot(shop.engine, config, shop.clock, history=history)
+    assert next_day == shop.snapshot()
+    api = next_day.component("api")
+    assert api is not None
+    assert api.availability[-5].incidents == (str(incident_id),)

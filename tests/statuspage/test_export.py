@@ -27,6 +27,7 @@ from statuspage_helpers import NOW, Shop, not_probed, shop_config
 from opsbook.config import Config
 from opsbook.config.status_page import PublishConfig
 from opsbook.incidents import IncidentStatus
+from opsbook.statuspage.compress import gzipped, precompress
 from opsbook.statuspage.publish import MANIFEST, Publisher, anchored, write_site
 from opsbook.statuspage.site import server_path
 from opsbook.tasks import TaskFailures
@@ -310,3 +311,18 @@ def test_serve_re_exports_on_a_change_and_runs_the_command(engine: Engine, tmp_p
             ),
             "the served summary.json equals the published one",
         )
+
+
+def test_a_file_with_the_last_rendering_s_bytes_keeps_its_gzipped_form() -> None:
+    page = b"<p>all good</p>" * 100
+    feed = b"<feed>one</feed>" * 100
+    first = precompress({"index.html": page, "feed.atom": feed, "tiny.css": b"p{}"})
+    assert set(first) == {"index.html", "feed.atom"}  # tiny.css: too small to be worth it
+    changed = feed.replace(b"one", b"two")
+    second = precompress(
+        {"index.html": page, "feed.atom": changed, "tiny.css": b"p{}"},
+        ({"index.html": page, "feed.atom": feed, "tiny.css": b"p{}"}, first),
+    )
+    assert second["index.html"] is first["index.html"]  # not compressed again
+    assert second["feed.atom"] == gzipped(changed)
+    assert gzip.decompress(second["feed.atom"]) == changed

@@ -163,6 +163,29 @@ def test_a_bar_says_its_day_availability_and_incidents(site: tuple[Shop, TestCli
     assert title.endswith("Incidents: Checkout errors")
 
 
+def test_a_component_is_rendered_again_only_when_what_it_shows_changed(engine: Engine) -> None:
+    shop = Shop(engine, Config.model_validate(shop_config()))
+    shop.results("api-http", ["up"] * 4, start=NOW - timedelta(minutes=2))
+    first = shop.snapshot()
+    page = html.index(first)
+    kept = {c.id: html._FRAGMENTS[c.id][1] for c in first.components}
+    # Nothing changed: the same fragments, and the same bytes.
+    assert html.index(shop.snapshot()) == page
+    assert all(html._FRAGMENTS[c][1] is f for c, f in kept.items())
+    # Today's bar of api changes; the others are not rendered again.
+    shop.results("api-http", ["down"] * 4, start=NOW - timedelta(seconds=50))
+    shop.clock.advance(timedelta(seconds=10))
+    changed = shop.snapshot()
+    body = html.index(changed).decode()
+    assert html._FRAGMENTS["api"][1] is not kept["api"]
+    assert html._FRAGMENTS["db"][1] is kept["db"]
+    api = body[body.index('id="component-api"') :]
+    assert re.findall(r'<li class="bar (\w+)"', api)[89] == "major"
+    # What is kept is what a rendering from nothing makes.
+    html._FRAGMENTS.clear()
+    assert html.index(changed).decode() == body
+
+
 def _mail_config(**server: str) -> dict[str, object]:
     raw = shop_config(subscribers={"email_channel": "status-mail"})
     raw["channels"] = {

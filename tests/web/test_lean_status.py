@@ -216,6 +216,46 @@ def test_while_another_request_renders_the_last_rendering_stays_lean(pair: Pair)
     assert pair.served == served + 2
 
 
+def test_only_the_first_request_to_find_work_due_goes_to_the_route(
+    pair: Pair, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The requests that come in before the first one's thread has taken the work (markers
+    to read, a rendering out of date) are answered on the lean path, not sent after it."""
+    _warm(pair)
+    app: Any = pair.lean.app
+    caches: list[statuspage.SnapshotCache] = [app.state.statuspage_cache, app.state.status_site]
+    peeks = [statuspage.peek_cached, status_site.peek_cached]
+    # Markers due: the first peek goes (None), the next ones are answered; the route's own
+    # peek never claims, so the first request, once there, does the read.
+    pair.shop.clock.advance(timedelta(seconds=statuspage.CHECK_EVERY_S + 0.1))
+    for peek in peeks:
+        assert peek(app) is None
+        assert peek(app) is not None and peek(app) is not None
+    assert caches[0].peek() is None and caches[1].peek_site() is None
+    # ... until that request has read them, or CLAIM_S later if it never does: the next
+    # request takes the read on, through the route.
+    pair.shop.clock.advance(timedelta(seconds=statuspage.CLAIM_S))
+    before = pair.served
+    for path in ("/api/v2/summary.json", "/status/"):
+        assert pair.lean.get(path).status_code == 200
+    assert pair.served == before
+    # A rendering out of date (the TTL's refresh): the same, for the render.
+    pair.shop.clock.advance(timedelta(seconds=statuspage.TTL_S))
+    for cache in caches:
+        assert cache._version is not None
+        cache._version = (cache._version[0], pair.shop.clock.monotonic())
+    for peek in peeks:
+        assert peek(app) is None
+        assert peek(app) is not None
+    # What the first one's route does: renders, and settles the claim.
+    app.state.statuspage_cache.get(wait=False)
+    app.state.status_site.site(wait=False)
+    for path in ("/api/v2/summary.json", "/status/"):
+        assert pair.lean.get(path).status_code == 200
+    assert pair.served == before + 2
+    assert caches[0]._claims == {} and caches[1]._claims == {}
+
+
 def test_the_lean_path_answers_when_the_routes_cannot(
     pair: Pair, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -284,6 +284,7 @@ def snapshot_from(
                     measured=read.measured,
                     days=days,
                     incidents=availability.incident_days(spans.get(component_id, ()), days=days),
+                    history=history,
                 ),
             )
         )

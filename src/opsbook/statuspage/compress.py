@@ -27,11 +27,22 @@ def gzipped(body: bytes) -> bytes:
     return gzip.compress(body, compresslevel=LEVEL, mtime=0)
 
 
-def precompress(files: Mapping[str, bytes]) -> dict[str, bytes]:
-    """The gzipped form of each text file of ``files`` worth compressing, by the same name."""
+def precompress(
+    files: Mapping[str, bytes],
+    before: tuple[Mapping[str, bytes], Mapping[str, bytes]] | None = None,
+) -> dict[str, bytes]:
+    """The gzipped form of each text file of ``files`` worth compressing, by the same name.
+
+    ``before``: the last rendering's files and their gzipped forms; a file with the same
+    bytes keeps its gzipped form instead of being compressed again."""
+    old_files, old_packed = before if before is not None else ({}, {})
     out: dict[str, bytes] = {}
     for name, body in files.items():
         if name.endswith(COMPRESSIBLE) and len(body) >= MIN_BYTES:
+            if old_files.get(name) == body:
+                if name in old_packed:
+                    out[name] = old_packed[name]
+                continue
             packed = gzipped(body)
             if len(packed) < len(body):
                 out[name] = packed

@@ -16,6 +16,7 @@ from datetime import datetime
 from zoneinfo import ZoneInfo
 
 from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
+from markupsafe import Markup
 
 from opsbook.statuspage.badges import format_percent
 from opsbook.statuspage.feeds import STATUS_WORDS
@@ -51,7 +52,17 @@ class Section:
     name: str | None
     label: str
     status: str
-    rows: tuple[Row, ...]
+    rows: tuple[Markup, ...]
+    """Each member's ``_component.html``, rendered (``_Words.component``)."""
+
+
+_FRAGMENTS: dict[str, tuple[tuple[object, ...], Markup]] = {}
+"""Component id -> (what its fragment shows, the fragment): a component whose figures did not
+change since the last rendering is not rendered again. 200 components' 90 days of bars are
+18,000 ``<li>``s, 0.15-0.23 s of a 30 s refresh holding the GIL while the server answers;
+usually a few components' today changes. Shared by every page of the process: the key is
+everything the fragment shows, so two pages never see each other's."""
+_FRAGMENTS_MAX = 10_000
 
 
 def _env() -> Environment:
@@ -120,26 +131,54 @@ class _Words:
             uptime=uptime,
         )
 
+    def component(self, component: ComponentView, days: int) -> Markup:
+        """``_component.html`` for ``component``, from ``_FRAGMENTS`` when what it shows has
+        not changed."""
+        names = tuple(
+            self.incident_names.get(i, "") for d in component.availability for i in d.incidents
+        )
+        key = (
+            component.name,
+            component.description,
+            component.status,
+            component.availability,
+            names,
+            days,
+        )
+        seen = _FRAGMENTS.get(component.id)
+        if seen is not None and seen[0] == key:
+            return seen[1]
+        html = Markup(
+            _ENV.get_template("_component.html").render(
+                row=self.row(component), days=days, narrow_days=SHOWN_DAYS_NARROW
+            )
+        )
+        if len(_FRAGMENTS) >= _FRAGMENTS_MAX:
+            _FRAGMENTS.clear()
+        _FRAGMENTS[component.id] = (key, html)
+        return html
 
-def _sections(snapshot: Snapshot, words: _Words) -> list[Section]:
+
+def _sections(snapshot: Snapshot, words: _Words, days: int) -> list[Section]:
     """Components in page order; a group's members together where its first member is."""
     groups = {g.id: g for g in snapshot.groups}
-    order: list[tuple[str | None, list[Row]]] = []
-    by_group: dict[str, list[Row]] = {}
+    order: list[tuple[str | None, list[ComponentView]]] = []
+    by_group: dict[str, list[ComponentView]] = {}
     for component in snapshot.components:
-        row = words.row(component)
         group_id = component.group_id
         if group_id is None or group_id not in groups:
-            order.append((None, [row]))
+            order.append((None, [component]))
             continue
         if group_id not in by_group:
             by_group[group_id] = []
             order.append((group_id, by_group[group_id]))
-        by_group[group_id].append(row)
+        by_group[group_id].append(component)
     out: list[Section] = []
-    for group_id, rows in order:
+    for group_id, members in order:
+        rows = tuple(words.component(c, days) for c in members)
         if group_id is None:
-            out.append(Section(None, rows[0].label, rows[0].component.status, tuple(rows)))
+            status = members[0].status
+            out.append(Section(None, STATUS_LABELS[status], status, rows))
         else:
             group = groups[group_id]
             out.append(Section(group.name, STATUS_LABELS[group.status], group.status, tuple(rows)))
@@ -177,9 +216,10 @@ def index(snapshot: Snapshot, *, logo: str | None = None, subscribe: str | None 
     subscription form's absolute URL on the server (``site.subscribe_url``), None for no link."""
     words = _Words(snapshot)
     recent = [x for x in snapshot.incidents if not x.is_unresolved][:5]
+    days = len(snapshot.components[0].availability) if snapshot.components else 0
     html = _ENV.get_template("index.html").render(
         **_common(snapshot, root="", logo=logo),
-        sections=_sections(snapshot, words),
+        sections=_sections(snapshot, words, days),
         active=[x for x in snapshot.incidents if x.is_unresolved],
         in_maintenance=[m for m in snapshot.maintenances if m.is_active],
         scheduled=sorted(
@@ -187,8 +227,7 @@ def index(snapshot: Snapshot, *, logo: str | None = None, subscribe: str | None 
             key=lambda m: m.scheduled_for,
         ),
         recent=recent,
-        narrow_days=SHOWN_DAYS_NARROW,
-        days=len(snapshot.components[0].availability) if snapshot.components else 0,
+        days=days,
         subscribe=subscribe,
     )
     return html.encode()

@@ -11,6 +11,7 @@ consumers look for it (``/api/v2/`` on the server).
 from __future__ import annotations
 
 import mimetypes
+from functools import lru_cache
 from importlib.resources import files
 from pathlib import Path
 
@@ -113,14 +114,18 @@ def server_path(path: str) -> str:
     return PAGE_PREFIX + path
 
 
+_KNOWN_TYPES = {
+    ".html": "text/html; charset=utf-8",
+    ".css": "text/css; charset=utf-8",
+    ".rss": "application/rss+xml; charset=utf-8",
+    ".atom": "application/atom+xml; charset=utf-8",
+    ".svg": "image/svg+xml",
+    ".json": "application/json",
+}
+
+
+@lru_cache(maxsize=4096)
 def content_type(path: str) -> str:
+    """The file's media type (cached: the server asks on every request it answers)."""
     suffix = Path(path).suffix
-    known = {
-        ".html": "text/html; charset=utf-8",
-        ".css": "text/css; charset=utf-8",
-        ".rss": "application/rss+xml; charset=utf-8",
-        ".atom": "application/atom+xml; charset=utf-8",
-        ".svg": "image/svg+xml",
-        ".json": "application/json",
-    }
-    return known.get(suffix) or mimetypes.guess_type(path)[0] or "application/octet-stream"
+    return _KNOWN_TYPES.get(suffix) or mimetypes.guess_type(path)[0] or "application/octet-stream"

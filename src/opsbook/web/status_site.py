@@ -61,20 +61,29 @@ class SiteCache(SnapshotCache):
         super().__init__(engine, config, clock)
         self._site: tuple[Site, tuple[object, ...], float] | None = None
 
-    def peek_site(self) -> Site | None:
-        """The files when they are current without reading the store (``peek``)."""
-        key = self.fresh_key()
+    def peek_site(self, *, claim: bool = False) -> Site | None:
+        """The files when they are current without reading the store (``peek``, whose
+        ``claim`` this takes too)."""
+        key = self.fresh_key(claim=claim)
         seen = self._site
         if key is None or seen is None:
             return None
         if seen[1] == key and self.clock.monotonic() - seen[2] < TTL_S:
             return seen[0]
         # Being rendered by another caller: the last files, as the route would send them.
-        return seen[0] if self._lock.locked() else None
+        if self._lock.locked() or (claim and not self.claim("render")):
+            return seen[0]
+        return None
 
     def site(self, *, wait: bool = True) -> Site:
         """Every file now; ``wait=False`` serves the last ones while another caller renders
         a change (``SnapshotCache.get``)."""
+        try:
+            return self._site_now(wait=wait)
+        finally:
+            self.settled("render")
+
+    def _site_now(self, *, wait: bool) -> Site:
         key = self._key()
         seen = self._site
         if seen is not None and seen[1] == key:
@@ -94,20 +103,29 @@ class SiteCache(SnapshotCache):
                     self.engine, self.config, self.clock, history=self._history
                 )
                 rendered = render_site(snapshot, self.config)
+                last = entry[0] if entry is not None else None
                 site = Site(
                     files=rendered,
                     by_path={server_path(p): p for p in rendered},
-                    etags={
-                        p: '"' + hashlib.sha256(b).hexdigest()[:32] + '"'
-                        for p, b in rendered.items()
-                    },
-                    gzipped=precompress(rendered),
+                    etags=_etags(rendered, last),
+                    gzipped=precompress(rendered, (last.files, last.gzipped) if last else None),
                 )
                 entry = (site, key, self.clock.monotonic())
                 self._site = entry
             return entry[0]
         finally:
             self._lock.release()
+
+
+def _etags(files: dict[str, bytes], last: Site | None) -> dict[str, str]:
+    """Each file's entity tag; a file with the last rendering's bytes keeps its tag."""
+    out = {}
+    for name, body in files.items():
+        if last is not None and last.files.get(name) == body:
+            out[name] = last.etags[name]
+        else:
+            out[name] = '"' + hashlib.sha256(body).hexdigest()[:32] + '"'
+    return out
 
 
 _CACHE_LOCK = threading.Lock()
@@ -153,7 +171,7 @@ def peek_cached(app: FastAPI) -> Site | None:
     """The app's files when ``peek_site`` has them; None when there is no cache yet or it
     needs the store (then the route answers). For web/lean_status.py."""
     cache: SiteCache | None = getattr(app.state, "status_site", None)
-    return cache.peek_site() if cache is not None else None
+    return cache.peek_site(claim=True) if cache is not None else None
 
 
 def answer(
