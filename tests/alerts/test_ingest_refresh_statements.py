@@ -5,16 +5,18 @@ each store."""
 from __future__ import annotations
 
 from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
 import pytest
 import sqlalchemy as sa
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from sqlalchemy.engine import Engine
 
 from opsbook.alerts.ingest import alertmanager_writes
 from opsbook.alerts.ingest_models import parse_postable_alerts
-from opsbook.alerts.ingest_writes import Writes, apply_writes
+from opsbook.alerts.ingest_writes import Writes, _SqliteUpdates, apply_writes
 from opsbook.alerts.tables import alert
 from opsbook.config import Config
 
@@ -116,3 +118,24 @@ def test_a_batch_sharing_its_content_and_times_is_one_update(
     assert found == {s: ("batch#3", later + timedelta(minutes=4)) for s in SERVICES}
     expected = ["IN"] if engine.dialect.name == "sqlite" else ["IN", "IN"]
     assert updates(statements) == expected
+
+
+@given(
+    moment=st.datetimes(
+        min_value=datetime(1, 1, 2), max_value=datetime(9999, 12, 30), timezones=st.just(UTC)
+    ),
+    offset_minutes=st.sampled_from([0, 60, -330, 345]),
+)
+@settings(max_examples=300, deadline=None)
+def test_sqlite_times_are_the_text_sqlalchemy_would_bind(
+    moment: datetime, offset_minutes: int
+) -> None:
+    # The fast path (aware UTC) and the processor's (any other zone) write the same text as
+    # SQLAlchemy binds for a UTCDateTime column: SQLite compares and orders them as text.
+    engine = sa.create_engine("sqlite://")
+    with engine.connect() as conn:
+        given_time = moment.astimezone(timezone(timedelta(minutes=offset_minutes)))
+        expected = alert.c.updated_at.type.dialect_impl(conn.dialect).bind_processor(conn.dialect)(
+            given_time
+        )
+        assert _SqliteUpdates(conn)._text(given_time) == expected

@@ -55,7 +55,7 @@ alert = sa.Table(
     # Set by dispatch on each pass: the silences and the maintenance window muting it now.
     sa.Column("silenced_by", json_type(), nullable=False),
     sa.Column("maintenance", sa.String(200), nullable=True),
-    sa.Index(None, "status", "updated_at"),
+    sa.Index(None, "status"),
     sa.Index(None, "fingerprint", "started_at"),
     sa.Index(None, "rule"),
 )
