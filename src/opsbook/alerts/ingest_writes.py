@@ -22,6 +22,7 @@ from sqlalchemy.engine import Connection
 
 from opsbook.alerts.models import AlertSource, AlertStatus
 from opsbook.alerts.tables import alert, alert_event
+from opsbook.store.metadata import timestamp_binder
 from opsbook.types import JSONValue
 
 
@@ -394,14 +395,7 @@ class _SqliteUpdates:
     def _text(self, value: datetime) -> str:
         text = self._rendered.get(value)
         if text is None:
-            if value.tzinfo is UTC:
-                # What SQLAlchemy's processor writes for an aware UTC time (naive UTC text,
-                # always six digits of microseconds), by datetime's C formatter: the
-                # processor's Python cost a few percent of a one-alert request.
-                text = value.replace(tzinfo=None).isoformat(" ", "microseconds")
-            else:
-                text = self._render(value)
-            self._rendered[value] = text
+            text = self._rendered[value] = self._render(value)
         return text
 
     def update(self) -> None:
@@ -428,7 +422,7 @@ def _sqlite_update(names: tuple[str, ...], count: int) -> str:
 @lru_cache(maxsize=4)
 def _timestamp_text(dialect: Any) -> Any:
     """What SQLAlchemy binds for a ``UTCDateTime`` on ``dialect`` (naive UTC text on SQLite)."""
-    return alert.c.updated_at.type.dialect_impl(dialect).bind_processor(dialect)
+    return timestamp_binder(dialect)
 
 
 class _Batch:

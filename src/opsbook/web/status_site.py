@@ -11,7 +11,6 @@ redirect to the folder form: the page's links are relative to its folder.
 
 from __future__ import annotations
 
-import hashlib
 import threading
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -28,7 +27,7 @@ from opsbook.errors import NotFound
 from opsbook.statuspage.build import build_snapshot
 from opsbook.statuspage.compress import exported, precompress
 from opsbook.statuspage.site import PAGE_PREFIX, content_type, render_site, server_path
-from opsbook.web.api.statuspage import TTL_S, SnapshotCache, file_answer
+from opsbook.web.api.statuspage import TTL_S, SnapshotCache, entity_tags, file_answer
 from opsbook.web.auth import PUBLIC
 
 PAGE_HEADERS = {"Cache-Control": "public, max-age=0, must-revalidate"}
@@ -70,10 +69,7 @@ class SiteCache(SnapshotCache):
             return None
         if seen[1] == key and self.clock.monotonic() - seen[2] < TTL_S:
             return seen[0]
-        # Being rendered by another caller: the last files, as the route would send them.
-        if self._lock.locked() or (claim and not self.claim("render")):
-            return seen[0]
-        return None
+        return seen[0] if self.serve_last(claim=claim) else None
 
     def site(self, *, wait: bool = True) -> Site:
         """Every file now; ``wait=False`` serves the last ones while another caller renders
@@ -107,7 +103,7 @@ class SiteCache(SnapshotCache):
                 site = Site(
                     files=rendered,
                     by_path={server_path(p): p for p in rendered},
-                    etags=_etags(rendered, last),
+                    etags=entity_tags(rendered, (last.files, last.etags) if last else None),
                     gzipped=precompress(rendered, (last.files, last.gzipped) if last else None),
                 )
                 entry = (site, key, self.clock.monotonic())
@@ -115,17 +111,6 @@ class SiteCache(SnapshotCache):
             return entry[0]
         finally:
             self._lock.release()
-
-
-def _etags(files: dict[str, bytes], last: Site | None) -> dict[str, str]:
-    """Each file's entity tag; a file with the last rendering's bytes keeps its tag."""
-    out = {}
-    for name, body in files.items():
-        if last is not None and last.files.get(name) == body:
-            out[name] = last.etags[name]
-        else:
-            out[name] = '"' + hashlib.sha256(body).hexdigest()[:32] + '"'
-    return out
 
 
 _CACHE_LOCK = threading.Lock()

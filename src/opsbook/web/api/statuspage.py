@@ -180,11 +180,13 @@ class SnapshotCache:
             return None
         if entry.key == key and self.clock.monotonic() - entry.at_monotonic < TTL_S:
             return entry.rendered
-        # Another caller is rendering (a change, or the TTL's refresh): the route would serve
-        # the last rendering meanwhile (``get(wait=False)``), so this does too, without it.
-        if self._lock.locked() or (claim and not self.claim("render")):
-            return entry.rendered
-        return None
+        return entry.rendered if self.serve_last(claim=claim) else None
+
+    def serve_last(self, *, claim: bool) -> bool:
+        """Whether a caller that found the rendering out of date gets the last one: another
+        caller is rendering (a change, or the TTL's refresh), as the route would serve it
+        meanwhile (``get(wait=False)``), or, with ``claim``, has taken the render on."""
+        return self._lock.locked() or (claim and not self.claim("render"))
 
     def get(self, *, wait: bool = True) -> Rendered:
         """The current rendering. While the store cannot answer, the last one is served (a
@@ -225,15 +227,12 @@ class SnapshotCache:
                     self.engine, self.config, self.clock, history=self._history
                 )
                 documents = render_json.render(snapshot)
-                etags = {
-                    name: '"' + hashlib.sha256(body).hexdigest()[:32] + '"'
-                    for name, body in documents.items()
-                }
                 last = entry.rendered if entry is not None else None
+                before = (last.documents, last.etags, last.gzipped) if last else None
                 rendered = Rendered(
                     documents,
-                    etags,
-                    precompress(documents, (last.documents, last.gzipped) if last else None),
+                    entity_tags(documents, before[:2] if before else None),
+                    precompress(documents, (before[0], before[2]) if before else None),
                 )
                 entry = _Entry(rendered, key, self.clock.monotonic())
                 self._entry = entry
@@ -261,6 +260,21 @@ def snapshot_cache(request: Request) -> SnapshotCache:
                 found = SnapshotCache(services.engine, services.config, services.clock)
                 state.statuspage_cache = found
     return found
+
+
+def entity_tags(
+    files: Mapping[str, bytes], before: tuple[Mapping[str, bytes], Mapping[str, str]] | None
+) -> dict[str, str]:
+    """Each file's ETag (a digest of its bytes). ``before``: the last rendering's files and
+    tags; a file with the same bytes keeps its tag instead of being hashed again."""
+    old_files, old_tags = before if before is not None else ({}, {})
+    out = {}
+    for name, body in files.items():
+        if old_files.get(name) == body:
+            out[name] = old_tags[name]
+        else:
+            out[name] = '"' + hashlib.sha256(body).hexdigest()[:32] + '"'
+    return out
 
 
 router = APIRouter(tags=["status page"])
