@@ -23,7 +23,9 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import lru_cache
-from typing import Generic, Literal, NamedTuple, TypeAlias, TypeVar
+from typing import Annotated, Generic, Literal, NamedTuple, TypeAlias, TypeVar
+
+import msgspec
 
 from opsbook import textsafe
 from opsbook.alerts.models import Matcher
@@ -333,6 +335,66 @@ class PostableAlert(NamedTuple):
     starts_at: datetime | None = None
     ends_at: datetime | None = None
     generator_url: str | None = None
+
+
+# The fast path: what Prometheus sends, decoded and checked in C (msgspec). It takes only a body
+# that ``read_postable_alerts`` would take whole, unchanged and with nothing to repair, and gives
+# the same alerts; anything else (a problem to report, text to repair, a label to drop, an
+# unknown key, a value near a byte limit) is None, and the caller reads the body the long way,
+# which says what is wrong exactly as before. ``tests/alerts/test_ingest_fast.py`` holds the two
+# to the same answer for any body.
+
+# Label values of at most this many characters are within LABEL_VALUE_MAX_BYTES whatever they
+# hold (UTF-8 takes at most 4 bytes a character); a longer one goes the long way to be counted.
+_LabelValue = Annotated[str, msgspec.Meta(min_length=1, max_length=LABEL_VALUE_MAX_BYTES // 4)]
+_AnnotationValue = Annotated[str, msgspec.Meta(max_length=ANNOTATION_VALUE_MAX_BYTES // 4)]
+
+
+class _FastPostable(msgspec.Struct, forbid_unknown_fields=True):
+    labels: Annotated[dict[str, _LabelValue], msgspec.Meta(min_length=1, max_length=MAX_LABELS)]
+    annotations: (
+        Annotated[dict[str, _AnnotationValue], msgspec.Meta(max_length=MAX_ANNOTATIONS)] | None
+    ) = None
+    startsAt: str | None = None  # noqa: N815 - Alertmanager's field names
+    endsAt: str | None = None  # noqa: N815
+    generatorURL: Annotated[str, msgspec.Meta(max_length=URL_MAX)] | None = None  # noqa: N815
+
+
+_FAST_DECODER = msgspec.json.Decoder(
+    Annotated[list[_FastPostable], msgspec.Meta(max_length=MAX_ALERTS)]
+)
+
+
+def read_postable_alerts_fast(body: bytes) -> list[PostableAlert] | None:
+    """``read_postable_alerts(decode_json(body)).value`` for a body it takes whole with nothing
+    repaired; None for any other body (then read it that way, to learn what is wrong)."""
+    # A NUL can only come as the escape \u0000 (JSON forbids raw control characters); it is
+    # refused or repaired, so it goes the long way. msgspec refuses lone surrogates itself.
+    if b"\\u0000" in body:
+        return None
+    try:
+        sent = _FAST_DECODER.decode(body)
+    except msgspec.ValidationError:
+        return None
+    except msgspec.DecodeError:
+        return None
+    alerts: list[PostableAlert] = []
+    for item in sent:
+        labels = item.labels
+        annotations = item.annotations if item.annotations is not None else {}
+        if not all(map(_is_label_name, labels)) or not all(map(_is_label_name, annotations)):
+            return None
+        try:
+            starts_at = parse_timestamp(item.startsAt) if item.startsAt is not None else None
+            ends_at = parse_timestamp(item.endsAt) if item.endsAt is not None else None
+        except ValueError:
+            return None
+        if starts_at is not None and ends_at is not None and ends_at < starts_at:
+            return None
+        alerts.append(
+            PostableAlert(labels, annotations, starts_at, ends_at, item.generatorURL or None)
+        )
+    return alerts
 
 
 def parse_postable_alerts(data: object) -> list[PostableAlert]:
