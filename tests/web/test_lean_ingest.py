@@ -1,5 +1,7 @@
-"""``POST /api/v2/alerts`` served ahead of FastAPI's routing (web/lean_ingest.py) answers
-exactly as the routed endpoint does, and the layers outside it still see the request."""
+"""``POST /api/v2/alerts`` served ahead of the whole middleware stack (web/hot_routes.py) and,
+for a body of no declared length, ahead of FastAPI's routing (web/lean_ingest.py) answers
+exactly as the routed endpoint does, and what the layers around it do still happens: the request
+log and metrics, the security headers, the 500 of an unexpected error."""
 
 from __future__ import annotations
 
@@ -16,7 +18,10 @@ from prometheus_client import CollectorRegistry
 from structlog.testing import capture_logs
 
 from opsbook.config import Config
+from opsbook.web.api.ingest import POST_ALERTS_PATH, post_alerts_route
+from opsbook.web.hot_routes import HotApp, HotRoute
 from opsbook.web.lean_ingest import LeanIngest
+from opsbook.web.memory import LARGE_BODY_BYTES
 from opsbook.web.middleware import RequestObserver
 
 TOKEN = "prom-token-0123456789abc"
@@ -25,6 +30,8 @@ CONFIG = Config.model_validate(
 )
 BEARER = {"Authorization": f"Bearer {TOKEN}"}
 ALERT = {"labels": {"alertname": "HighLatency", "service": "api"}, "annotations": {"seq": "1"}}
+# Past LARGE_BODY_BYTES (256 KB) and within MAX_ALERTS.
+LARGE = json.dumps([{**ALERT, "annotations": {"seq": "1", "text": "x" * 400}}] * 900).encode()
 _BASIC = base64.b64encode(f"prometheus:{TOKEN}".encode()).decode()
 
 # (name, method, path, headers, body): every kind of answer the route gives.
@@ -51,6 +58,10 @@ REQUESTS: list[tuple[str, str, str, dict[str, str], bytes]] = [
         json.dumps([ALERT, {"labels": {"bad-name": "x"}}]).encode(),
     ),
     ("too large", "POST", "/api/v2/alerts", BEARER, b"[" + b" " * (2 * 1024 * 1024) + b"]"),
+    # Past LARGE_BODY_BYTES, and of no declared length: the stack serves these (LeanIngest).
+    ("large", "POST", "/api/v2/alerts", BEARER, LARGE),
+    ("chunked", "POST", "/api/v2/alerts", BEARER, json.dumps([ALERT]).encode()),
+    ("chunked, no token", "POST", "/api/v2/alerts", {}, b"[]"),
     # Not the lean route: FastAPI answers these, on both apps.
     ("GET", "GET", "/api/v2/alerts", BEARER, b""),
     ("trailing slash", "POST", "/api/v2/alerts/", BEARER, b"[]"),
@@ -59,9 +70,13 @@ _VOLATILE_HEADERS = {"date", "content-length"}
 
 
 def _answer(
-    client: TestClient, method: str, path: str, headers: dict[str, str], body: bytes
+    client: TestClient, method: str, path: str, headers: dict[str, str], body: bytes, name: str
 ) -> Any:
-    response = client.request(method, path, headers=headers, content=body, follow_redirects=False)
+    # A body given as an iterator goes out chunked, with no Content-Length.
+    content: Any = iter([body]) if name.startswith("chunked") else body
+    response = client.request(
+        method, path, headers=headers, content=content, follow_redirects=False
+    )
     kept = {k: v for k, v in response.headers.items() if k not in _VOLATILE_HEADERS}
     return response.status_code, kept, response.content
 
@@ -74,6 +89,8 @@ def clients(make_app: Callable[..., FastAPI], tmp_path: Path) -> Iterator[list[T
     )
     lean_layer: object = LeanIngest
     routed.user_middleware = [m for m in routed.user_middleware if m.cls is not lean_layer]
+    assert isinstance(routed, HotApp)
+    routed.hot_routes.clear()
     assert any(m.cls is lean_layer for m in lean.user_middleware)
     with TestClient(lean) as a, TestClient(routed) as b:
         yield [a, b]
@@ -82,12 +99,14 @@ def clients(make_app: Callable[..., FastAPI], tmp_path: Path) -> Iterator[list[T
 def test_every_answer_is_the_routed_endpoints(clients: list[TestClient]) -> None:
     lean, routed = clients
     for name, method, path, headers, body in REQUESTS:
-        ours = _answer(lean, method, path, headers, body)
-        theirs = _answer(routed, method, path, headers, body)
+        ours = _answer(lean, method, path, headers, body, name)
+        theirs = _answer(routed, method, path, headers, body, name)
         assert ours == theirs, name
     # The answers above are what each case is about, not only equal.
-    statuses = {name: _answer(lean, m, p, h, b)[0] for name, m, p, h, b in REQUESTS}
-    assert statuses["stored"] == statuses["basic auth"] == 200
+    statuses = {name: _answer(lean, m, p, h, b, name)[0] for name, m, p, h, b in REQUESTS}
+    assert statuses["stored"] == statuses["basic auth"] == statuses["chunked"] == 200
+    assert statuses["large"] == 200
+    assert statuses["chunked, no token"] == 401
     assert statuses["no token"] == statuses["wrong token"] == 401
     assert statuses["not json"] == statuses["one bad alert"] == 400
     assert statuses["too large"] == 413
@@ -128,3 +147,38 @@ def test_the_request_is_logged_and_counted_under_its_route(
     assert response.status_code == 401
     assert response.headers["www-authenticate"].startswith("Bearer")
     assert response.headers["x-content-type-options"] == "nosniff"  # security headers: outside
+
+
+def test_an_unexpected_error_gets_the_500_with_the_headers_and_is_raised_again(
+    clients: list[TestClient], registry: CollectorRegistry
+) -> None:
+    lean, _ = clients
+    app = lean.app
+    assert isinstance(app, HotApp)
+
+    async def boom(request: Any) -> Any:
+        raise RuntimeError("boom")
+
+    app.hot_routes.add(
+        "POST", POST_ALERTS_PATH, HotRoute(post_alerts_route(), boom, max_body=LARGE_BODY_BYTES)
+    )
+    # The server gets the error to log (uvicorn's "Exception in ASGI application")...
+    with pytest.raises(RuntimeError, match="boom"):
+        lean.post("/api/v2/alerts", json=[ALERT], headers=BEARER)
+    # ...after the client got the Exception handler's answer, with the security headers.
+    quiet = TestClient(app, raise_server_exceptions=False)
+    with capture_logs() as logs:
+        response = quiet.post("/api/v2/alerts", json=[ALERT], headers=BEARER)
+    assert response.status_code == 500
+    assert response.json()["error"]["message"] == "internal error; see the server log"
+    assert response.headers["x-content-type-options"] == "nosniff"
+    assert "default-src 'self'" in response.headers["content-security-policy"]
+    assert [(e["event"], e["status"]) for e in logs if e["event"] == "request"] == [
+        ("request", 500)
+    ]
+    labels = {"method": "POST", "route": "/api/v2/alerts", "status": "500"}
+    assert registry.get_sample_value("opsbook_http_requests_total", labels) == 2.0
+    # A body past LARGE_BODY_BYTES is not the hot route's: the stack serves it (and stores it).
+    assert len(LARGE) > LARGE_BODY_BYTES
+    response = lean.post("/api/v2/alerts", content=LARGE, headers=BEARER)
+    assert response.status_code == 200

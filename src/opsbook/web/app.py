@@ -45,6 +45,7 @@ from opsbook.web.api.accounts import router as accounts_router
 from opsbook.web.api.alertmanager import router as alertmanager_router
 from opsbook.web.api.alerts import router as alerts_router
 from opsbook.web.api.incidents import router as incidents_router
+from opsbook.web.api.ingest import POST_ALERTS_PATH, post_alerts, post_alerts_route
 from opsbook.web.api.ingest import router as ingest_router
 from opsbook.web.api.notifications import router as notifications_router
 from opsbook.web.api.oncall import router as oncall_router
@@ -55,16 +56,16 @@ from opsbook.web.api.status_subscribers import router as status_subscribers_rout
 from opsbook.web.api.statuspage import router as statuspage_router
 from opsbook.web.body_limit import BodyLimit
 from opsbook.web.deps import NO_RUNBOOKS, Services
+from opsbook.web.hot_routes import HotApp, HotRoute
 from opsbook.web.lean_ingest import LeanIngest
 from opsbook.web.lean_pings import LeanPings
 from opsbook.web.lean_status import LeanStatusPage
-from opsbook.web.memory import LargeBodyGate
+from opsbook.web.memory import LARGE_BODY_BYTES, LargeBodyGate
 from opsbook.web.metrics import Metrics
 from opsbook.web.middleware import RequestObserver
 from opsbook.web.routine_metrics import RoutineCollector, store_states
 from opsbook.web.run_tasks import RunTasks, database_dsns, run_settings
 from opsbook.web.runner import Runner
-from opsbook.web.security import SecuredApp
 from opsbook.web.status_site import router as status_site_router
 from opsbook.web.status_site import site_cache
 from opsbook.web.ui.overview_data import read_version
@@ -229,8 +230,9 @@ def create_app(
                 await asyncio.to_thread(engine.dispose)
 
     # /docs is served from the package (web/docs.py): FastAPI's own loads Swagger UI from a CDN.
-    # SecuredApp adds the security headers outside everything, the 500 handler included.
-    app = SecuredApp(
+    # SecuredApp adds the security headers outside everything, the 500 handler included; HotApp
+    # serves the hot routes ahead of all of it (web/hot_routes.py).
+    app = HotApp(
         title="opsbook", version=__version__, lifespan=lifespan, docs_url=None, redoc_url=None
     )
     app.state.services = services
@@ -271,7 +273,13 @@ def create_app(
             failures=runner.failures,
         )
         runner.add("status_publish", publisher.run)
-    # Innermost: POST /api/v2/alerts skips the routing below it (web/lean_ingest.py).
+    # Prometheus' posts: ahead of the whole stack when small and of a declared length
+    # (web/hot_routes.py), else innermost, skipping only the routing (web/lean_ingest.py).
+    app.hot_routes.add(
+        "POST",
+        POST_ALERTS_PATH,
+        HotRoute(post_alerts_route(), post_alerts, max_body=LARGE_BODY_BYTES),
+    )
     app.add_middleware(LeanIngest)
     app.add_middleware(LeanPings)  # the ping URLs, likewise (web/lean_pings.py)
     app.add_middleware(LargeBodyGate)

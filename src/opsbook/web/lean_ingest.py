@@ -22,7 +22,7 @@ from typing import Any
 from starlette.requests import Request
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from opsbook.web.api.ingest import POST_ALERTS_PATH, post_alerts, router
+from opsbook.web.api.ingest import POST_ALERTS_PATH, post_alerts, post_alerts_route
 
 
 class LeanIngest:
@@ -32,11 +32,7 @@ class LeanIngest:
         self.app = app
         # What the router would have put in scope["route"]: the request log and metrics name
         # the route by it.
-        self._route = next(
-            r
-            for r in router.routes
-            if getattr(r, "path", None) == POST_ALERTS_PATH and "POST" in getattr(r, "methods", ())
-        )
+        self._route = post_alerts_route()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if (

@@ -98,33 +98,38 @@ class RequestObserver:
         try:
             await self.app(scope, receive, send_and_watch)
         finally:
-            duration_s = max(self.clock.monotonic() - started, 0.0)
-            route = self._route(scope, status)
-            method = str(scope["method"])
-            self.metrics.observe_request(
-                method=method, route=route, status=status, duration_s=duration_s
+            self.record(scope, status, self.clock.monotonic() - started)
+
+    def record(self, scope: Scope, status: int, duration_s: float) -> None:
+        """Count and log one request as it ended (``status``; 500 when it raised). Also called
+        for the hot routes served outside this layer (web/hot_routes.py)."""
+        duration_s = max(duration_s, 0.0)
+        route = self._route(scope, status)
+        method = str(scope["method"])
+        self.metrics.observe_request(
+            method=method, route=route, status=status, duration_s=duration_s
+        )
+        if (200 <= status < 300 and route.startswith(self.summarised_routes)) or (
+            method in ("GET", "HEAD")
+            and status in READ_STATUSES
+            and route.startswith(self.summarised_reads)
+        ):
+            self._tally(method, route, status, duration_s)
+        else:
+            client = scope.get("client")
+            log.info(
+                "request",
+                method=method,
+                path=str(scope["path"]),
+                route=route,
+                status=status,
+                duration_ms=round(duration_s * 1000, 3),
+                client=client[0] if client else None,
             )
-            if (200 <= status < 300 and route.startswith(self.summarised_routes)) or (
-                method in ("GET", "HEAD")
-                and status in READ_STATUSES
-                and route.startswith(self.summarised_reads)
-            ):
-                self._tally(method, route, status, duration_s)
-            else:
-                client = scope.get("client")
-                log.info(
-                    "request",
-                    method=method,
-                    path=str(scope["path"]),
-                    route=route,
-                    status=status,
-                    duration_ms=round(duration_s * 1000, 3),
-                    client=client[0] if client else None,
-                )
-            if self._tallies and self.clock.monotonic() - self._summary_started >= (
-                self.summary_interval_s
-            ):
-                self.flush_summary()
+        if self._tallies and self.clock.monotonic() - self._summary_started >= (
+            self.summary_interval_s
+        ):
+            self.flush_summary()
 
     def _tally(self, method: str, route: str, status: int, duration_s: float) -> None:
         if not self._tallies:

@@ -17,6 +17,7 @@ of the ``Exception`` handler (the 500, and the 503 of a store outage) carry the 
 from __future__ import annotations
 
 from fastapi import FastAPI
+from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 PAGE_POLICY = (
@@ -47,6 +48,26 @@ def policy_for(path: str) -> str:
     return PAGE_POLICY
 
 
+_ADDED = {
+    policy: ((b"content-security-policy", policy.encode()), *_COMMON)
+    for policy in (PAGE_POLICY, DOCS_POLICY)
+}
+
+
+def added_headers(path: str) -> tuple[tuple[bytes, bytes], ...]:
+    """The headers every answer to ``path`` gets (unless the route set them itself)."""
+    return _ADDED[policy_for(path)]
+
+
+def secured(response: Response, scope: Scope) -> Response:
+    """``response`` with the headers ``SecurityHeaders`` would add (for a hot route, served
+    outside it: web/hot_routes.py)."""
+    headers = response.raw_headers
+    present = {name.lower() for name, _ in headers}
+    headers.extend(h for h in added_headers(str(scope["path"])) if h[0] not in present)
+    return response
+
+
 class SecurityHeaders:
     """Adds CSP, ``nosniff``, ``Referrer-Policy`` and ``X-Frame-Options`` to every HTTP response
     that passes through it (headers the app already set win)."""
@@ -58,10 +79,7 @@ class SecurityHeaders:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        added = (
-            (b"content-security-policy", policy_for(str(scope["path"])).encode()),
-            *_COMMON,
-        )
+        added = added_headers(str(scope["path"]))
 
         async def send_with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":

@@ -286,6 +286,17 @@ router.add_api_route(
 )
 
 
+def post_alerts_route() -> APIRoute:
+    """The route ``post_alerts`` is registered as: what the router would put in
+    ``scope["route"]`` (the request log and metrics name the route by it) when a shortcut
+    serves it instead (web/hot_routes.py, web/lean_ingest.py)."""
+    return next(
+        r
+        for r in router.routes
+        if isinstance(r, APIRoute) and r.path == POST_ALERTS_PATH and "POST" in r.methods
+    )
+
+
 # 2. Alertmanager webhook receiver
 
 
