@@ -10,6 +10,7 @@ uses: a hundred one-alert requests cost one SELECT, a few UPDATEs and one COMMIT
 from __future__ import annotations
 
 import json
+from collections import namedtuple
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -160,6 +161,8 @@ _COMPARED = (
     alert.c["values"],
 )
 _JSON_COLUMNS = ("labels", "annotations", "values")
+_OpenRow = namedtuple("_OpenRow", [c.name for c in _COMPARED])  # type: ignore[misc]
+"""A row of ``_COMPARED`` as ``_lock_open_sqlite`` reads it (by name, and by position)."""
 
 
 def _lock_open_sqlite(conn: Connection, fingerprints: Sequence[str]) -> dict[str, Any]:
@@ -168,8 +171,15 @@ def _lock_open_sqlite(conn: Connection, fingerprints: Sequence[str]) -> dict[str
     the same text each time; the timestamp is parsed only for a resolve), and the statement is
     sent as written, not compiled by SQLAlchemy for each count of fingerprints."""
     begin_write(conn)
-    rows = conn.exec_driver_sql(_select_open_sqlite(len(fingerprints)), tuple(fingerprints))
-    return {row.open_key: row for row in rows}
+    result = conn.exec_driver_sql(_select_open_sqlite(len(fingerprints)), tuple(fingerprints))
+    try:
+        # The driver's tuples, not SQLAlchemy Rows: making a Row for each of a batch's alerts
+        # cost as much as SQLite's reading them.
+        rows = result.cursor.fetchall()
+    finally:
+        result.close()
+    make = _OpenRow._make
+    return {row[1]: make(row) for row in rows}
 
 
 @lru_cache(maxsize=64)
