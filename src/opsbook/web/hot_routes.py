@@ -92,7 +92,7 @@ class HotRoutes:
             try:
                 response = await hot.endpoint(request)
             except Exception as exc:
-                handler = _handler_for(app, exc)
+                handler = handler_for(app, exc)
                 if handler is None:
                     # ServerErrorMiddleware's part: the Exception handler's answer, then the
                     # error again, for the server to log.
@@ -135,11 +135,11 @@ def declared_length(scope: Scope) -> int | None:
     return None
 
 
-def _handler_for(app: Starlette, exc: Exception) -> Any:
+def handler_for(app: object, exc: Exception) -> Any:
     """The app's handler for ``exc`` (by class, most specific first), as Starlette's
     ``ExceptionMiddleware`` finds it; None for ``Exception`` itself, which is
     ``ServerErrorMiddleware``'s to answer."""
-    handlers: dict[Any, Any] = app.exception_handlers
+    handlers: dict[Any, Any] = getattr(app, "exception_handlers", {})
     for cls in type(exc).__mro__:
         if cls is Exception:
             return None

@@ -17,12 +17,11 @@ give.
 
 from __future__ import annotations
 
-from typing import Any
-
 from starlette.requests import Request
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from opsbook.web.api.ingest import POST_ALERTS_PATH, post_alerts, post_alerts_route
+from opsbook.web.hot_routes import handler_for, route_path
 
 
 class LeanIngest:
@@ -38,7 +37,7 @@ class LeanIngest:
         if (
             scope["type"] != "http"
             or scope["method"] != "POST"
-            or _route_path(scope) != POST_ALERTS_PATH
+            or route_path(scope) != POST_ALERTS_PATH
         ):
             await self.app(scope, receive, send)
             return
@@ -47,28 +46,8 @@ class LeanIngest:
         try:
             response = await post_alerts(request)
         except Exception as exc:
-            handler = _handler_for(scope, exc)
+            handler = handler_for(scope.get("app"), exc)
             if handler is None:
                 raise  # to ServerErrorMiddleware, outside: the Exception handler (500, 503)
             response = await handler(request, exc)
         await response(scope, receive, send)
-
-
-def _route_path(scope: Scope) -> str:
-    """The path the app's routes match (without the ``root_path`` a proxy mounts it under)."""
-    path: str = scope["path"]
-    root: str = scope.get("root_path", "")
-    return path[len(root) :] if root and path.startswith(root + "/") else path
-
-
-def _handler_for(scope: Scope, exc: Exception) -> Any:
-    """The app's handler for ``exc`` (by class, most specific first), as Starlette's
-    ``ExceptionMiddleware`` finds it; None for ``Exception`` itself, which is
-    ``ServerErrorMiddleware``'s to answer."""
-    handlers: dict[Any, Any] = getattr(scope.get("app"), "exception_handlers", {})
-    for cls in type(exc).__mro__:
-        if cls is Exception:
-            return None
-        if cls in handlers:
-            return handlers[cls]
-    return None

@@ -293,7 +293,7 @@ def post_alerts_route() -> APIRoute:
     return next(
         r
         for r in router.routes
-        if isinstance(r, APIRoute) and r.path == POST_ALERTS_PATH and "POST" in r.methods
+        if isinstance(r, APIRoute) and r.path == POST_ALERTS_PATH and "POST" in (r.methods or ())
     )
 
 
