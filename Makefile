@@ -67,7 +67,7 @@ bench-scale: $(STAMP) bench-peers
 
 # Alertmanager comes from `make system` (the alerting tests run it too).
 bench-ingest: $(STAMP) system bench-peers
-	$(PY) bench/ingest.py --rate 0 --connections 32
+	$(PY) bench/ingest.py --rate 0 --connections 32 --rounds 3
 
 bench-detection: $(STAMP)
 	$(PY) bench/detection.py
