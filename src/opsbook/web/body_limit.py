@@ -13,6 +13,7 @@ from __future__ import annotations
 import re
 
 from fastapi.responses import JSONResponse
+from starlette._utils import get_route_path
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -60,11 +61,11 @@ class BodyLimit:
         self.limit_bytes = limit_bytes
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or OWN_LIMIT_PATHS.fullmatch(_route_path(scope)):
+        if scope["type"] != "http" or OWN_LIMIT_PATHS.fullmatch(get_route_path(scope)):
             await self.app(scope, receive, send)
             return
         limit = self.limit_bytes
-        if _declared_length(scope) > limit:
+        if (declared_length(scope) or 0) > limit:
             await _refusal(limit)(scope, receive, send)
             return
         received = 0
@@ -98,20 +99,13 @@ class BodyLimit:
                 raise
 
 
-def _route_path(scope: Scope) -> str:
-    """The path the app's routes match (without the ``root_path`` a proxy mounts it under)."""
-    path: str = scope["path"]
-    root: str = scope.get("root_path", "")
-    return path[len(root) :] if root and path.startswith(root + "/") else path
-
-
-def _declared_length(scope: Scope) -> int:
-    """The ``Content-Length`` the request declares; 0 when it declares none. (uvicorn refuses
-    a malformed one with 400 before the app sees it.)"""
+def declared_length(scope: Scope) -> int | None:
+    """The ``Content-Length`` the request declares; None when it declares none (chunked).
+    (uvicorn refuses a malformed one with 400 before the app sees it.)"""
     for name, value in scope["headers"]:
-        if name == b"content-length" and value.isdigit():
-            return int(value)
-    return 0
+        if name == b"content-length":
+            return int(value) if value.isdigit() else None
+    return None
 
 
 def _refusal(limit_bytes: int) -> JSONResponse:

@@ -4,7 +4,7 @@ Prometheus posts to ``/api/v2/alerts`` more often than every other request put t
 one-alert post cost about as much in the eleven layers around the endpoint (Starlette's and
 FastAPI's error, telemetry and body-limit layers, our request log, status page, body limits,
 memory gate and ping shortcut, each a coroutine and a wrapped ``send``) as in the endpoint.
-``SecuredApp.__call__`` hands a hot route's request to ``HotRoutes.serve``, one coroutine that
+``HotApp.__call__`` hands a hot route's request to ``HotRoutes.serve``, one coroutine that
 does what those layers do for this route, and everything else to the stack as before.
 
 What ``serve`` keeps, layer by layer:
@@ -31,11 +31,13 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from starlette._utils import get_route_path
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
 from starlette.types import Receive, Scope, Send
 
+from opsbook.web.body_limit import declared_length
 from opsbook.web.middleware import RequestObserver
 from opsbook.web.security import SecuredApp, secured
 
@@ -73,7 +75,7 @@ class HotRoutes:
         """The hot route for this request, or None when the stack should serve it."""
         if not self._routes or scope["type"] != "http":
             return None
-        hot = self._routes.get((scope["method"], route_path(scope)))
+        hot = self._routes.get((scope["method"], get_route_path(scope)))
         if hot is None:
             return None
         length = declared_length(scope)
@@ -118,21 +120,6 @@ class HotRoutes:
             node = getattr(node, "app", None)
         self._observer = (stack, node)
         return node
-
-
-def route_path(scope: Scope) -> str:
-    """The path the app's routes match (without the ``root_path`` a proxy mounts it under)."""
-    path: str = scope["path"]
-    root: str = scope.get("root_path", "")
-    return path[len(root) :] if root and path.startswith(root + "/") else path
-
-
-def declared_length(scope: Scope) -> int | None:
-    """The request's ``Content-Length``, None when it declares none (chunked)."""
-    for name, value in scope["headers"]:
-        if name == b"content-length":
-            return int(value) if value.isdigit() else None
-    return None
 
 
 def handler_for(app: object, exc: Exception) -> Any:

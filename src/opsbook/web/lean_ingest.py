@@ -17,11 +17,12 @@ give.
 
 from __future__ import annotations
 
+from starlette._utils import get_route_path
 from starlette.requests import Request
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from opsbook.web.api.ingest import POST_ALERTS_PATH, post_alerts, post_alerts_route
-from opsbook.web.hot_routes import handler_for, route_path
+from opsbook.web.hot_routes import handler_for
 
 
 class LeanIngest:
@@ -37,7 +38,7 @@ class LeanIngest:
         if (
             scope["type"] != "http"
             or scope["method"] != "POST"
-            or route_path(scope) != POST_ALERTS_PATH
+            or get_route_path(scope) != POST_ALERTS_PATH
         ):
             await self.app(scope, receive, send)
             return

@@ -62,10 +62,16 @@ def added_headers(path: str) -> tuple[tuple[bytes, bytes], ...]:
 def secured(response: Response, scope: Scope) -> Response:
     """``response`` with the headers ``SecurityHeaders`` would add (for a hot route, served
     outside it: web/hot_routes.py)."""
-    headers = response.raw_headers
-    present = {name.lower() for name, _ in headers}
-    headers.extend(h for h in added_headers(str(scope["path"])) if h[0] not in present)
+    _add_missing(response.raw_headers, added_headers(str(scope["path"])))
     return response
+
+
+def _add_missing(
+    headers: list[tuple[bytes, bytes]], added: tuple[tuple[bytes, bytes], ...]
+) -> None:
+    """Append the ``added`` headers ``headers`` does not have yet (the route's own win)."""
+    present = {name.lower() for name, _ in headers}
+    headers.extend(h for h in added if h[0] not in present)
 
 
 class SecurityHeaders:
@@ -84,8 +90,7 @@ class SecurityHeaders:
         async def send_with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
                 headers = list(message.get("headers", ()))
-                present = {name.lower() for name, _ in headers}
-                headers.extend((name, value) for name, value in added if name not in present)
+                _add_missing(headers, added)
                 message = {**message, "headers": headers}
             await send(message)
 
