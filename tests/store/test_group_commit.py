@@ -1,10 +1,12 @@
 """``GroupCommitter``: a group's requests are answered after its commit with one call into
-their event loop, and a request cancelled while it waits is not written."""
+their event loop, the requests of one pass of the loop share a group, and a request cancelled
+while it waits is not written."""
 
 from __future__ import annotations
 
 import asyncio
 import threading
+import time
 from collections.abc import Sequence
 from typing import Any
 
@@ -72,6 +74,34 @@ async def test_a_group_is_answered_with_one_call_into_the_loop(
     # Four requests in two groups: one call into the loop a group, none other.
     assert [getattr(c, "__name__", c) for c in calls] == ["_settle", "_settle"]
     assert _stored(notes) == ["a", "b", "c", "gate"]
+
+
+class Recorded:
+    """``run_group``: notes each group's jobs."""
+
+    def __init__(self) -> None:
+        self.groups: list[list[str]] = []
+
+    def __call__(self, conn: Connection, jobs: Sequence[str]) -> list[str]:
+        self.groups.append(list(jobs))
+        conn.execute(_note.insert(), [{"text": j} for j in jobs])
+        return [j.upper() for j in jobs]
+
+
+async def test_the_requests_of_one_pass_of_the_loop_share_a_group(notes: Engine) -> None:
+    run = Recorded()
+    committer: GroupCommitter[str, str] = GroupCommitter(notes, run, name="t")
+    assert await committer.submit("first") == "FIRST"  # the writer is up, waiting for work
+
+    async def request(text: str) -> str:
+        # Work that lets go of the GIL, as reading a socket does: a writer woken by the first
+        # request would take it alone here.
+        time.sleep(0.002)
+        return await committer.submit(text)
+
+    texts = [f"r{i}" for i in range(10)]
+    assert await asyncio.gather(*(request(t) for t in texts)) == [t.upper() for t in texts]
+    assert run.groups == [["first"], texts]
 
 
 async def test_a_request_cancelled_while_it_waits_is_not_written(notes: Engine) -> None:

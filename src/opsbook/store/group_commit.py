@@ -83,10 +83,13 @@ class GroupCommitter(Generic[J, R]):
         with self._ready:
             self._entries.append(entry)
             if self._running:
-                # The writer sleeps only while nothing waits: the first entry wakes it, and
-                # the ones after it find it awake (it takes every entry waiting at once).
+                # The writer sleeps only while nothing waits. The first entry wakes it, at the
+                # end of this pass of the event loop, not now: the requests that arrived with
+                # this one queue behind it first, and the writer takes them all in one group.
+                # Woken at once, it took the first alone about one time in four (at one alert
+                # a request, 32 connections), a transaction for a single request.
                 if len(self._entries) == 1:
-                    self._ready.notify()
+                    loop.call_soon(self._wake)
             else:
                 self._running = True
                 threading.Thread(
@@ -101,6 +104,11 @@ class GroupCommitter(Generic[J, R]):
                 if entry in self._entries:
                     self._entries.remove(entry)
             raise
+
+    def _wake(self) -> None:
+        with self._ready:
+            if self._entries:
+                self._ready.notify()
 
     def _loop(self) -> None:
         """1. Wait (up to ``idle_s``) for jobs; with none, mark the writer stopped and exit.
