@@ -12,7 +12,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import exc as sa_exc
 
 from opsbook.errors import NotFound
-from opsbook.web.security import DOCS_POLICY, PAGE_POLICY, policy_for
+from opsbook.web.security import DOCS_POLICY, PAGE_POLICY, FixedResponse, policy_for, secured
 
 COMMON = {
     "x-content-type-options": "nosniff",
@@ -39,6 +39,37 @@ def test_every_response_carries_the_headers(client: TestClient, method: str, pat
     for name, value in COMMON.items():
         assert response.headers[name] == value, name
     assert response.headers["content-security-policy"] == PAGE_POLICY
+
+
+async def test_a_fixed_answer_is_sent_as_made_and_an_edit_stays_in_its_answer() -> None:
+    answer = FixedResponse("/api/v2/alerts")
+    scope: dict[str, Any] = {"type": "http", "path": "/api/v2/alerts"}
+    assert secured(answer, scope) is answer
+    sent: list[dict[str, Any]] = []
+
+    async def send(message: Any) -> None:
+        sent.append(message)
+        if message["type"] == "http.response.start":
+            message["headers"].append((b"x-edited", b"1"))  # a layer editing in place
+
+    async def receive() -> Any:
+        raise AssertionError("a fixed answer reads nothing")
+
+    for _ in range(2):
+        await answer(scope, receive, send)
+    starts = [m for m in sent if m["type"] == "http.response.start"]
+    assert [m["status"] for m in starts] == [200, 200]
+    for start in starts:
+        names = [name for name, _ in start["headers"]]
+        assert names.count(b"x-edited") == 1  # each answer had a list of its own
+        headers = dict(start["headers"])
+        del headers[b"x-edited"]
+        assert {k.decode(): v.decode() for k, v in headers.items()} == {
+            **COMMON,
+            "content-security-policy": PAGE_POLICY,
+            "content-length": "0",
+        }
+    assert [m["body"] for m in sent if m["type"] == "http.response.body"] == [b"", b""]
 
 
 def test_the_page_policy_forbids_inline_script_framing_and_foreign_forms() -> None:
