@@ -7,9 +7,13 @@ from collections.abc import Callable
 import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 
 from opsbook import __version__
+from opsbook.web.metrics import DURATION_BUCKETS, Metrics
 
 
 def _samples(text: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
@@ -101,8 +105,6 @@ def test_store_up_is_zero_when_the_store_is_unreachable(
 
 def test_each_app_has_its_own_registry(make_app: Callable[..., FastAPI], sqlite_url: str) -> None:
     # Two apps in one process (tests, or a future multi-app server) must not collide.
-    from prometheus_client import CollectorRegistry
-
     first = make_app(sqlite_url, registry=CollectorRegistry())
     second = make_app(sqlite_url, registry=CollectorRegistry())
     with TestClient(first) as one, TestClient(second) as two:
@@ -112,3 +114,50 @@ def test_each_app_has_its_own_registry(make_app: Callable[..., FastAPI], sqlite_
             (("method", "GET"), ("route", "/health"), ("status", "200")),
         )
         assert key not in _samples(two.get("/metrics").text)
+
+
+_OBSERVATION = st.tuples(
+    st.sampled_from(["GET", "POST"]),
+    st.sampled_from(["/health", "/api/v2/alerts", "/ping/{key}", "unmatched"]),
+    st.sampled_from([200, 304, 404, 500]),
+    # Every bound exactly, and between and past them.
+    st.one_of(st.sampled_from(DURATION_BUCKETS), st.floats(0, 30, allow_nan=False)),
+)
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.lists(_OBSERVATION, max_size=30))
+def test_the_http_series_are_prometheus_clients_own(
+    observations: list[tuple[str, str, int, float]],
+) -> None:
+    """The request counter and duration histogram, counted in plain Python, expose exactly what
+    prometheus_client's ``Counter`` and ``Histogram`` would for the same requests (the
+    ``_created`` times aside, which only have to be there)."""
+    ours_registry = CollectorRegistry()
+    ours = Metrics(ours_registry, store_up=lambda: True, runner_up=lambda: True)
+    theirs_registry = CollectorRegistry()
+    requests = Counter(
+        "opsbook_http_requests",
+        "HTTP requests answered, by method, route template and status.",
+        ["method", "route", "status"],
+        registry=theirs_registry,
+    )
+    duration = Histogram(
+        "opsbook_http_request_duration_seconds",
+        "Time to answer an HTTP request, by route template.",
+        ["route"],
+        buckets=DURATION_BUCKETS,
+        registry=theirs_registry,
+    )
+    for method, route, status, duration_s in observations:
+        ours.observe_request(method=method, route=route, status=status, duration_s=duration_s)
+        requests.labels(method=method, route=route, status=str(status)).inc()
+        duration.labels(route=route).observe(duration_s)
+
+    def http_lines(registry: CollectorRegistry) -> list[str]:
+        text = generate_latest(registry).decode()
+        lines = [line for line in text.splitlines() if "opsbook_http_request" in line]
+        # A _created sample's value is when its series started: keep its name and labels.
+        return [line.rpartition(" ")[0] if "_created{" in line else line for line in lines]
+
+    assert http_lines(ours_registry) == http_lines(theirs_registry)
