@@ -15,9 +15,11 @@ from pathlib import Path
 import psycopg
 import pytest
 import structlog
+from argon2 import PasswordHasher
 from sqlalchemy.engine import Engine
 
 from frozen import CLI_NOW
+from opsbook.accounts import service as accounts_service
 from opsbook.cli.app import main
 from opsbook.cli.client import Transport
 from opsbook.clock import Clock, FrozenClock
@@ -239,6 +241,18 @@ def serve(tmp_path: Path) -> Iterator[Callable[..., Server]]:
     yield start
     for server in started:
         server.close()
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _cheap_password_hashes() -> Iterator[None]:
+    """Hash passwords at argon2id's lowest cost in the test processes. At the production cost
+    (64 MiB, t=3) each hash or check took 0.15-0.25 s, 80 s of a run. A hash names its own
+    cost, so checks, and the ``opsbook serve`` processes tests start, read these as any other
+    (a server rehashes one at its cost on the first login, as after an upgrade)."""
+    with pytest.MonkeyPatch.context() as patch:
+        cheap = PasswordHasher(time_cost=1, memory_cost=8, parallelism=1)
+        patch.setattr(accounts_service, "_HASHER", cheap)
+        yield
 
 
 @pytest.fixture(autouse=True)
