@@ -96,7 +96,7 @@ async def test_the_requests_of_one_pass_of_the_loop_share_a_group(notes: Engine)
     async def request(text: str) -> str:
         # Work that lets go of the GIL, as reading a socket does: a writer woken by the first
         # request would take it alone here.
-        time.sleep(0.002)
+        time.sleep(0.002)  # noqa: ASYNC251 - blocking on purpose: the loop must not run meanwhile
         return await committer.submit(text)
 
     texts = [f"r{i}" for i in range(10)]
