@@ -17,7 +17,7 @@ from typing import Any, TypeVar
 
 from sqlalchemy.engine import Connection, Engine
 
-from opsbook.alerts.ingest_writes import Applied, Writes, apply_writes, begin_write
+from opsbook.alerts.ingest_writes import Applied, Writes, apply_writes
 from opsbook.store import group_commit
 
 T = TypeVar("T")
@@ -65,7 +65,7 @@ class GroupCommitter(group_commit.GroupCommitter[_Job, Any]):
 
 def _run_jobs(conn: Connection, jobs: Sequence[_Job]) -> list[Any]:
     """Each job's result, in order. Consecutive ``Writes`` go to ``apply_writes`` together."""
-    begin_write(conn)
+    group_commit.begin_immediate(conn)
     results: list[Any] = []
     pending: list[Writes] = []
     for job in jobs:

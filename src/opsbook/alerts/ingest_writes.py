@@ -23,6 +23,8 @@ from sqlalchemy.engine import Connection
 
 from opsbook.alerts.models import AlertSource, AlertStatus
 from opsbook.alerts.tables import alert, alert_event
+from opsbook.store import driver
+from opsbook.store.group_commit import begin_immediate
 from opsbook.store.metadata import timestamp_binder
 from opsbook.types import JSONValue
 
@@ -103,20 +105,11 @@ class Applied:
     report: IngestReport
 
 
-def begin_write(conn: Connection) -> None:
-    """Take the write lock now on SQLite, where pysqlite would start the transaction only at
-    the first write: a read before it could be stale by the time we write."""
-    if conn.dialect.name == "sqlite":
-        dbapi = conn.connection.dbapi_connection
-        if dbapi is not None and not getattr(dbapi, "in_transaction", True):
-            conn.exec_driver_sql("BEGIN IMMEDIATE")
-
-
 def lock_open(
     conn: Connection, fingerprints: Sequence[str], columns: Sequence[Any]
 ) -> dict[str, Any]:
     """Rows of the open alerts among ``fingerprints``, locked until the transaction ends."""
-    begin_write(conn)
+    begin_immediate(conn)
     rows = conn.execute(_select_open(tuple(columns)), {"fingerprints": list(fingerprints)})
     return {row.open_key: row for row in rows}
 
@@ -170,14 +163,10 @@ def _lock_open_sqlite(conn: Connection, fingerprints: Sequence[str]) -> dict[str
     timestamps are not decoded (the JSON is compared through a cache, a re-send's labels being
     the same text each time; the timestamp is parsed only for a resolve), and the statement is
     sent as written, not compiled by SQLAlchemy for each count of fingerprints."""
-    begin_write(conn)
-    result = conn.exec_driver_sql(_select_open_sqlite(len(fingerprints)), tuple(fingerprints))
-    try:
-        # The driver's tuples, not SQLAlchemy Rows: making a Row for each of a batch's alerts
-        # cost as much as SQLite's reading them.
-        rows = result.cursor.fetchall()
-    finally:
-        result.close()
+    begin_immediate(conn)
+    # The driver's tuples, not SQLAlchemy Rows: making a Row for each of a batch's alerts cost
+    # as much as SQLite's reading them.
+    rows = driver.run(conn, _select_open_sqlite(len(fingerprints)), fingerprints)
     make = _OpenRow._make
     return {row[1]: make(row) for row in rows}
 
@@ -409,16 +398,16 @@ class _SqliteUpdates:
         return text
 
     def update(self) -> None:
-        run = self._conn.exec_driver_sql
+        conn = self._conn
         if len(self._groups) <= _MAX_GROUPS:
             for (names, row), ids in self._groups.items():
-                run(_sqlite_update(names, len(ids)), (*row, *ids))
+                driver.run(conn, _sqlite_update(names, len(ids)), (*row, *ids))
             return
         shapes: dict[tuple[str, ...], list[tuple[Any, ...]]] = {}
         for (names, row), ids in self._groups.items():
             shapes.setdefault(names, []).extend((*row, i) for i in ids)
         for names, rows in shapes.items():
-            run(_sqlite_update(names, 1), rows)
+            driver.run(conn, _sqlite_update(names, 1), rows, many=True)
 
 
 @lru_cache(maxsize=256)

@@ -22,7 +22,7 @@ import structlog
 from sqlalchemy.engine import Connection
 
 from opsbook.alerts.engine import paging_severities
-from opsbook.alerts.ingest_writes import Incoming, IngestReport, Writes, apply_writes, begin_write
+from opsbook.alerts.ingest_writes import Incoming, IngestReport, Writes, apply_writes
 from opsbook.alerts.models import AlertSource, AlertStatus
 from opsbook.alerts.records import fingerprint
 from opsbook.alerts.tables import alert
@@ -32,6 +32,7 @@ from opsbook.runbooks.routine_task import step_counts
 from opsbook.runbooks.routines import Routine, age
 from opsbook.runbooks.run_models import RunState
 from opsbook.runbooks.tables import routine_run, runbook_run
+from opsbook.store.group_commit import begin_immediate
 from opsbook.types import JSONValue
 
 log = structlog.get_logger(__name__)
@@ -208,7 +209,7 @@ def sync_alerts(
     # SQLite: hold the write lock from the first read we act on, so a second process cannot
     # open the same alert between our read and our write (PostgreSQL: the open_key unique
     # index refuses the second, and that pass retries).
-    begin_write(conn)
+    begin_immediate(conn)
     open_now = _open_routine_alerts(conn)
     runs = _latest_runs(conn, [r.name for r in alerting])
     counts = step_counts(conn, [int(r.run_id) for r in runs.values() if r.run_id is not None])

@@ -23,6 +23,8 @@ import structlog
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import IntegrityError
 
+from opsbook.store import driver
+
 log = structlog.get_logger(__name__)
 
 J = TypeVar("J")
@@ -197,4 +199,4 @@ def begin_immediate(conn: Connection) -> None:
     if conn.dialect.name == "sqlite":
         dbapi = conn.connection.dbapi_connection
         if dbapi is not None and not getattr(dbapi, "in_transaction", True):
-            conn.exec_driver_sql("BEGIN IMMEDIATE")
+            driver.run(conn, "BEGIN IMMEDIATE")
