@@ -179,15 +179,20 @@ def _shared_postgres() -> Iterator[SharedPostgres]:
 
 @pytest.fixture(params=["sqlite", "postgres"])
 def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    """A store URL with no data in it, once for SQLite and once for PostgreSQL.
+    """A store URL at head with no data in it, once for SQLite and once for PostgreSQL.
 
-    The SQLite file does not exist yet. The PostgreSQL database is the test process' shared
-    one, already migrated (``SharedPostgres``), unless the test is marked ``empty_store``: then
-    it is a new database with no tables.
+    The SQLite file is a copy of the migrated template (``_migrated_sqlite``); the PostgreSQL
+    database is the test process' shared one (``SharedPostgres``). A test marked
+    ``empty_store`` gets a store never migrated instead: a SQLite file that does not exist yet,
+    a new PostgreSQL database with no tables.
     """
+    is_empty = request.node.get_closest_marker("empty_store") is not None
     if request.param == "sqlite":
-        yield f"sqlite:///{tmp_path / 'opsbook.db'}"
-    elif request.node.get_closest_marker("empty_store") is not None:
+        path = tmp_path / "opsbook.db"
+        if not is_empty:
+            shutil.copyfile(request.getfixturevalue("_migrated_sqlite"), path)
+        yield f"sqlite:///{path}"
+    elif is_empty:
         yield request.getfixturevalue("pg_url")
     else:
         shared: SharedPostgres = request.getfixturevalue("_shared_postgres")
@@ -199,8 +204,8 @@ def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
 
 @pytest.fixture(scope="session")
 def _migrated_sqlite(tmp_path_factory: pytest.TempPathFactory) -> str:
-    """A SQLite store migrated to head once per test process. Copying the file is far cheaper
-    than running every migration for each test that wants a migrated store (``tests/store``
+    """A SQLite store migrated to head once per test process, which each ``store_url`` copies.
+    Copying the file is far cheaper than running every migration for each test (``tests/store``
     tests the migrations themselves). PostgreSQL gains nothing from a template database:
     ``CREATE DATABASE ... TEMPLATE`` costs more than the migrations."""
     path = tmp_path_factory.mktemp("template") / "opsbook.db"
@@ -211,15 +216,11 @@ def _migrated_sqlite(tmp_path_factory: pytest.TempPathFactory) -> str:
 
 
 @pytest.fixture
-def engine(store_url: str, _migrated_sqlite: str) -> Iterator[Engine]:
+def engine(store_url: str, request: pytest.FixtureRequest) -> Iterator[Engine]:
     """A store migrated to head, once on SQLite and once on PostgreSQL; disposed afterwards."""
-    if store_url.startswith("sqlite:///"):
-        # Nothing has opened the test's store yet: it becomes a copy of the migrated one.
-        shutil.copyfile(_migrated_sqlite, store_url.removeprefix("sqlite:///"))
-        engine = create_engine(store_url)
-    else:
-        engine = create_engine(store_url)
-        upgrade(engine)  # the shared database is at head already: this only checks
+    engine = create_engine(store_url)
+    if request.node.get_closest_marker("empty_store") is not None:
+        upgrade(engine)  # ``store_url`` is at head already otherwise
     yield engine
     engine.dispose()
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import shutil
 import socket
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -71,19 +70,10 @@ def make_app(registry: CollectorRegistry, clock: FrozenClock) -> Iterator[Callab
 
 
 @pytest.fixture
-def app(
-    make_app: Callable[..., FastAPI], store_url: str, request: pytest.FixtureRequest
-) -> FastAPI:
-    """An app on ``store_url``, at head on both backends unless the test is marked
-    ``empty_store``: the SQLite store starts as a copy of the migrated template, as the shared
-    PostgreSQL one is migrated already, so start-up only checks the revision (migrating a new
-    SQLite file costs ~0.1 s a test; ``test_app.py`` tests the migration at start-up)."""
-    if (
-        store_url.startswith("sqlite:///")
-        and request.node.get_closest_marker("empty_store") is None
-    ):
-        template: str = request.getfixturevalue("_migrated_sqlite")
-        shutil.copyfile(template, store_url.removeprefix("sqlite:///"))
+def app(make_app: Callable[..., FastAPI], store_url: str) -> FastAPI:
+    """An app on ``store_url``: at head on both backends unless the test is marked
+    ``empty_store``, so start-up only checks the revision (``test_app.py`` tests the migration
+    at start-up)."""
     return make_app(store_url)
 
 

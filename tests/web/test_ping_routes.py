@@ -37,12 +37,8 @@ def clock() -> FrozenClock:
 
 
 @pytest.fixture
-def client(store_url: str, clock: FrozenClock, _migrated_sqlite: str) -> Iterator[TestClient]:
-    """A started app's client, sending an admin token. The SQLite store starts as a copy of the
-    migrated template, as the shared PostgreSQL one is at head already (``tests/web/test_app.py``
-    tests the migration at start-up)."""
-    if store_url.startswith("sqlite:///"):
-        shutil.copyfile(_migrated_sqlite, store_url.removeprefix("sqlite:///"))
+def client(store_url: str, clock: FrozenClock) -> Iterator[TestClient]:
+    """A started app's client, sending an admin token."""
     config = Config.model_validate(
         {
             "service": "t",

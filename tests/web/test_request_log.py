@@ -1,7 +1,6 @@
 from __future__ import annotations
 
 import asyncio
-import shutil
 from collections.abc import Callable, Iterator
 from datetime import timedelta
 from uuid import UUID
@@ -61,11 +60,7 @@ def _config() -> Config:
 
 
 @pytest.fixture
-def ping_client(
-    make_app: Callable[..., FastAPI], store_url: str, _migrated_sqlite: str
-) -> Iterator[TestClient]:
-    if store_url.startswith("sqlite:///"):
-        shutil.copyfile(_migrated_sqlite, store_url.removeprefix("sqlite:///"))
+def ping_client(make_app: Callable[..., FastAPI], store_url: str) -> Iterator[TestClient]:
     config = _config()
     with TestClient(make_app(store_url, config=config)) as client:
         yield client
@@ -102,10 +97,8 @@ def test_successful_pings_are_summed_into_one_line_per_route_and_status(
 
 
 def test_the_last_window_is_written_at_shutdown(
-    make_app: Callable[..., FastAPI], store_url: str, _migrated_sqlite: str
+    make_app: Callable[..., FastAPI], store_url: str
 ) -> None:
-    if store_url.startswith("sqlite:///"):
-        shutil.copyfile(_migrated_sqlite, store_url.removeprefix("sqlite:///"))
     config = _config()
     with capture_logs() as logs:
         with TestClient(make_app(store_url, config=config)) as client:
