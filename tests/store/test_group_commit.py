@@ -104,6 +104,45 @@ async def test_the_requests_of_one_pass_of_the_loop_share_a_group(notes: Engine)
     assert run.groups == [["first"], texts]
 
 
+class Linked:
+    """``run_group``: notes the connection each group ran on; a job "boom" raises."""
+
+    def __init__(self) -> None:
+        self.connections: list[Connection] = []  # kept alive, so none's id is reused
+
+    def __call__(self, conn: Connection, jobs: Sequence[str]) -> list[str]:
+        self.connections.append(conn)
+        if "boom" in jobs:
+            raise RuntimeError("boom")
+        conn.execute(_note.insert(), [{"text": j} for j in jobs])
+        return list(jobs)
+
+
+async def test_the_writer_keeps_its_connection_until_a_failure_or_its_exit(
+    notes: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    run = Linked()
+    committer: GroupCommitter[str, str] = GroupCommitter(notes, run, name="t")
+    for text in ("a", "b"):
+        assert await committer.submit(text) == text
+    with pytest.raises(RuntimeError, match="boom"):
+        await committer.submit("boom")
+    assert await committer.submit("c") == "c"
+    first, second, failed, after = run.connections
+    assert first is second is failed  # one checkout for the groups in a row
+    assert after is not failed  # the failed one went back to the pool, which reset it
+    assert _stored(notes) == ["a", "b", "c"]
+    # The writer gives its connection back when it exits, idle.
+    monkeypatch.setattr("opsbook.store.group_commit.IDLE_S", 0.05)
+    assert await committer.submit("d") == "d"  # this writer waits 1 s at most for the next
+    pool: Any = notes.pool
+    for _ in range(200):
+        if pool.checkedout() == 0:
+            break
+        await asyncio.sleep(0.01)
+    assert pool.checkedout() == 0
+
+
 async def test_a_request_cancelled_while_it_waits_is_not_written(notes: Engine) -> None:
     run = Gated()
     committer: GroupCommitter[str, str] = GroupCommitter(notes, run, name="t")

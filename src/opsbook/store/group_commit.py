@@ -15,7 +15,7 @@ import asyncio
 import contextlib
 import threading
 from collections import defaultdict
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Generic, TypeVar
 
@@ -119,33 +119,39 @@ class GroupCommitter(Generic[J, R]):
         3. Answer the group after the commit: one call into each waiting event loop sets every
            request's future there, instead of a wake-up (and a hop through a thread-safe
            future) a request."""
-        while True:
-            with self._ready:
-                if not self._entries:
-                    self._ready.wait(self.idle_s)
-                if not self._entries:
-                    self._running = False
-                    return
-                entries, self._entries = self._entries[:MAX_GROUP], self._entries[MAX_GROUP:]
-            answers: list[_Answer[J, R]] = []
-            try:
-                self._commit(entries, answers)
-            except BaseException as exc:
-                # Only something like SystemExit gets here; answer every request still
-                # waiting and let the next request start a new writer.
+        link = _Link(self._engine)
+        try:
+            while True:
                 with self._ready:
-                    self._running = False
-                answered = {id(a[0]) for a in answers}
-                answers += [(e, None, exc) for e in entries if id(e) not in answered]
-                raise
-            finally:
-                _answer(answers)
+                    if not self._entries:
+                        self._ready.wait(self.idle_s)
+                    if not self._entries:
+                        self._running = False
+                        return
+                    entries = self._entries[:MAX_GROUP]
+                    self._entries = self._entries[MAX_GROUP:]
+                answers: list[_Answer[J, R]] = []
+                try:
+                    self._commit(link, entries, answers)
+                except BaseException as exc:
+                    # Only something like SystemExit gets here; answer every request still
+                    # waiting and let the next request start a new writer.
+                    with self._ready:
+                        self._running = False
+                    answered = {id(a[0]) for a in answers}
+                    answers += [(e, None, exc) for e in entries if id(e) not in answered]
+                    raise
+                finally:
+                    _answer(answers)
+        finally:
+            link.close()
 
-    def _commit(self, entries: Sequence[_Entry[J, R]], answers: list[_Answer[J, R]]) -> None:
+    def _commit(
+        self, link: _Link, entries: Sequence[_Entry[J, R]], answers: list[_Answer[J, R]]
+    ) -> None:
         if len(entries) > 1:
             try:
-                with self._engine.begin() as conn:
-                    begin_immediate(conn)
+                with link.transaction() as conn:
                     results = self._run_group(conn, [e.job for e in entries])
             except Exception as exc:  # each job runs again alone, and gets its own answer
                 log.info(f"{self._name}_group_retry", jobs=len(entries), error=type(exc).__name__)
@@ -153,13 +159,12 @@ class GroupCommitter(Generic[J, R]):
                 answers += [(e, r, None) for e, r in zip(entries, results, strict=True)]
                 return
         for entry in entries:
-            answers.append(self._commit_alone(entry))
+            answers.append(self._commit_alone(link, entry))
 
-    def _commit_alone(self, entry: _Entry[J, R]) -> _Answer[J, R]:
+    def _commit_alone(self, link: _Link, entry: _Entry[J, R]) -> _Answer[J, R]:
         for attempt in range(1, ATTEMPTS + 1):
             try:
-                with self._engine.begin() as conn:
-                    begin_immediate(conn)
+                with link.transaction() as conn:
                     [result] = self._run_group(conn, [entry.job])
             except IntegrityError as exc:
                 if attempt == ATTEMPTS:
@@ -170,6 +175,38 @@ class GroupCommitter(Generic[J, R]):
             else:
                 return (entry, result, None)
         raise AssertionError("the last attempt returns")  # pragma: no cover
+
+
+class _Link:
+    """A writer thread's connection, kept from one group to the next while it runs: checking a
+    connection out of the pool and back in for each group cost 110k instructions, a quarter of
+    what a one-request ingest group cost (callgrind, docs/benchmarks.md). After a transaction
+    that failed it goes back to the pool, which resets it (or drops it, if the driver lost it),
+    and the next group checks one out again; the thread gives it back when it exits (after
+    ``IDLE_S`` with no work)."""
+
+    def __init__(self, engine: Engine) -> None:
+        self._engine = engine
+        self._conn: Connection | None = None
+
+    @contextlib.contextmanager
+    def transaction(self) -> Iterator[Connection]:
+        """A transaction holding the write lock (``begin_immediate``), committed at the end of
+        the block, rolled back if it raises."""
+        if self._conn is None:
+            self._conn = self._engine.connect()
+        try:
+            with self._conn.begin():
+                begin_immediate(self._conn)
+                yield self._conn
+        except BaseException:
+            self.close()
+            raise
+
+    def close(self) -> None:
+        conn, self._conn = self._conn, None
+        if conn is not None:
+            conn.close()
 
 
 def _answer(answers: Sequence[_Answer[J, R]]) -> None:
