@@ -6,6 +6,7 @@ Each function connects, so each may raise ``StoreError`` when the store is unrea
 
 from __future__ import annotations
 
+import functools
 from pathlib import Path
 
 import sqlalchemy as sa
@@ -38,9 +39,15 @@ def alembic_config() -> AlembicConfig:
     return cfg
 
 
+@functools.cache
+def _scripts() -> ScriptDirectory:
+    # Reading the scripts imports each of them (~20 ms); they cannot change while we run.
+    return ScriptDirectory.from_config(alembic_config())
+
+
 def head_revision() -> str:
     """The revision this code expects the store to be at."""
-    head = ScriptDirectory.from_config(alembic_config()).get_current_head()
+    head = _scripts().get_current_head()
     if head is None:  # pragma: no cover - the package always ships its first migration
         raise RuntimeError(f"no migrations found in {MIGRATIONS_DIR}")
     return head
@@ -65,8 +72,7 @@ def upgrade(engine: Engine) -> None:
     A no-op when already at head. Raises ``StoreError`` when the store is unreachable or is at a
     revision this code does not know (it was migrated by a newer opsbook).
     """
-    cfg = alembic_config()
-    known = {rev.revision for rev in ScriptDirectory.from_config(cfg).walk_revisions()}
+    known = {rev.revision for rev in _scripts().walk_revisions()}
     try:
         with engine.begin() as conn:
             at = MigrationContext.configure(conn).get_current_revision()
@@ -75,6 +81,9 @@ def upgrade(engine: Engine) -> None:
                     f"the store is at revision {at}, which this opsbook does not know "
                     f"(head is {head_revision()}); it was migrated by a newer version"
                 )
+            if at == head_revision():
+                return  # alembic would read every script again to find nothing to run
+            cfg = alembic_config()
             cfg.attributes["connection"] = conn
             command.upgrade(cfg, "head")
     except DBAPIError as exc:
