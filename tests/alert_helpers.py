@@ -23,8 +23,9 @@ def hold_alert_engine(app: Any, monkeypatch: pytest.MonkeyPatch) -> None:
     Its passes (the first at start, in a thread) judge the rule alerts a test writes straight
     into the store, which have no episode behind them, and resolved them before the test read
     them back (in full runs only). What the engine decides is tests/alerts' subject; a test
-    that seeds alerts to see how they are shown holds the engine with this. A pass already
-    under way ends before this returns."""
+    that seeds alerts to see how they are shown holds the engine with this, best before the
+    app starts. A pass already under way ends before this returns; one whose thread has not
+    taken the engine's lock yet still judges, once."""
     alerts = app.state.services.alerts
     monkeypatch.setattr(alerts, "evaluate", lambda *args, **kwargs: None)
     with alerts._lock:

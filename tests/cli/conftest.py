@@ -79,10 +79,12 @@ def cli_api(
         url = store_target(loaded, config=config, environ=env).url.reveal()
         clock = FrozenClock(CLI_NOW)
         app = create_app(loaded, environ={"OPSBOOK_DATABASE_URL": url}, clock=clock)
+        # Held before the start: the start's first pass, begun in a thread, could otherwise
+        # take the lock after the hold's wait and judge the alerts a test writes next.
+        hold_alert_engine(app, monkeypatch)
         client = TestClient(app, raise_server_exceptions=False)
         client.__enter__()
         started.append(client)
-        hold_alert_engine(app, monkeypatch)
         token = grant(app.state.services.engine, role, name="cli-test")
         monkeypatch.setenv("OPSBOOK_TOKEN", token)
         return ServedApi(client=client, clock=clock, token=token, _run=run_cli)

@@ -66,8 +66,10 @@ def client(engine: Engine, store_url: str, monkeypatch: pytest.MonkeyPatch) -> I
         clock=FrozenClock(NOW),
         registry=CollectorRegistry(),
     )
+    # It would judge the alerts the tests write; held before the start, whose first pass could
+    # otherwise take the engine's lock after the hold's wait (tests/cli/conftest.py).
+    hold_alert_engine(app, monkeypatch)
     with TestClient(app) as test_client:
-        hold_alert_engine(app, monkeypatch)  # it would judge the alerts the tests write
         # /api/v1 needs a viewer; the /api/v2 requests send the integration's token instead.
         yield authorize(test_client, Role.VIEWER)
 
