@@ -13,7 +13,7 @@ from ui_helpers import NOW, log_in, migrate, ui_client
 
 from opsbook.checks.models import ProbeResult, State
 from opsbook.clock import FrozenClock
-from opsbook.web.ui.overview_data import STATS_TTL_S
+from opsbook.web.ui.overview_data import STATS_TTL_S, states_marker
 
 
 @pytest.fixture
@@ -53,15 +53,40 @@ def test_a_state_change_shows_at_once(client: TestClient, store_url: str) -> Non
 def test_figures_are_read_again_after_their_time_to_live(
     client: TestClient, store_url: str
 ) -> None:
-    # Up for 2 hours, then down for the last 30 minutes: 75 % over the last 24 hours.
-    record(store_url, api_results(down_for=timedelta(0))[:180])
-    assert "100 %" in row_of(client.get("/").text, "api")
-    record(store_url, api_results(down_for=timedelta(minutes=30))[180:])
-    # The state changed at once; the figures are kept until they are STATS_TTL_S old ...
+    # Down for the last 30 minutes of 2 hours: the state changes with the first down result.
+    results = api_results(down_for=timedelta(minutes=30))
+    record(store_url, results[:200])
     row = row_of(client.get("/").text, "api")
-    assert 'data-state="down"' in row and "100 %" in row
+    # 20 of 200 results down: 90 % of the time observed.
+    assert 'data-state="down"' in row
+    assert '<td class="num">90 %</td>' in row
+    # New results that change no state: the figures are kept until they are STATS_TTL_S old ...
+    record(store_url, results[200:])
+    row = row_of(client.get("/").text, "api")
+    assert 'data-state="down"' in row and '<td class="num">90 %</td>' in row
     clock_of(client).advance(timedelta(seconds=STATS_TTL_S + 1))
-    # ... and then the recent hours and days are read again (24 h, then 30 d).
+    # ... and then the recent hours and days are read again (24 h, then 30 d): 60 of 240 down.
     row = row_of(client.get("/").text, "api")
     assert '<td class="num">75 %</td>' in row
     assert '<td class="num wide">75 %</td>' in row
+
+
+def test_a_state_change_reads_the_figures_again_at_once(client: TestClient, store_url: str) -> None:
+    """A check shown down beside the availability from before it went down ("100 %")
+    contradicts itself: the change reads the figures again, before their time to live."""
+    results = api_results(down_for=timedelta(minutes=30))
+    record(store_url, results[:180])
+    assert '<td class="num">100 %</td>' in row_of(client.get("/").text, "api")
+    record(store_url, results[180:181])
+    row = row_of(client.get("/").text, "api")
+    # One result of 181 down, 30 s of 5,430: 99.448 %.
+    assert 'data-state="down"' in row
+    assert '<td class="num">99.448 %</td>' in row
+    assert '<td class="num wide">99.448 %</td>' in row
+
+
+def test_states_marker_is_the_check_state_part_of_the_version() -> None:
+    # The timestamp has dots of its own; the alert, incident and audit ids are cut from the right.
+    version = "2026-12-06T10:00:00.250000+00:00.12.7.3.9"
+    assert states_marker(version) == "2026-12-06T10:00:00.250000+00:00.12"
+    assert states_marker("-.0.0.0.0") == "-.0"

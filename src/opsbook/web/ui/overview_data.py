@@ -120,16 +120,23 @@ class Settled:
 @dataclass(frozen=True)
 class _Stats:
     at_monotonic: float
+    states: str
+    """``states_marker`` of the store when they were read."""
     by_check: dict[str, CheckStats]
     settled: Settled
 
 
 class StatsCache:
-    """The rollup statistics of every check, recomputed at most every ``ttl_s``.
+    """The rollup statistics of every check, recomputed at most every ``ttl_s``, and at once
+    when a check has changed state since they were read.
 
     One caller recomputes while the others keep the previous figures (never a stampede of
     20 renders each reading 24,000 rollup rows), and a recomputation reads only the recent
-    rollups (``Settled``).
+    rollups (``Settled``). A state change cannot wait: a check shown down beside "100 %" over
+    24 hours contradicts itself, and the result that changed the state is already in the
+    rollups (``record_results`` writes both in one transaction). So every caller waits for
+    that recomputation; it costs what the overview's own re-render on the same change costs,
+    and new results that change no state still wait for ``ttl_s``.
     """
 
     def __init__(self, *, clock: Clock, ttl_s: float = STATS_TTL_S) -> None:
@@ -138,25 +145,33 @@ class StatsCache:
         self._lock = threading.Lock()
         self._stats: _Stats | None = None
 
-    def get(self, conn: Connection, *, config: Config, now: datetime) -> dict[str, CheckStats]:
+    def get(
+        self, conn: Connection, *, config: Config, now: datetime, states: str
+    ) -> dict[str, CheckStats]:
+        """The figures, recomputed first if they are older than ``ttl_s`` or were read at
+        another ``states`` (``states_marker`` of ``read_version``'s first marker)."""
         stats = self._stats
-        fresh = stats is not None and self.clock.monotonic() - stats.at_monotonic < self.ttl_s
-        if stats is not None and fresh:
+        if stats is not None and stats.states == states and not self._expired(stats):
             return stats.by_check
-        if not self._lock.acquire(blocking=stats is None):
+        # Figures merely old are served while one caller reads new ones; figures from before
+        # a state change are not.
+        if not self._lock.acquire(blocking=stats is None or stats.states != states):
             assert stats is not None  # only a non-blocking acquire can fail
             return stats.by_check
         try:
             stats = self._stats
-            if stats is None or self.clock.monotonic() - stats.at_monotonic >= self.ttl_s:
+            if stats is None or stats.states != states or self._expired(stats):
                 by_check, settled = read_stats(
                     conn, config=config, now=now, settled=stats.settled if stats else None
                 )
-                stats = _Stats(self.clock.monotonic(), by_check, settled)
+                stats = _Stats(self.clock.monotonic(), states, by_check, settled)
                 self._stats = stats
             return stats.by_check
         finally:
             self._lock.release()
+
+    def _expired(self, stats: _Stats) -> bool:
+        return self.clock.monotonic() - stats.at_monotonic >= self.ttl_s
 
 
 def _hour_rows(
@@ -291,6 +306,13 @@ def read_version(conn: Connection) -> tuple[str, int]:
     stamp = changed_at.isoformat() if changed_at is not None else "-"
     marks = f"{stamp}.{n_states}.{alert_id or 0}.{incident_id or 0}.{audit_id or 0}"
     return marks, int(result_id or 0)
+
+
+def states_marker(version: str) -> str:
+    """The part of ``read_version``'s first marker that moves only when a check changes state
+    (or is first seen): its first two fields. The three after them are integers, so they are
+    cut from the right (the timestamp has dots of its own)."""
+    return version.rsplit(".", 3)[0]
 
 
 def _oncall(conn: Connection, config: Config, now: datetime) -> list[OnCallRow]:
