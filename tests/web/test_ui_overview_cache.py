@@ -4,7 +4,8 @@ once, new results alone and rollup figures after their time to live, both stores
 from __future__ import annotations
 
 from collections.abc import Iterator
-from datetime import timedelta
+from dataclasses import replace
+from datetime import datetime, timedelta
 
 import pytest
 from fastapi.testclient import TestClient
@@ -41,6 +42,10 @@ def down_now(check_id: str) -> ProbeResult:
     )
 
 
+def up_at(check_id: str, at: datetime) -> ProbeResult:
+    return ProbeResult(check_id=check_id, started_at=at, state=State.UP, latency_ms=20.0)
+
+
 def test_a_state_change_shows_at_once(client: TestClient, store_url: str) -> None:
     record(store_url, api_results(down_for=timedelta(0)))
     assert 'data-state="up"' in row_of(client.get("/").text, "api")
@@ -48,6 +53,19 @@ def test_a_state_change_shows_at_once(client: TestClient, store_url: str) -> Non
     row = row_of(client.get("/").text, "api")
     assert 'data-state="down"' in row
     assert "status 503 (want 200)" in row
+
+
+def test_a_late_state_change_shows_at_once(client: TestClient, store_url: str) -> None:
+    """A slow probe that started before the newest recorded change turns its check down after
+    it: the newest ``changed_at`` does not move, the page must still show it at once."""
+    record(
+        store_url,
+        [up_at("api", NOW - timedelta(minutes=1)), up_at("db", NOW - timedelta(minutes=1))],
+    )
+    record(store_url, [down_now("api")])
+    assert 'data-state="up"' in row_of(client.get("/").text, "db")
+    record(store_url, [replace(down_now("db"), started_at=NOW - timedelta(seconds=10))])
+    assert 'data-state="down"' in row_of(client.get("/").text, "db")
 
 
 def test_figures_are_read_again_after_their_time_to_live(

@@ -28,6 +28,7 @@ from opsbook.alerts.models import Alert, AlertStatus
 from opsbook.alerts.service import count_by_status, list_alerts
 from opsbook.alerts.tables import alert_event
 from opsbook.checks import service as checks_service
+from opsbook.checks.models import State
 from opsbook.checks.rollups import (
     RollupRow,
     WindowStats,
@@ -260,6 +261,10 @@ def read_stats(
 _VERSION = sa.select(
     sa.select(sa.func.max(check_state.c.changed_at)).scalar_subquery(),
     sa.select(sa.func.count()).select_from(check_state).scalar_subquery(),
+    *(
+        sa.select(sa.func.count()).where(check_state.c.state == state).scalar_subquery()
+        for state in (State.DOWN.value, State.DEGRADED.value)
+    ),
     sa.select(sa.func.max(alert_event.c.id)).scalar_subquery(),
     sa.select(sa.func.max(incident_event.c.id)).scalar_subquery(),
     sa.select(sa.func.max(check_result.c.id)).scalar_subquery(),
@@ -299,19 +304,25 @@ def read_version(conn: Connection) -> tuple[str, int]:
     The first part moves when a check changes state, an alert or incident event is written
     (every alert transition and every incident change writes one) or a person's write is
     audited (a silence that mutes nothing yet, an on-call override, a retried notification);
-    the second with every result. Each is the max of a primary key or an indexed column.
+    the second with every result. Each is the max of a primary key or an indexed column, but
+    for the checks' states: ``check_state`` holds one row per check (it does not grow with
+    history), and the newest ``changed_at`` alone misses a change whose probe started before
+    the newest change recorded (a slow probe turning down after a fast one did). A change
+    always moves a check into or out of down or degraded, so those two counts catch it
+    (unless two such late changes cancel out between two reads: the page's TTL shows them).
     """
     row = conn.execute(_VERSION).one()
-    changed_at, n_states, alert_id, incident_id, result_id, audit_id = row
+    changed_at, n_states, n_down, n_degraded, alert_id, incident_id, result_id, audit_id = row
     stamp = changed_at.isoformat() if changed_at is not None else "-"
-    marks = f"{stamp}.{n_states}.{alert_id or 0}.{incident_id or 0}.{audit_id or 0}"
+    states = f"{stamp}.{n_states}.{n_down}.{n_degraded}"
+    marks = f"{states}.{alert_id or 0}.{incident_id or 0}.{audit_id or 0}"
     return marks, int(result_id or 0)
 
 
 def states_marker(version: str) -> str:
     """The part of ``read_version``'s first marker that moves only when a check changes state
-    (or is first seen): its first two fields. The three after them are integers, so they are
-    cut from the right (the timestamp has dots of its own)."""
+    (or is first seen): all but its last three fields, which are integers and so are cut from
+    the right (the timestamp has dots of its own)."""
     return version.rsplit(".", 3)[0]
 
 
