@@ -261,10 +261,8 @@ def read_stats(
 _VERSION = sa.select(
     sa.select(sa.func.max(check_state.c.changed_at)).scalar_subquery(),
     sa.select(sa.func.count()).select_from(check_state).scalar_subquery(),
-    *(
-        sa.select(sa.func.count()).where(check_state.c.state == state).scalar_subquery()
-        for state in (State.DOWN.value, State.DEGRADED.value)
-    ),
+    sa.select(sa.func.count()).where(check_state.c.state == State.DOWN.value).scalar_subquery(),
+    sa.select(sa.func.count()).where(check_state.c.state == State.DEGRADED.value).scalar_subquery(),
     sa.select(sa.func.max(alert_event.c.id)).scalar_subquery(),
     sa.select(sa.func.max(incident_event.c.id)).scalar_subquery(),
     sa.select(sa.func.max(check_result.c.id)).scalar_subquery(),
