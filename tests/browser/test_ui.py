@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from browser_helpers import ADMIN, PASSWORD, assert_accessible, screenshots
+from browser_helpers import ADMIN, ARTIFACTS, PASSWORD, assert_accessible, screenshots
 
 from paging_servers import Target
 from serving import Server
@@ -71,6 +71,32 @@ def test_a_check_turns_red_without_a_reload_when_its_target_goes_down(
     page.emulate_media(color_scheme="dark")
     screenshots(page, "overview-down-dark")
     assert_accessible(page, axe_source)
+    page.emulate_media(color_scheme="light")
+    # On a phone each check is a card that fits without scrolling sideways: the 24 h
+    # availability ("75.183 %" and the like, now that a check just gone down counts its
+    # result) included.
+    size = page.viewport_size
+    page.set_viewport_size({"width": 360, "height": 800})
+    assert_accessible(page, axe_source)
+    overflow = page.evaluate(
+        "() => { const w = document.querySelector('#live-checks');"
+        " return [w.scrollWidth, w.clientWidth, w.querySelector('tr#check-web').innerText]; }"
+    )
+    # The widest a row gets: the longest state, a missed SLO and three decimals.
+    worst = page.evaluate(
+        "() => { const w = document.querySelector('#live-checks');"
+        " const row = w.querySelector('tr#check-payments');"
+        " row.querySelector('.state-word').textContent = 'maintenance';"
+        " const [p95, day] = row.querySelectorAll('td.num:not(.wide)');"
+        ' p95.innerHTML = \'<span class="slo-miss">1,234 ms</span>'
+        '<span class="sub">/ 1,000 ms missed</span>\';'
+        " day.textContent = '99.998 %';"
+        " return [w.scrollWidth, w.clientWidth, row.innerText]; }"
+    )
+    page.screenshot(path=str(ARTIFACTS / "overview-widest-360.png"), full_page=True)
+    page.set_viewport_size(size)
+    assert overflow[0] <= overflow[1], f"the checks table overflows at 360 px: {overflow}"
+    assert worst[0] <= worst[1], f"the checks table overflows at 360 px: {worst}"
     assert not page.problems
 
 

@@ -77,15 +77,15 @@ def test_figures_are_read_again_after_their_time_to_live(
     row = row_of(client.get("/").text, "api")
     # 20 of 200 results down: 90 % of the time observed.
     assert 'data-state="down"' in row
-    assert '<td class="num">90 %</td>' in row
+    assert '<td class="num" data-label="24 h">90 %</td>' in row
     # New results that change no state: the figures are kept until they are STATS_TTL_S old ...
     record(store_url, results[200:])
     row = row_of(client.get("/").text, "api")
-    assert 'data-state="down"' in row and '<td class="num">90 %</td>' in row
+    assert 'data-state="down"' in row and '<td class="num" data-label="24 h">90 %</td>' in row
     clock_of(client).advance(timedelta(seconds=STATS_TTL_S + 1))
     # ... and then the recent hours and days are read again (24 h, then 30 d): 60 of 240 down.
     row = row_of(client.get("/").text, "api")
-    assert '<td class="num">75 %</td>' in row
+    assert '<td class="num" data-label="24 h">75 %</td>' in row
     assert '<td class="num wide">75 %</td>' in row
 
 
@@ -94,12 +94,12 @@ def test_a_state_change_reads_the_figures_again_at_once(client: TestClient, stor
     contradicts itself: the change reads the figures again, before their time to live."""
     results = api_results(down_for=timedelta(minutes=30))
     record(store_url, results[:180])
-    assert '<td class="num">100 %</td>' in row_of(client.get("/").text, "api")
+    assert '<td class="num" data-label="24 h">100 %</td>' in row_of(client.get("/").text, "api")
     record(store_url, results[180:181])
     row = row_of(client.get("/").text, "api")
     # One result of 181 down, 30 s of 5,430: 99.448 %.
     assert 'data-state="down"' in row
-    assert '<td class="num">99.448 %</td>' in row
+    assert '<td class="num" data-label="24 h">99.448 %</td>' in row
     assert '<td class="num wide">99.448 %</td>' in row
 
 
