@@ -50,14 +50,25 @@ def admin_server(folder: Path, config: str, *, store_url: str | None = None) -> 
         assert code == 0, "".join(running.lines[-30:])
 
 
+# The page and every table's wrapper, at the width shown: what would scroll sideways.
+_SIDEWAYS = """() => [document.documentElement, ...document.querySelectorAll('.table-wrap')]
+  .filter(e => e.scrollWidth > e.clientWidth + 1)
+  .map(e => `${e.id || e.getAttribute('aria-label') || e.tagName}: ${e.scrollWidth} > ${e.clientWidth} px`)"""
+
+
 def screenshots(page: Any, name: str) -> None:
-    """``name``-1280.png and ``name``-360.png (full page) into tests/browser/artifacts/."""
+    """``name``-1280.png and ``name``-360.png (full page) into tests/browser/artifacts/, and
+    at each width neither the page nor a table scrolls sideways (a phone shows it all)."""
     ARTIFACTS.mkdir(exist_ok=True)
     size = page.viewport_size
+    sideways = {}
     for width in (1280, 360):
         page.set_viewport_size({"width": width, "height": 800})
         page.screenshot(path=str(ARTIFACTS / f"{name}-{width}.png"), full_page=True)
+        if found := page.evaluate(_SIDEWAYS):
+            sideways[width] = found
     page.set_viewport_size(size)
+    assert not sideways, f"{name} scrolls sideways: {sideways}"
 
 
 def assert_accessible(page: Any, axe_source: str) -> None:
