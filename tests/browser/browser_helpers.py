@@ -53,7 +53,8 @@ def admin_server(folder: Path, config: str, *, store_url: str | None = None) -> 
 # The page and every table's wrapper, at the width shown: what would scroll sideways.
 _SIDEWAYS = """() => [document.documentElement, ...document.querySelectorAll('.table-wrap')]
   .filter(e => e.scrollWidth > e.clientWidth + 1)
-  .map(e => `${e.id || e.getAttribute('aria-label') || e.tagName}: ${e.scrollWidth} > ${e.clientWidth} px`)"""
+  .map(e => `${e.id || e.getAttribute('aria-label') || e.tagName}:`
+    + ` ${e.scrollWidth} > ${e.clientWidth} px`)"""
 
 
 def screenshots(page: Any, name: str) -> None:
