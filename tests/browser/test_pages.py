@@ -7,6 +7,7 @@ for the module (conftest.py), and one with a runbooks folder for the runbook pag
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -128,6 +129,12 @@ def test_the_check_page_draws_its_chart_under_the_csp(
     page.wait_for_url(seeded.url + "/checks/web")
     page.locator("#latency-chart canvas").wait_for(timeout=WAIT_MS)
     assert page.locator("svg.bars rect").count() == 144
+    # The cursor's time is on the 24-hour clock, in the config's timezone, as on the rest of
+    # the page (uPlot's own is "12/6/26 5:13pm").
+    box = page.locator("#latency-chart .u-over").bounding_box()
+    page.mouse.move(box["x"] + box["width"] - 2, box["y"] + box["height"] / 2)
+    shown = page.locator("#latency-chart .u-legend .u-series").first.inner_text()
+    assert re.search(r"\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}", shown), shown
     check(page, "check", axe_source)
     page.click("nav.windows >> text=1h")
     page.wait_for_url("**/checks/web?window=1h")

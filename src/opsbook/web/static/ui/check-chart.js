@@ -15,6 +15,34 @@
     return value >= 1000 ? (value / 1000).toPrecision(3) + " s" : value.toFixed(value >= 10 ? 0 : 1) + " ms";
   }
 
+  // The latency axis: as many decimals as the step between ticks needs, so ticks 0.05 ms
+  // apart read 3.95, 4.00, 4.05 rather than three "4.0 ms"; seconds from 1,000 ms up.
+  function msTicks(u, vals) {
+    var top = Math.max.apply(null, vals.map(function (v) { return Math.abs(v || 0); }));
+    var scale = top >= 1000 ? 1000 : 1, unit = scale === 1 ? " ms" : " s";
+    var step = vals.length > 1 ? Math.abs(vals[1] - vals[0]) / scale : 1;
+    var digits = 0;
+    while (digits < 3 && Math.abs(step * Math.pow(10, digits) - Math.round(step * Math.pow(10, digits))) > 1e-6) { digits++; }
+    return vals.map(function (v) { return v == null ? "" : (v / scale).toFixed(digits) + unit; });
+  }
+
+  // The time axis on a 24-hour clock, dates as "06 Dec", as every other time on the page
+  // (uPlot's own are 12-hour and month/day). Each row: the smallest tick step it serves (s),
+  // its label, then what a tick that starts a new year, month, day, hour, minute or second
+  // adds below it (null: nothing), and 1 to add it to the label rather than replace it.
+  var DAY = 86400, HOUR = 3600, MINUTE = 60;
+  var YEAR = "\n{YYYY}", DATE = "\n{DD} {MMM}", DATE_YEAR = "\n{DD} {MMM} {YYYY}";
+  var TIME_TICKS = [
+    [365 * DAY, "{YYYY}", null, null, null, null, null, null, 1],
+    [28 * DAY, "{MMM}", YEAR, null, null, null, null, null, 1],
+    [DAY, "{DD} {MMM}", YEAR, null, null, null, null, null, 1],
+    [HOUR, "{HH}:{mm}", DATE_YEAR, null, DATE, null, null, null, 1],
+    [MINUTE, "{HH}:{mm}", DATE_YEAR, null, DATE, null, null, null, 1],
+    [1, "{HH}:{mm}:{ss}", DATE_YEAR, null, DATE, null, null, null, 1],
+    [0.001, "{HH}:{mm}:{ss}.{fff}", DATE_YEAR, null, DATE, null, null, null, 1]
+  ];
+  var stamp = null;
+
   function draw(box) {
     var data;
     try { data = JSON.parse(box.getAttribute("data-series")); } catch (e) { return null; }
@@ -22,6 +50,8 @@
     var line = colour("--line", "#d0d7de");
     var axis = { stroke: fg, grid: { stroke: line, width: 1 }, ticks: { stroke: line, width: 1 } };
     var zone = box.getAttribute("data-timezone");
+    function date(ts) { return zone ? window.uPlot.tzDate(new Date(ts * 1e3), zone) : new Date(ts * 1e3); }
+    stamp = stamp || window.uPlot.fmtDate("{YYYY}-{MM}-{DD} {HH}:{mm}:{ss}");
     // Isolated points (a check with few results in the window) would draw nothing as a line.
     function points(stroke) { return { show: true, size: 5, fill: stroke, stroke: stroke }; }
     var p50 = colour("--up", "#1a7f37"), p95 = colour("--link", "#0a58ca"), p99 = colour("--down", "#b42318");
@@ -31,9 +61,9 @@
       scales: { x: { time: true } },
       // The axis in the config's timezone, as every other time on the page.
       tzDate: zone ? function (ts) { return window.uPlot.tzDate(new Date(ts * 1e3), zone); } : undefined,
-      axes: [axis, Object.assign({}, axis, { values: function (u, vals) { return vals.map(function (v) { return ms(u, v); }); }, size: 64 })],
+      axes: [Object.assign({}, axis, { values: TIME_TICKS }), Object.assign({}, axis, { values: msTicks, size: 64 })],
       series: [
-        {},
+        { value: function (u, ts) { return ts == null ? "–" : stamp(date(ts)); } },
         { label: "p50", stroke: p50, width: 1.5, value: ms, spanGaps: false, points: points(p50) },
         { label: "p95", stroke: p95, width: 1.5, value: ms, spanGaps: false, points: points(p95) },
         { label: "p99", stroke: p99, width: 1.5, value: ms, spanGaps: false, points: points(p99) }
