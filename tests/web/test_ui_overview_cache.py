@@ -10,11 +10,13 @@ from datetime import datetime, timedelta
 import pytest
 from fastapi.testclient import TestClient
 from test_ui_overview import api_results, record, row_of
-from ui_helpers import NOW, log_in, migrate, ui_client
+from ui_helpers import CONFIG, NOW, log_in, migrate, ui_client
 
 from opsbook.checks.models import ProbeResult, State
 from opsbook.clock import FrozenClock
-from opsbook.web.ui.overview_data import STATS_TTL_S, states_marker
+from opsbook.config import Config
+from opsbook.store import create_engine
+from opsbook.web.ui.overview_data import STATS_TTL_S, read_stats
 
 
 @pytest.fixture
@@ -103,8 +105,51 @@ def test_a_state_change_reads_the_figures_again_at_once(client: TestClient, stor
     assert '<td class="num wide">99.448 %</td>' in row
 
 
-def test_states_marker_is_the_check_state_part_of_the_version() -> None:
-    # The timestamp has dots of its own; the alert, incident and audit ids are cut from the right.
-    version = "2026-12-06T10:00:00.250000+00:00.12.7.3.9"
-    assert states_marker(version) == "2026-12-06T10:00:00.250000+00:00.12"
-    assert states_marker("-.0.0.0.0") == "-.0"
+def db_results(*, latency_ms: float, start: datetime, count: int) -> list[ProbeResult]:
+    return [
+        ProbeResult(
+            check_id="db",
+            started_at=start + i * timedelta(minutes=1),
+            state=State.UP,
+            latency_ms=latency_ms,
+        )
+        for i in range(count)
+    ]
+
+
+def test_a_state_change_reads_only_that_checks_figures(client: TestClient, store_url: str) -> None:
+    """The change re-reads the figures of the check that changed, not all of them: another
+    check's new results that change no state wait for the time to live as before."""
+    two_hours_ago = NOW - timedelta(hours=2)
+    results = api_results(down_for=timedelta(minutes=30))
+    record(store_url, results[:180])
+    record(store_url, db_results(latency_ms=20.0, start=two_hours_ago, count=60))
+    assert "20 ms" in row_of(client.get("/").text, "db")
+    # db gets slower (still up: no change); then api goes down (a change).
+    record(store_url, db_results(latency_ms=400.0, start=NOW - timedelta(minutes=59), count=59))
+    record(store_url, results[180:181])
+    html = client.get("/").text
+    assert '<td class="num" data-label="24 h">99.448 %</td>' in row_of(html, "api")
+    assert "20 ms" in row_of(html, "db") and "400 ms" not in row_of(html, "db")
+    clock_of(client).advance(timedelta(seconds=STATS_TTL_S + 1))
+    assert "400 ms" in row_of(client.get("/").text, "db")
+
+
+def test_the_figures_of_some_checks_equal_theirs_among_all(store_url: str) -> None:
+    migrate(store_url)
+    record(store_url, api_results(down_for=timedelta(minutes=30)))
+    record(store_url, db_results(latency_ms=20.0, start=NOW - timedelta(hours=2), count=120))
+    config = Config.model_validate(CONFIG)
+    engine = create_engine(store_url)
+    try:
+        with engine.begin() as conn:
+            every, settled = read_stats(conn, config=config, now=NOW)
+            some, _ = read_stats(conn, config=config, now=NOW, settled=settled, only={"api"})
+            assert some == {"api": every["api"]}
+            # The older part of the window is the settled one: from another hour, refused.
+            with pytest.raises(ValueError, match="Settled part of this hour"):
+                read_stats(
+                    conn, config=config, now=NOW + timedelta(hours=1), settled=settled, only={"api"}
+                )
+    finally:
+        engine.dispose()

@@ -10,8 +10,8 @@ so one reading serves them all, and a request costs two small queries (its sessi
 * A check changing state, an alert or incident event (every alert transition and incident
   change writes one) or a maintenance window opening or closing reads and renders it again
   before the page is answered, so a check turns red, and an alert or incident appears, at once.
-* A check changing state also reads its rollup figures again (``StatsCache``), so a check
-  shown down is never shown beside the availability from before it went down.
+* A check changing state also reads its own rollup figures again (``StatsCache``), so a
+  check shown down is never shown beside the availability from before it went down.
 * New results alone (a last error's text), new rollup figures (``StatsCache``) and the passing
   of time (the "for 3m" spans, a shift ending) refresh it every ``PAGE_TTL_S``: one request
   reads and renders while the others keep the previous one. The live page asks for new results
@@ -40,7 +40,8 @@ from opsbook.web.ui.overview_data import (
     in_maintenance,
     read_checks,
     read_overview,
-    states_marker,
+    read_states,
+    state_marks,
 )
 from opsbook.web.ui.overview_gzip import Deflated
 
@@ -112,16 +113,16 @@ class OverviewCache:
             entry = self._entry
             # Another request may have read them while this one waited for the lock.
             if entry is None or entry is seen or (entry.version, entry.held) != (version, held):
-                contents = self._read(conn, config, now, version)
-                entry = _Entry(contents, version, held, self.clock.monotonic())
+                entry = _Entry(self._read(conn, config, now), version, held, self.clock.monotonic())
                 self._entry = entry
             return entry.contents
         finally:
             self._lock.release()
 
-    def _read(self, conn: Connection, config: Config, now: datetime, version: str) -> Contents:
-        stats = self.stats.get(conn, config=config, now=now, states=states_marker(version))
-        rows = read_checks(conn, config=config, now=now, stats=stats)
+    def _read(self, conn: Connection, config: Config, now: datetime) -> Contents:
+        states = read_states(conn, config)
+        stats = self.stats.get(conn, config=config, now=now, states=state_marks(states.values()))
+        rows = read_checks(config=config, now=now, states=states, stats=stats)
         html = self.render_table(rows, now).encode()
         table = ChecksTable(
             html=html,
