@@ -5,8 +5,9 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
-from datetime import timedelta
+from datetime import datetime, timedelta
 from html.parser import HTMLParser
+from types import SimpleNamespace
 from urllib.parse import urlsplit
 
 import pytest
@@ -125,6 +126,8 @@ def test_maintenance_shows_as_scheduled_then_in_progress(site: tuple[Shop, TestC
     shop, client = site
     body = client.get("/status/").text
     assert "Scheduled maintenance" in body and "Database upgrade to PostgreSQL 17" in body
+    # One day's window: its date once, the times in the page's zone.
+    assert "Scheduled 2 Dec 2026, 02:00 to 04:00 UTC" in body
     shop.clock.advance(WINDOW_START - NOW + timedelta(minutes=1))
     body = client.get("/status/").text
     assert "Maintenance in progress" in body
@@ -230,3 +233,37 @@ def test_subscribe_links_to_the_server_s_form_in_the_served_page_and_the_export_
     if expected:
         form = client.get(urlsplit(expected[0]).path)
         assert form.status_code == 200 and "<form" in form.text
+
+
+@pytest.mark.parametrize(
+    ("zone", "start", "end", "shown"),
+    [
+        ("UTC", "2026-12-02T02:00Z", "2026-12-02T04:00Z", "2 Dec 2026, 02:00 to 04:00 UTC"),
+        (
+            "UTC",
+            "2026-12-02T22:00Z",
+            "2026-12-03T02:00Z",
+            "2 Dec 2026, 22:00 UTC to 3 Dec 2026, 02:00 UTC",
+        ),
+        # Within a day in the page's zone, though not in UTC.
+        (
+            "America/New_York",
+            "2026-12-02T22:00Z",
+            "2026-12-03T02:00Z",
+            "2 Dec 2026, 17:00 to 21:00 EST",
+        ),
+        # The clocks change during the window: both ends in full, each with its zone name.
+        (
+            "Europe/Lisbon",
+            "2026-10-25T00:00Z",
+            "2026-10-25T03:00Z",
+            "25 Oct 2026, 01:00 WEST to 25 Oct 2026, 03:00 WET",
+        ),
+    ],
+)
+def test_a_maintenance_window_is_written_once_for_its_day(
+    zone: str, start: str, end: str, shown: str
+) -> None:
+    page = SimpleNamespace(page=SimpleNamespace(timezone=zone), incidents=[])
+    words = html._Words(page)  # type: ignore[arg-type]
+    assert words.span(datetime.fromisoformat(start), datetime.fromisoformat(end)) == shown

@@ -108,6 +108,14 @@ class _Words:
         local = at.astimezone(self.zone)
         return f"{local.day} {local:%b %Y, %H:%M} {local.tzname()}"
 
+    def span(self, start: datetime, end: datetime) -> str:
+        """``6 Dec 2026, 02:00 to 04:00 UTC`` within a day (and one zone name), else both ends
+        in full."""
+        first, last = start.astimezone(self.zone), end.astimezone(self.zone)
+        if first.date() == last.date() and first.tzname() == last.tzname():
+            return f"{first.day} {first:%b %Y, %H:%M} to {last:%H:%M} {last.tzname()}"
+        return f"{self.when(start)} to {self.when(end)}"
+
     def bar(self, day: DayAvailability) -> Bar:
         date = f"{day.day.day} {day.day:%b %Y}"
         if day.availability is None:
@@ -205,6 +213,7 @@ def _common(snapshot: Snapshot, *, root: str, logo: str | None) -> dict[str, obj
         "root": root,
         "logo": logo if logo is None or "://" in logo else root + logo,
         "when": words.when,
+        "span": words.span,
         "words": STATUS_WORDS,
         "updated": words.when(snapshot.page.updated_at),
         "affected": lambda ids: ", ".join(names.get(i, i) for i in ids),
