@@ -78,6 +78,7 @@ VALID: dict[tuple[str, str], dict[str, Any]] = {
         "fields": {"impact": "checkout"},
     },
     ("post", "/api/v1/incidents/{incident_id}/notes"): {"message": "looking"},
+    ("post", "/api/v1/incidents/{incident_id}/escalate"): {"reason": "data breach suspected"},
     ("post", "/api/v1/incidents/{incident_id}/severity"): {"severity": "SEV1"},
     ("post", "/api/v1/incidents/{incident_id}/roles"): {
         "role": "commander",
@@ -118,6 +119,7 @@ MODELS: dict[tuple[str, str], type[BaseModel]] = {
     ("post", "/api/v1/incidents/{incident_id}/ack"): incidents_api.AckCreate,
     ("post", "/api/v1/incidents/{incident_id}/updates"): incidents_api.UpdateCreate,
     ("post", "/api/v1/incidents/{incident_id}/notes"): incidents_api.NoteCreate,
+    ("post", "/api/v1/incidents/{incident_id}/escalate"): incidents_api.EscalateCreate,
     ("post", "/api/v1/incidents/{incident_id}/severity"): incidents_api.SeverityUpdate,
     ("post", "/api/v1/incidents/{incident_id}/roles"): incidents_api.RoleUpdate,
     ("post", "/api/v1/incidents/{incident_id}/merge"): incidents_api.MergeCreate,

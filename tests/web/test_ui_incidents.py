@@ -25,7 +25,27 @@ from opsbook.store import create_engine
 
 HTML = {"Accept": "text/html,application/xhtml+xml"}
 SECRET = "s3cr3t-Pa55word-that-must-not-come-back"
-UI_CONFIG: dict[str, Any] = {**CONFIG, "timezone": "Europe/Berlin"}
+# The default severities, SEV2 (what ``Store.declare`` declares) with a policy to escalate.
+UI_CONFIG: dict[str, Any] = {
+    **CONFIG,
+    "timezone": "Europe/Berlin",
+    "channels": {"ops": {"webhook": {"url": "http://127.0.0.1:9/ops"}}},
+    "severities": {
+        "SEV1": {"respond_within": "15m", "page": True, "status_impact": "major_outage"},
+        "SEV2": {
+            "respond_within": "1h",
+            "page": True,
+            "status_impact": "partial_outage",
+            "escalation": "default",
+        },
+        "SEV3": {"respond_within": "4h"},
+        "SEV4": {"respond_within": "1d"},
+    },
+    "oncall": {
+        **CONFIG["oncall"],
+        "escalation": {"default": [{"notify": ["channel:ops"]}]},
+    },
+}
 
 
 @dataclass
@@ -165,6 +185,9 @@ FORMS = {
         lambda s, i: s.incident(i).status is IncidentStatus.RESOLVED,
     ),
     "note": Form("notes", {"message": "looking at the logs"}, lambda s, i: "note" in s.kinds(i)),
+    "escalate": Form(
+        "escalate", {"reason": "data breach suspected"}, lambda s, i: "escalate" in s.kinds(i)
+    ),
     "severity": Form(
         "severity", {"severity": "SEV1"}, lambda s, i: s.incident(i).severity == "SEV1"
     ),
@@ -479,3 +502,16 @@ def test_each_linked_alert_links_to_the_alerts_page_filtered_to_it_and_to_its_ch
     filtered = responder.get(href)
     assert filtered.status_code == 200 and 'class="error"' not in filtered.text
     assert f'id="alert-{fired}"' in filtered.text and f'id="alert-{other}"' not in filtered.text
+
+
+def test_escalate_is_offered_where_a_policy_can_page(responder: TestClient, store: Store) -> None:
+    with_policy, without = store.declare(), store.declare("Slow admin", severity="SEV3")
+    assert 'id="form-escalate"' in responder.get(f"/incidents/{with_policy}").text
+    assert 'id="form-escalate"' not in responder.get(f"/incidents/{without}").text
+    store.resolve(with_policy)
+    assert 'id="form-escalate"' not in responder.get(f"/incidents/{with_policy}").text
+    # Posted anyway (a page from before the severity changed), it is refused at the top.
+    answer = post_form(responder, without, "escalate", {"reason": "half the users"})
+    page = responder.get(answer.headers["location"]).text
+    assert "SEV3, which has no escalation policy" in page
+    assert "escalate" not in store.kinds(without)

@@ -339,6 +339,21 @@ def note(
     _change(ctx, config, path, {"message": message}, message="--message")
 
 
+@app.command("escalate")
+def escalate(
+    ctx: typer.Context,
+    incident_id: IdArgument,
+    reason: Annotated[
+        str, typer.Option("--reason", "-r", help="Why: the runbook's rule that calls for it.")
+    ],
+    config: ConfigOption = DEFAULT_CONFIG,
+) -> None:
+    """Page the next escalation level now, acknowledged or not ("escalate if a data breach
+    is suspected")."""
+    path = f"/api/v1/incidents/{incident_id}/escalate"
+    _change(ctx, config, path, {"reason": reason}, reason="--reason")
+
+
 @app.command("severity")
 def severity(
     ctx: typer.Context,

@@ -22,6 +22,7 @@ from opsbook.incidents.models import (
     EmitIncident,
     Escalation,
     Incident,
+    IncidentEvent,
     IncidentNotice,
     LinkedAlert,
     Page,
@@ -422,7 +423,6 @@ def _escalate_now(
     conn: Connection, found: Incident, *, config: Config, after: str, now: datetime
 ) -> list[IncidentNotice]:
     runs = [e for e in list_escalations(conn, found.id) if policy_levels(config, e.policy)]
-    why = f" (not mitigated after {after}: escalated without waiting)"
     if not runs:
         add_event(
             conn,
@@ -435,7 +435,77 @@ def _escalate_now(
             handled=True,
         )
         return []
-    esc = runs[-1]
+    why = f" (not mitigated after {after}: escalated without waiting)"
+    paged, level = page_next_level(
+        conn, found, runs[-1], config=config, now=now, why=why, tag=":early"
+    )
+    add_event(
+        conn,
+        found.id,
+        kind=ESCALATED,
+        actor=ACTOR,
+        message=f"not mitigated after {after}: level {level.number} paged without waiting",
+        now=now,
+        origin=ORIGIN,
+        detail={"escalation_id": runs[-1].id, "level": level.number, "round": level.round},
+        handled=True,
+    )
+    return paged
+
+
+def escalate_on_request(
+    conn: Connection, found: Incident, *, config: Config, request: IncidentEvent, now: datetime
+) -> list[IncidentNotice]:
+    """A person asked to escalate (``service.escalate``, the ``escalate`` event ``request``):
+    page the next level of the incident's latest escalation now, acknowledged or not, its
+    timer restarting from now; with no escalation yet, start the severity's policy and page
+    its first level. Each request pages once (its keys carry its id). An acknowledged
+    incident's escalation pages nothing more by itself afterwards."""
+    by = request.actor
+    runs = [e for e in list_escalations(conn, found.id) if policy_levels(config, e.policy)]
+    if not runs:
+        severity = config.severities.get(found.severity)
+        policy = severity.escalation if severity is not None else None
+        if policy is None or policy_levels(config, policy) is None:
+            # The severity changed (or the config did) since the request was accepted.
+            add_event(
+                conn,
+                found.id,
+                kind="note",
+                actor=ACTOR,
+                message=f"escalation asked for by {by}, but {found.severity} has no policy",
+                now=now,
+                origin=ORIGIN,
+                handled=True,
+            )
+            return []
+        started = start_escalation(conn, found, policy=policy, now=now)
+        runs = [
+            row_to_escalation(
+                conn.execute(escalation.select().where(escalation.c.id == started)).one()
+            )
+        ]
+    why = f" (escalated by {by} without waiting)"
+    paged, _ = page_next_level(
+        conn, found, runs[-1], config=config, now=now, why=why, tag=f":asked{request.id}"
+    )
+    return paged
+
+
+def page_next_level(
+    conn: Connection,
+    found: Incident,
+    esc: Escalation,
+    *,
+    config: Config,
+    now: datetime,
+    why: str,
+    tag: str,
+) -> tuple[list[IncidentNotice], Level]:
+    """Page the level ``esc`` would page next (the last one again when every level was paged)
+    now, with ``why`` on its ``paged`` event. An active escalation moves on from there, its
+    timer restarting from now; a stopped or exhausted one stays as it is. ``tag`` sets its
+    pages' keys apart from the timer's own."""
     levels = escalation_levels(config, esc.policy)
     step = min(esc.step, len(levels) - 1)
     level = levels[step]
@@ -451,20 +521,9 @@ def _escalate_now(
         due=now,
         now=now,
         seen=set(),
-        tag=":early",
+        tag=tag,
     )
     _record_page(conn, esc, level, paged, now=now, why=why)
-    add_event(
-        conn,
-        found.id,
-        kind=ESCALATED,
-        actor=ACTOR,
-        message=f"not mitigated after {after}: level {level.number} paged without waiting",
-        now=now,
-        origin=ORIGIN,
-        detail={"escalation_id": esc.id, "level": level.number, "round": level.round},
-        handled=True,
-    )
     if esc.is_active:
         if level.wait is None:
             _exhaust(conn, esc, now=now)
@@ -474,4 +533,4 @@ def _escalate_now(
                 .where(escalation.c.id == esc.id)
                 .values(step=step + 1, next_at=now + level.wait)
             )
-    return paged
+    return paged, level

@@ -17,7 +17,12 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from opsbook.config import Config
-from opsbook.incidents.escalation import active_escalations, start_escalation, stop_escalation
+from opsbook.incidents.escalation import (
+    active_escalations,
+    escalate_on_request,
+    start_escalation,
+    stop_escalation,
+)
 from opsbook.incidents.isolation import handle_each
 from opsbook.incidents.models import (
     NOTIFIED_KINDS,
@@ -104,6 +109,8 @@ def _react_to(
             stop_escalation(
                 conn, esc, state=stop, message=f"{stop} by {event.actor}", now=now, by=event.actor
             )
+    if event.kind == "escalate":
+        return escalate_on_request(conn, found, config=config, request=event, now=now)
     if event.kind not in NOTIFIED_KINDS:
         return []
     then = as_of(conn, found, event)

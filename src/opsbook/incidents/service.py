@@ -212,6 +212,44 @@ def acknowledge(
     return get_incident(conn, incident_id)
 
 
+def escalate(
+    conn: Connection,
+    incident_id: int,
+    *,
+    reason: str,
+    policies: Mapping[str, str | None],
+    actor: str,
+    now: datetime,
+    origin: str = "system",
+) -> Incident:
+    """Ask for the next escalation level to be paged now, acknowledged or not ("escalate if a
+    data breach is suspected"): an ``escalate`` event saying ``reason``, which the incidents
+    task's next pass pages (``escalation.escalate_on_request``). ``policies`` maps each
+    severity to its escalation policy. ``Conflict`` for a resolved incident or a severity with
+    no policy (there is nobody to escalate to)."""
+    text = _text(reason, field="reason", what="say why it is escalated", limit=MAX_FIELD_CHARS)
+    found = _changeable(conn, incident_id)
+    if not found.is_open:
+        raise Conflict(f"incident {incident_id} is resolved; reopen it before escalating")
+    if policies.get(found.severity) is None:
+        raise Conflict(
+            f"incident {incident_id} is {found.severity}, which has no escalation policy "
+            f"(severities.{found.severity}.escalation): there is nobody to escalate to; "
+            "raise its severity instead"
+        )
+    _set(conn, incident_id, now)
+    add_event(
+        conn,
+        incident_id,
+        kind="escalate",
+        actor=actor,
+        message=f"escalation asked for: {text}",
+        now=now,
+        origin=origin,
+    )
+    return get_incident(conn, incident_id)
+
+
 def update_fields(fields: Mapping[str, str] | None) -> dict[str, str]:
     """The update's ``UPDATE_FIELDS`` stripped, empty ones dropped. Raises ``InputError``
     naming ``fields.<key>`` for an unknown key or a value over 500 characters."""

@@ -91,6 +91,10 @@ class ReopenCreate(_In):
     message: str
 
 
+class EscalateCreate(_In):
+    reason: str
+
+
 class ActionCreate(_In):
     title: str = Field(max_length=300)
     owner: str = Field(max_length=200)
@@ -310,6 +314,34 @@ def add_note(
             conn,
             incident_id,
             message=note_in.message,
+            actor=principal.actor,
+            now=clock.now(),
+            origin=_origin(request),
+        )
+    return _show(request, incident_id)
+
+
+@router.post("/incidents/{incident_id}/escalate")
+def escalate(
+    incident_id: IdPath,
+    request: Request,
+    engine: EngineDep,
+    config: ConfigDep,
+    clock: ClockDep,
+    principal: ResponderDep,
+    body: BodyDep,
+) -> dict[str, Any]:
+    """Page the next level of the incident's escalation now, acknowledged or not, saying
+    ``reason``; with no escalation yet, start its severity's policy. ``409`` when the incident
+    is resolved or its severity has no escalation policy."""
+    escalate_in = _parse(EscalateCreate, body)
+    policies = {name: s.escalation for name, s in config.severities.items()}
+    with _writing(engine, request) as conn:
+        service.escalate(
+            conn,
+            incident_id,
+            reason=escalate_in.reason,
+            policies=policies,
             actor=principal.actor,
             now=clock.now(),
             origin=_origin(request),

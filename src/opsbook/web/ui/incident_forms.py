@@ -1,5 +1,5 @@
-"""The incident page's forms: acknowledge, status update, resolve, note, severity, role, reopen,
-add an action item, mark one done, merge into another incident. Each posts to
+"""The incident page's forms: acknowledge, status update, resolve, note, escalate, severity,
+role, reopen, add an action item, mark one done, merge into another incident. Each posts to
 ``/incidents/{id}/<action>`` with the session's CSRF token (``FormDep``), needs the responder
 role (403 otherwise), calls the domain as the API does (who acts is who is logged in; the
 incidents task is woken after the commit) and answers 303 back to the page (post/redirect/get),
@@ -158,6 +158,19 @@ def _add_note(conn: Connection, act: Act) -> None:
     )
 
 
+def _escalate(conn: Connection, act: Act) -> None:
+    severities = act.services.config.severities
+    service.escalate(
+        conn,
+        act.incident_id,
+        reason=act.fields.text("reason"),
+        policies={name: severity.escalation for name, severity in severities.items()},
+        actor=act.actor,
+        now=act.now,
+        origin=act.origin,
+    )
+
+
 def _change_severity(conn: Connection, act: Act) -> None:
     service.change_severity(
         conn,
@@ -231,6 +244,7 @@ ACTIONS: dict[str, tuple[str, Change]] = {
     "update": ("/incidents/{incident_id}/updates", _status_update(None)),
     "resolve": ("/incidents/{incident_id}/resolve", _status_update(IncidentStatus.RESOLVED)),
     "note": ("/incidents/{incident_id}/notes", _add_note),
+    "escalate": ("/incidents/{incident_id}/escalate", _escalate),
     "severity": ("/incidents/{incident_id}/severity", _change_severity),
     "role": ("/incidents/{incident_id}/roles", _set_role),
     "reopen": ("/incidents/{incident_id}/reopen", _reopen),

@@ -132,10 +132,11 @@ def check_link(check_id: str) -> str:
     return f"/checks/{quote(check_id, safe='')}"
 
 
-def shown_forms(found: Incident, *, can_act: bool) -> frozenset[str]:
+def shown_forms(found: Incident, *, can_act: bool, escalates: bool = False) -> frozenset[str]:
     """The forms the page offers (``incident_forms.FORMS`` names): none to a viewer, and only
     those that can succeed in the incident's state (a merged one takes notes and action items,
-    and is not merged again)."""
+    and is not merged again; escalating needs an open incident whose severity has a policy,
+    ``escalates``)."""
     if not can_act:
         return frozenset()
     forms = {"note", "action", "done"}
@@ -143,6 +144,7 @@ def shown_forms(found: Incident, *, can_act: bool) -> frozenset[str]:
         forms |= {"severity", "role", "merge"}
         if found.is_open:
             forms |= {"update", "resolve"} | ({"ack"} if found.acknowledged_at is None else set())
+            forms |= {"escalate"} if escalates else set()
         else:
             forms.add("reopen")
     return frozenset(forms)
@@ -197,7 +199,12 @@ def router(pages: Pages) -> APIRouter:
         with engine.begin() as conn:
             detail = read_detail(conn, incident_id, config=config, now=now)
             runs = find_runs(conn, incident_id=incident_id, limit=RUNS_SHOWN)
-            forms = shown_forms(detail.incident, can_act=can_act)
+            severity = config.severities.get(detail.incident.severity)
+            forms = shown_forms(
+                detail.incident,
+                can_act=can_act,
+                escalates=severity is not None and severity.escalation is not None,
+            )
             # The merge form suggests the open incidents (a merged one is resolved).
             targets = (
                 service.list_incidents(conn, include_resolved=False, limit=LIST_LIMIT)
