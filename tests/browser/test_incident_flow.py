@@ -164,6 +164,16 @@ def test_an_outage_becomes_an_incident_that_is_acknowledged_updated_and_resolved
         )
         assert page.evaluate("window.__sameDocument === true")
         check_page(page, axe_source, "incident-detail")
+
+        # Escalate on request: the server's incidents task pages the next level (here the
+        # policy's only one, again), acknowledged or not.
+        page.fill("#escalate-reason", "card data may have leaked")
+        page.click("#form-escalate button[type=submit]")
+        paged = page.locator('#live-timeline li:has-text("escalated by user:ana without waiting")')
+        paged.wait_for(timeout=WAIT_MS)
+        assert "paged Ana Admin" in paged.inner_text()
+        timeline = page.locator("#live-timeline").inner_text()
+        assert "escalation asked for: card data may have leaked" in timeline
     finally:
         target.failing = False
 
