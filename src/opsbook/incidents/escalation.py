@@ -71,6 +71,17 @@ def policy_levels(config: Config, policy: str) -> list[Level] | None:
     return escalation_levels(config, policy)
 
 
+def escalation_policies(config: Config) -> dict[str, str | None]:
+    """Each severity's escalation policy, None where it names none (or one no longer
+    configured): who may be escalated to (``service.escalate``, the incident page)."""
+    return {
+        name: severity.escalation
+        if severity.escalation is not None and severity.escalation in config.oncall.escalation
+        else None
+        for name, severity in config.severities.items()
+    }
+
+
 def active_escalations(conn: Connection, incident_id: int) -> list[Escalation]:
     return [e for e in list_escalations(conn, incident_id) if e.is_active]
 
@@ -464,9 +475,8 @@ def escalate_on_request(
     by = request.actor
     runs = [e for e in list_escalations(conn, found.id) if policy_levels(config, e.policy)]
     if not runs:
-        severity = config.severities.get(found.severity)
-        policy = severity.escalation if severity is not None else None
-        if policy is None or policy_levels(config, policy) is None:
+        policy = escalation_policies(config).get(found.severity)
+        if policy is None:
             # The severity changed (or the config did) since the request was accepted.
             add_event(
                 conn,
@@ -479,12 +489,8 @@ def escalate_on_request(
                 handled=True,
             )
             return []
-        started = start_escalation(conn, found, policy=policy, now=now)
-        runs = [
-            row_to_escalation(
-                conn.execute(escalation.select().where(escalation.c.id == started)).one()
-            )
-        ]
+        start_escalation(conn, found, policy=policy, now=now)
+        runs = list_escalations(conn, found.id)
     why = f" (escalated by {by} without waiting)"
     paged, _ = page_next_level(
         conn, found, runs[-1], config=config, now=now, why=why, tag=f":asked{request.id}"

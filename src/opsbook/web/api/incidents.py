@@ -37,6 +37,7 @@ from opsbook.incidents import (
     service,
 )
 from opsbook.incidents import postmortem as postmortems
+from opsbook.incidents.escalation import escalation_policies
 from opsbook.incidents.views import iso
 from opsbook.notify.incident_drafts import draft_message
 from opsbook.web.auth import ALLOW_VIEWER, ResponderDep
@@ -335,13 +336,12 @@ def escalate(
     ``reason``; with no escalation yet, start its severity's policy. ``409`` when the incident
     is resolved or its severity has no escalation policy."""
     escalate_in = _parse(EscalateCreate, body)
-    policies = {name: s.escalation for name, s in config.severities.items()}
     with _writing(engine, request) as conn:
         service.escalate(
             conn,
             incident_id,
             reason=escalate_in.reason,
-            policies=policies,
+            policies=escalation_policies(config),
             actor=principal.actor,
             now=clock.now(),
             origin=_origin(request),

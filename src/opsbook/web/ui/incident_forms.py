@@ -28,6 +28,7 @@ from opsbook.accounts import Principal
 from opsbook.accounts import Role as AccountRole
 from opsbook.errors import Conflict, InputError, NotFound
 from opsbook.incidents import IncidentStatus, Role, service
+from opsbook.incidents.escalation import escalation_policies
 from opsbook.incidents.models import UPDATE_FIELDS
 from opsbook.web.auth import client_address
 from opsbook.web.deps import ID_MAX, IdPath, Services, get_services
@@ -159,12 +160,11 @@ def _add_note(conn: Connection, act: Act) -> None:
 
 
 def _escalate(conn: Connection, act: Act) -> None:
-    severities = act.services.config.severities
     service.escalate(
         conn,
         act.incident_id,
         reason=act.fields.text("reason"),
-        policies={name: severity.escalation for name, severity in severities.items()},
+        policies=escalation_policies(act.services.config),
         actor=act.actor,
         now=act.now,
         origin=act.origin,

@@ -37,6 +37,7 @@ from opsbook.incidents import (
     response_for,
     service,
 )
+from opsbook.incidents.escalation import escalation_policies
 from opsbook.incidents.models import UPDATE_FIELDS
 from opsbook.incidents.models import Response as Target
 from opsbook.runbooks.run_lists import find_runs
@@ -199,12 +200,8 @@ def router(pages: Pages) -> APIRouter:
         with engine.begin() as conn:
             detail = read_detail(conn, incident_id, config=config, now=now)
             runs = find_runs(conn, incident_id=incident_id, limit=RUNS_SHOWN)
-            severity = config.severities.get(detail.incident.severity)
-            forms = shown_forms(
-                detail.incident,
-                can_act=can_act,
-                escalates=severity is not None and severity.escalation is not None,
-            )
+            policy = escalation_policies(config).get(detail.incident.severity)
+            forms = shown_forms(detail.incident, can_act=can_act, escalates=policy is not None)
             # The merge form suggests the open incidents (a merged one is resolved).
             targets = (
                 service.list_incidents(conn, include_resolved=False, limit=LIST_LIMIT)

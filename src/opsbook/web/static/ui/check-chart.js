@@ -41,7 +41,6 @@
     [1, "{HH}:{mm}:{ss}", DATE_YEAR, null, DATE, null, null, null, 1],
     [0.001, "{HH}:{mm}:{ss}.{fff}", DATE_YEAR, null, DATE, null, null, null, 1]
   ];
-  var stamp = null;
 
   function draw(box) {
     var data;
@@ -51,7 +50,7 @@
     var axis = { stroke: fg, grid: { stroke: line, width: 1 }, ticks: { stroke: line, width: 1 } };
     var zone = box.getAttribute("data-timezone");
     function date(ts) { return zone ? window.uPlot.tzDate(new Date(ts * 1e3), zone) : new Date(ts * 1e3); }
-    stamp = stamp || window.uPlot.fmtDate("{YYYY}-{MM}-{DD} {HH}:{mm}:{ss}");
+    var stamp = window.uPlot.fmtDate("{YYYY}-{MM}-{DD} {HH}:{mm}:{ss}");
     // Isolated points (a check with few results in the window) would draw nothing as a line.
     function points(stroke) { return { show: true, size: 5, fill: stroke, stroke: stroke }; }
     var p50 = colour("--up", "#1a7f37"), p95 = colour("--link", "#0a58ca"), p99 = colour("--down", "#b42318");
